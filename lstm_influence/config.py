@@ -1,0 +1,393 @@
+"""The configuration schema: one structured-config dataclass per config group and per strategy.
+
+Hydra composes the YAML files under ``conf/``; every YAML file starts from one of the schemas registered
+here (its defaults list names ``/schema/<group>/<name>@_here_``), so a misspelt key or a value of the wrong type is an error
+that names the key, raised before anything is built or trained.
+
+This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+# ---------------------------------------------------------------------------------------------------------------
+# strategy/
+
+
+@dataclass
+class TargetConfig:
+    """Where in the LSTM's weights an influence goes.
+
+    Attributes:
+        matrix: ``kernel`` (input_dim, 4u), ``recurrent_kernel`` (u, 4u) or ``bias`` (4u,).
+        gate: ``input``, ``forget``, ``cell``, ``output`` or ``all``.
+        units: the unit (column) indices inside the gate block; null for all.
+        features: the input-feature (row) indices; ``kernel`` only; null for all rows.
+    """
+
+    matrix: str = "kernel"
+    gate: str = "forget"
+    units: list[int] | None = None
+    features: list[int] | None = None
+
+
+@dataclass
+class InitTargetConfig(TargetConfig):
+    """A target plus what to write there: ``constant`` sets, ``add`` adds, ``scale`` multiplies by ``value``.
+
+    ``value`` is a number, or a list that fits the block (its length the number of selected entries, or
+    a nested list of shape rows × columns).
+    """
+
+    op: str = "constant"
+    value: Any = 0.0
+
+
+@dataclass
+class StrategyConfig:
+    """Keys every strategy has."""
+
+    name: str = MISSING
+
+
+@dataclass
+class BaselineConfig(StrategyConfig):
+    """The plain Keras LSTM with Keras defaults: the control."""
+
+    name: str = "baseline"
+
+
+@dataclass
+class CustomInitConfig(StrategyConfig):
+    """Random base initialisers, then chosen values written into chosen gate blocks.
+
+    Attributes:
+        base_initializer: Keras initialiser names per matrix; the defaults are Keras's own.
+        targets: the writes, applied in order on top of the base initialisation.
+    """
+
+    name: str = "custom_init"
+    base_initializer: dict[str, str] = field(
+        default_factory=lambda: {
+            "kernel": "glorot_uniform",
+            "recurrent_kernel": "orthogonal",
+            "bias": "zeros",
+        }
+    )
+    targets: list[InitTargetConfig] = field(default_factory=list)
+
+
+@dataclass
+class InputTransformConfig(StrategyConfig):
+    """``x' = scale * x + shift`` per input feature before the LSTM.
+
+    Attributes:
+        scale: a number for every feature, or a mapping feature index -> value (others 1).
+        shift: a number for every feature, or a mapping feature index -> value (others 0).
+        learned: false: a fixed transform; true: a trainable per-feature gain and offset initialised there.
+    """
+
+    name: str = "input_transform"
+    scale: Any = 1.0
+    shift: Any = 0.0
+    learned: bool = False
+
+
+@dataclass
+class BiasInitConfig(StrategyConfig):
+    """Gate-aware bias initialisation.
+
+    Attributes:
+        preset: ``keras_default`` (zeros, forget 1 via unit_forget_bias), ``zeros``, ``forget_one``,
+            ``forget_two``, ``chrono`` (Tallec & Ollivier 2018) or ``custom`` (``gates``).
+        gates: per-gate constant biases for ``custom``: keys input, forget, cell, output.
+        t_max: chrono's longest dependency; null: the dataset's sequence length.
+    """
+
+    name: str = "bias_init"
+    preset: str = "forget_one"
+    gates: dict[str, float] = field(
+        default_factory=lambda: {"input": 0.0, "forget": 1.0, "cell": 0.0, "output": 0.0}
+    )
+    t_max: float | None = None
+
+
+@dataclass
+class ExtraVariableConfig(StrategyConfig):
+    """A new trainable variable combined with an LSTM weight matrix in the forward pass.
+
+    Attributes:
+        mode: ``additive`` (W_eff = W + delta) or ``gain`` (W_eff = W * (1 + g), g per gate unit).
+        matrix: ``kernel`` or ``recurrent_kernel``.
+        target_gates: the gate blocks the variable may touch.
+        init: the variable's initial value (a number).
+        l2: L2 penalty pulling the variable to zero.
+        trainable_base: false freezes W and trains only the variable (as LoRA does).
+    """
+
+    name: str = "extra_variable"
+    mode: str = "additive"
+    matrix: str = "kernel"
+    target_gates: list[str] = field(default_factory=lambda: ["input", "forget", "cell", "output"])
+    init: float = 0.0
+    l2: float = 0.0
+    trainable_base: bool = True
+
+
+STRATEGY_SCHEMAS: dict[str, type[StrategyConfig]] = {
+    "baseline": BaselineConfig,
+    "custom_init": CustomInitConfig,
+    "input_transform": InputTransformConfig,
+    "bias_init": BiasInitConfig,
+    "extra_variable": ExtraVariableConfig,
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# dataset/
+
+
+@dataclass
+class DatasetConfig:
+    """Keys every dataset has.
+
+    Attributes:
+        name: the family: synthetic, financial or text.
+        seq_len: sequence (window) length fed to the LSTM.
+        data_seed: fixes the data, so every strategy and seed of a comparison sees the same data.
+        target_norm_loss: the normalised validation loss that counts as "converged".
+    """
+
+    name: str = MISSING
+    seq_len: int = 100
+    data_seed: int = 0
+    target_norm_loss: float = 0.1
+
+
+@dataclass
+class SyntheticConfig(DatasetConfig):
+    """Long-range synthetic tasks with known trivial baselines.
+
+    Attributes:
+        task: ``adding`` (Hochreiter 1997 / Arjovsky 2016), ``copy`` (remember K symbols over a delay) or
+            ``sine`` (noisy sum of sines, predict the next value).
+        n_train, n_val, n_test: sample counts.
+        copy_symbols: K, the number of symbols to remember (copy).
+        copy_alphabet: how many distinct symbols (copy); two more ids are the blank and the marker.
+        sine_components: number of sines in the sum (sine).
+        sine_noise: standard deviation of the additive noise (sine).
+    """
+
+    name: str = "synthetic"
+    task: str = "adding"
+    seq_len: int = 50
+    n_train: int = 5000
+    n_val: int = 1000
+    n_test: int = 1000
+    copy_symbols: int = 10
+    copy_alphabet: int = 8
+    sine_components: int = 3
+    sine_noise: float = 0.1
+
+
+@dataclass
+class FinancialConfig(DatasetConfig):
+    """A daily market series: the bundled S&P 500 1950-2018, or the user's CSV at ``path``.
+
+    Attributes:
+        path: a user's CSV; null: the bundled series.
+        date_column, price_column: column names in the CSV.
+        features: any of ``returns``, ``range`` (log high/low), ``volume`` (log volume change).
+        target: ``return`` (next-day log return) or ``volatility`` (realised volatility over the next
+            ``vol_window`` days).
+        vol_window: the horizon for the volatility target.
+        train_frac, val_frac, test_frac: chronological split fractions; they must add up to 1.
+        stride: step between window starts.
+    """
+
+    name: str = "financial"
+    path: str | None = None
+    date_column: str = "Date"
+    price_column: str = "Close"
+    seq_len: int = 60
+    features: list[str] = field(default_factory=lambda: ["returns"])
+    target: str = "return"
+    vol_window: int = 5
+    train_frac: float = 0.7
+    val_frac: float = 0.15
+    test_frac: float = 0.15
+    stride: int = 1
+    target_norm_loss: float = 0.99
+
+
+@dataclass
+class TextConfig(DatasetConfig):
+    """Character-level next-character prediction on the bundled corpus, or the user's text at ``path``.
+
+    Attributes:
+        path: a user's UTF-8 text file; null: the bundled corpus.
+        max_chars: use at most this many characters of the corpus (null: all).
+        train_frac, val_frac, test_frac: contiguous split fractions; they must add up to 1.
+        stride: step between window starts in the training split (val and test use seq_len).
+        min_count: characters seen fewer times in train map to UNK.
+    """
+
+    name: str = "text"
+    path: str | None = None
+    seq_len: int = 100
+    max_chars: int | None = 400_000
+    train_frac: float = 0.8
+    val_frac: float = 0.1
+    test_frac: float = 0.1
+    stride: int = 100
+    min_count: int = 1
+    target_norm_loss: float = 0.7
+
+
+DATASET_SCHEMAS: dict[str, type[DatasetConfig]] = {
+    "synthetic": SyntheticConfig,
+    "financial": FinancialConfig,
+    "text": TextConfig,
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# model/, train/, tracking/
+
+
+@dataclass
+class ModelConfig:
+    """The network: inputs -> [input transform] -> LSTM named ``lstm`` -> Dense head.
+
+    Attributes:
+        units: LSTM units.
+        dropout: dropout on the LSTM's inputs (keeps the fused cuDNN path; recurrent dropout would not).
+    """
+
+    name: str = "lstm"
+    units: int = 64
+    dropout: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """The training loop and the definitions of convergence and stability.
+
+    Attributes:
+        epochs: epochs to run (a fixed budget: no early stopping, so runs compare at equal cost).
+        batch_size: minibatch size.
+        learning_rate: Adam's step size.
+        optimizer: ``adam``, ``rmsprop`` or ``sgd``.
+        clip_norm: clip gradients to this global norm; null: off.
+        jit_compile: ``auto`` (XLA on CPU where it wins, off where cuDNN runs), true or false.
+        target_norm_loss: ``val/norm_loss`` that counts as converged (default: the dataset's).
+        spike_factor: a step is a spike when its value exceeds this × the median of the previous window.
+        spike_window: the number of previous steps in that median.
+        divergence_norm_loss: a training loss above this × the trivial-baseline loss stops the run.
+        gate_probe_batch: sequences of the fixed validation batch used for the gate diagnostics.
+        verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    clip_norm: float | None = None
+    jit_compile: Any = "auto"
+    target_norm_loss: float = "${dataset.target_norm_loss}"  # type: ignore[assignment]
+    spike_factor: float = 3.0
+    spike_window: int = 20
+    divergence_norm_loss: float = 100.0
+    gate_probe_batch: int = 256
+    verbose: int = 2
+
+
+@dataclass
+class TrackingConfig:
+    """Where runs are logged.
+
+    Attributes:
+        name: ``local`` (an embedded SQLite store) or ``server`` (a running MLflow server).
+        uri: the MLflow tracking URI.
+        experiment: the MLflow experiment name.
+    """
+
+    name: str = "local"
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "lstm-influence"
+
+
+@dataclass
+class Config:
+    """The whole run. ``seed`` drives weight initialisation, shuffling and dropout."""
+
+    seed: int = 0
+    strategy: Any = MISSING
+    dataset: Any = MISSING
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def register_configs() -> None:
+    """Register every schema with Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    # Schemas live in their own "schema/" groups so that `--help` lists only real options; a YAML file
+    # pulls its schema in with `- /schema/<group>/<name>@_here_`.
+    cs.store(group="schema", name="config", node=Config)
+    for name, schema in STRATEGY_SCHEMAS.items():
+        cs.store(group="schema/strategy", name=name, node=schema)
+    for name, schema in DATASET_SCHEMAS.items():
+        cs.store(group="schema/dataset", name=name, node=schema)
+    cs.store(group="schema/model", name="lstm", node=ModelConfig)
+    cs.store(group="schema/train", name="default", node=TrainConfig)
+    cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
+
+
+register_configs()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers over composed configs
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; raised before anything is trained."""
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python containers, without Hydra's own node."""
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    container.pop("hydra", None)
+    return container
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts to dotted keys; lists stay whole (as JSON) so a param is one value."""
+    flat: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            flat.update(flatten(value, f"{prefix}{key}." if prefix or key else ""))
+        return flat
+    name = prefix[:-1]
+    flat[name] = json.dumps(tree) if isinstance(tree, (list, tuple)) else tree
+    return flat
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A stable hash of the resolved config without the tracking keys (where a run is logged is not what it is)."""
+    container = to_container(cfg)
+    container.pop("tracking", None)
+    container.pop("sweep", None)
+    payload = json.dumps(container, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def run_name(cfg: DictConfig) -> str:
+    """``{strategy}-{dataset}-s{seed}``: the MLflow run name."""
+    return f"{cfg.strategy.name}-{cfg.dataset.name}-s{cfg.seed}"

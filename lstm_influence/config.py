@@ -9,6 +9,7 @@ This module must stay free of TensorFlow imports: ``--help`` and the analysis sc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -358,6 +359,28 @@ register_configs()
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; raised before anything is trained."""
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """Reject keys that no schema declares, e.g. ones appended with ``+dataset.typo=1``.
+
+    Hydra's ``+key=value`` deliberately bypasses the schema; a run must not silently ignore such a key.
+    """
+    groups = {field_.name for field_ in dataclasses.fields(Config)}
+    unknown = [key for key in cfg if key not in groups and key != "hydra"]
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {unknown}: valid keys are {sorted(groups)}")
+    for group in groups:
+        node = cfg[group]
+        schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+        if schema is None or not dataclasses.is_dataclass(schema):
+            continue
+        allowed = {field_.name for field_ in dataclasses.fields(schema)}
+        for key in node:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{group}.{key}: unknown key for {schema.__name__}; valid keys: {sorted(allowed)}"
+                )
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

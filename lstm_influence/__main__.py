@@ -1,0 +1,29 @@
+"""``python -m lstm_influence [overrides]``: train one run; ``-m`` sweeps grids of runs.
+
+Examples::
+
+    python -m lstm_influence                                   # baseline on the adding task, seed 0
+    python -m lstm_influence strategy=bias_init strategy.preset=chrono train.epochs=20
+    python -m lstm_influence -m strategy=baseline,bias_init seed=0,1,2
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+import lstm_influence.config  # noqa: F401  (registers the schemas before Hydra composes)
+from lstm_influence.compose import CONFIG_MODULE, CONFIG_NAME
+
+
+@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME)
+def main(cfg: DictConfig) -> float | None:
+    # TensorFlow is imported here, not at module import, so `--help` and `--cfg job` stay fast.
+    from lstm_influence.runner import run
+
+    summary = run(cfg)
+    return summary.get("best/val_loss")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,8 @@
 """The configuration schema: one structured-config dataclass per config group and per strategy.
 
-Hydra composes the YAML files under ``conf/``; every YAML file starts from one of the schemas registered
-here (its defaults list names ``/schema/<group>/<name>@_here_``), so a misspelt key or a value of the wrong type is an error
-that names the key, raised before anything is built or trained.
+Hydra composes the YAML files under ``conf/``; every YAML file starts from one of the schemas registered here
+(its defaults list names ``/schema/<group>/<name>@_here_``), so a misspelt key or a value of the wrong type is an
+error that names the key, raised before anything is built or trained.
 
 This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts import it.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -100,6 +101,12 @@ class History:
     step_grad_norm: list[np.ndarray] = dataclasses.field(default_factory=list)
     diverged: bool = False
     divergence_reason: str = ""
+    stopped_by_hook: bool = False
+
+
+# Called after each epoch's metrics are logged, with (epoch, metrics); returning True stops training
+# (a tuner's pruner uses it). It never sees the test split.
+EpochHook = Callable[[int, dict[str, float]], bool | None]
 
 
 class EpochMonitor(keras.callbacks.Callback):
@@ -112,8 +119,10 @@ class EpochMonitor(keras.callbacks.Callback):
         recorder: StepRecorder,
         probe: GateProbe | None,
         logger: tracking.RunLogger,
+        epoch_hook: EpochHook | None = None,
     ) -> None:
         super().__init__()
+        self.epoch_hook = epoch_hook
         self.cfg = cfg
         self.data = data
         self.recorder = recorder
@@ -157,6 +166,9 @@ class EpochMonitor(keras.callbacks.Callback):
             epoch_metrics.update(self.probe())
         epoch_metrics["time/epoch_s"] = time.perf_counter() - self._started
         self.logger.log_metrics(epoch_metrics, step=epoch + 1)
+        if self.epoch_hook is not None and not record.diverged and self.epoch_hook(epoch + 1, epoch_metrics):
+            record.stopped_by_hook = True
+            self.model.stop_training = True
 
     def _divergence(self, train_loss: float, step_loss: np.ndarray) -> str:
         baseline = self.data.baseline_loss.get("train", self.data.baseline_loss["val"])
@@ -175,8 +187,21 @@ def _evaluate(model: keras.Model, split: tuple[np.ndarray, np.ndarray], batch_si
     return float(loss)
 
 
-def train(cfg: DictConfig, logger: tracking.RunLogger) -> dict[str, Any]:
-    """Train ``cfg`` into the open run of ``logger``; return the summary metrics."""
+def train(
+    cfg: DictConfig,
+    logger: tracking.RunLogger,
+    *,
+    epoch_hook: EpochHook | None = None,
+    evaluate_test: bool = True,
+) -> dict[str, Any]:
+    """Train ``cfg`` into the open run of ``logger``; return the summary metrics.
+
+    Args:
+        cfg: the run's config.
+        logger: the open MLflow run.
+        epoch_hook: see :data:`EpochHook`.
+        evaluate_test: false never touches the test split (tuning must not see it).
+    """
     _check_train(cfg)
     data = load_dataset(cfg)
     logger.log_params({f"data.{k}": v for k, v in flatten(data.metadata).items()})
@@ -187,9 +212,7 @@ def train(cfg: DictConfig, logger: tracking.RunLogger) -> dict[str, Any]:
     before = strategy.verify(model)
     logger.log_json({"before": before}, "influence_report.json")
     if not before.get("passed", False):
-        failed = [
-            check.get("name", "?") for check in before.get("checks", []) if not check.get("passed", False)
-        ]
+        failed = [check.get("name", "?") for check in before.get("checks", []) if not check.get("passed", False)]
         raise InfluenceError(
             f"strategy {cfg.strategy.name!r}: the influence did not land in the weights (failed checks: "
             f"{', '.join(failed) or 'unknown'}); see influence_report.json"
@@ -212,7 +235,7 @@ def train(cfg: DictConfig, logger: tracking.RunLogger) -> dict[str, Any]:
     model.attach_recorder(recorder, clip_norm=cfg.train.clip_norm)
     probe_size = min(int(cfg.train.gate_probe_batch), len(data.val[0]))
     probe = GateProbe(model, data.val[0][:probe_size]) if probe_size > 0 else None
-    monitor = EpochMonitor(cfg, data, recorder, probe, logger)
+    monitor = EpochMonitor(cfg, data, recorder, probe, logger, epoch_hook)
 
     model.fit(
         *data.train,
@@ -238,17 +261,21 @@ def train(cfg: DictConfig, logger: tracking.RunLogger) -> dict[str, Any]:
     )
     summary["final/val_loss"] = record.val_loss[-1] if record.val_loss else math.nan
     summary["final/epoch"] = float(len(record.val_loss))
-    test_loss = _evaluate(model, data.test, batch_size)
-    summary["test/loss"] = test_loss
-    summary["test/norm_loss"] = data.norm_loss(test_loss, "test")
-    if data.is_classification:
-        summary["test/bpc"] = test_loss / NATS_PER_BIT
+    if evaluate_test:
+        test_loss = _evaluate(model, data.test, batch_size)
+        summary["test/loss"] = test_loss
+        summary["test/norm_loss"] = data.norm_loss(test_loss, "test")
+        if data.is_classification:
+            summary["test/bpc"] = test_loss / NATS_PER_BIT
 
     report, influence_metrics = strategy.after_training(model, before)
     summary.update(influence_metrics)
     logger.log_json({"before": before, "after": report}, "influence_report.json")
     if record.diverged:
         logger.set_tags({"diverged": record.divergence_reason})
+    if record.stopped_by_hook:
+        logger.set_tags({"stopped_early": "epoch hook"})
+        summary["stopped_early"] = 1.0
     logger.log_metrics(summary)
     return summary
 
@@ -274,8 +301,17 @@ def run(
     *,
     parent_run_id: str | None = None,
     extra_tags: dict[str, Any] | None = None,
+    epoch_hook: EpochHook | None = None,
+    evaluate_test: bool = True,
 ) -> dict[str, Any]:
     """Train one run of ``cfg`` and log it to MLflow.
+
+    Args:
+        cfg: the run's config.
+        parent_run_id: make the run a child of this MLflow run (a sweep's or a tuning study's parent).
+        extra_tags: more tags for the run (e.g. ``sweep_id``).
+        epoch_hook: see :data:`EpochHook`.
+        evaluate_test: false never touches the test split.
 
     Returns:
         The summary metrics plus ``run_id``, ``experiment_id`` and ``status``.
@@ -285,7 +321,7 @@ def run(
     """
     with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger:
         try:
-            summary = train(cfg, logger)
+            summary = train(cfg, logger, epoch_hook=epoch_hook, evaluate_test=evaluate_test)
         finally:
             keras.backend.clear_session(free_memory=True)
     tracking.announce(tracking.ui_hint(cfg.tracking.uri, logger.experiment_id, logger.run_id))

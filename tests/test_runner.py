@@ -1,0 +1,140 @@
+"""The runner end to end, in process: what lands in MLflow, determinism, failures and divergence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import lstm_influence as li
+from lstm_influence.config import ConfigError
+
+EPOCH_METRICS = (
+    "train/loss",
+    "val/loss",
+    "val/norm_loss",
+    "grad/global_norm",
+    "grad/max_norm",
+    "time/epoch_s",
+    "gates/forget_mean",
+    "gates/input_mean",
+    "gates/saturated_frac",
+)
+SUMMARY_METRICS = (
+    "final/val_loss",
+    "best/val_loss",
+    "best/epoch",
+    "test/loss",
+    "test/norm_loss",
+    "conv/reached_target",
+    "conv/aulc",
+    "stab/loss_spikes",
+    "stab/grad_spikes",
+    "stab/diverged",
+)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One tiny baseline run and its MLflow record, shared by the tests that only read it."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    from tests.conftest import TINY
+
+    cfg = li.compose([*TINY, f"tracking.uri={uri}"])
+    summary = li.run(cfg)
+    client = MlflowClient(uri)
+    return cfg, summary, client, client.get_run(summary["run_id"])
+
+
+def test_run_is_named_tagged_and_finished(finished):
+    cfg, summary, client, run = finished
+    assert run.info.status == "FINISHED" and summary["status"] == "FINISHED"
+    assert run.info.run_name == "baseline-synthetic-s0"
+    tags = run.data.tags
+    assert (tags["strategy"], tags["dataset"], tags["seed"]) == ("baseline", "synthetic", "0")
+    assert len(tags["config_hash"]) == 16
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "lstm-influence"
+
+
+def test_params_are_the_flattened_resolved_config(finished):
+    _, _, _, run = finished
+    params = run.data.params
+    assert params["train.epochs"] == "2"
+    assert params["model.units"] == "8"
+    assert params["dataset.task"] == "adding"
+    assert params["train.target_norm_loss"] == "0.1"  # the interpolation, resolved
+    assert params["tracking.uri"].startswith("sqlite:///")
+
+
+def test_epoch_metrics_have_one_value_per_epoch(finished):
+    _, _, client, run = finished
+    for key in EPOCH_METRICS:
+        history = client.get_metric_history(run.info.run_id, key)
+        assert [point.step for point in history] == [1, 2], key
+    norm = client.get_metric_history(run.info.run_id, "val/norm_loss")
+    val = client.get_metric_history(run.info.run_id, "val/loss")
+    baseline = run.data.metrics["baseline/val_loss"]
+    for n, v in zip(norm, val):
+        assert n.value == pytest.approx(v.value / baseline)
+    assert 0.0 < run.data.metrics["gates/forget_mean"] < 1.0
+
+
+def test_summary_metrics_are_logged(finished):
+    _, summary, _, run = finished
+    for key in SUMMARY_METRICS:
+        assert key in run.data.metrics, key
+        assert run.data.metrics[key] == pytest.approx(summary[key])
+    assert run.data.metrics["test/norm_loss"] == pytest.approx(
+        run.data.metrics["test/loss"] / run.data.metrics["baseline/test_loss"]
+    )
+    assert run.data.metrics["stab/diverged"] == 0.0
+
+
+def test_artifacts_hold_the_config_and_the_influence_report(finished, tmp_path):
+    _, _, client, run = finished
+    names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "influence_report.json", "dataset.json"} <= names
+    path = client.download_artifacts(run.info.run_id, "influence_report.json", str(tmp_path))
+    report = json.loads(open(path).read())
+    assert report["before"]["passed"] is True and "after" in report
+
+
+def test_same_config_and_seed_reproduce_the_metrics(tiny_cfg):
+    first = li.run(tiny_cfg())
+    second = li.run(tiny_cfg())
+    for key in ("final/val_loss", "test/loss", "conv/aulc", "stab/grad_spikes"):
+        assert first[key] == second[key], key
+    other_seed = li.run(tiny_cfg("seed=1"))
+    assert other_seed["final/val_loss"] != first["final/val_loss"]
+
+
+def test_a_run_that_fails_at_build_time_is_recorded_failed(tiny_cfg, tracking_uri):
+    with pytest.raises(ConfigError, match=r"model\.units=0"):
+        li.run(tiny_cfg("model.units=0"))
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("lstm-influence").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "model.units=0" in run.data.tags["error"]
+
+
+def test_divergence_is_recorded_not_fatal(tiny_cfg, tracking_uri):
+    summary = li.run(tiny_cfg("train.learning_rate=1e6", "train.epochs=5"))
+    assert summary["stab/diverged"] == 1.0
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(summary["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["stab/diverged"] == 1.0
+    assert run.data.tags["diverged"]
+    # the run stopped early and kept its partial history
+    steps = [p.step for p in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert 1 <= len(steps) < 5
+
+
+def test_clip_norm_changes_training_but_not_the_logged_norm_definition(tiny_cfg):
+    free = li.run(tiny_cfg("train.epochs=1"))
+    clipped = li.run(tiny_cfg("train.clip_norm=0.01", "train.epochs=1"))
+    # a tiny clip norm slows learning: the clipped run ends further from the free run's loss
+    assert clipped["final/val_loss"] != free["final/val_loss"]
+    assert clipped["stab/diverged"] == 0.0

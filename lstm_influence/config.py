@@ -178,11 +178,13 @@ class SyntheticConfig(DatasetConfig):
     Attributes:
         task: ``adding`` (Hochreiter 1997 / Arjovsky 2016), ``copy`` (remember K symbols over a delay) or
             ``sine`` (noisy sum of sines, predict the next value).
+        seq_len: the sequence length; for copy the whole input, ``delay + 2 * copy_symbols``.
         n_train, n_val, n_test: sample counts.
         copy_symbols: K, the number of symbols to remember (copy).
         copy_alphabet: how many distinct symbols (copy); two more ids are the blank and the marker.
         sine_components: number of sines in the sum (sine).
-        sine_noise: standard deviation of the additive noise (sine).
+        sine_noise: standard deviation of the additive noise (sine); its square is the loss floor.
+        sine_min_period, sine_max_period: each sine's period in steps is drawn uniformly between these.
     """
 
     name: str = "synthetic"
@@ -194,7 +196,9 @@ class SyntheticConfig(DatasetConfig):
     copy_symbols: int = 10
     copy_alphabet: int = 8
     sine_components: int = 3
-    sine_noise: float = 0.1
+    sine_noise: float = 0.05
+    sine_min_period: float = 4.0
+    sine_max_period: float = 40.0
 
 
 @dataclass
@@ -202,20 +206,28 @@ class FinancialConfig(DatasetConfig):
     """A daily market series: the bundled S&P 500 1950-2018, or the user's CSV at ``path``.
 
     Attributes:
-        path: a user's CSV; null: the bundled series.
-        date_column, price_column: column names in the CSV.
-        features: any of ``returns``, ``range`` (log high/low), ``volume`` (log volume change).
+        path: a user's CSV (gzip allowed); null: the bundled series.
+        date_column, price_column: the date and closing-price columns (required).
+        high_column, low_column, volume_column: optional OHLCV columns, needed only by the features
+            ``range`` and ``volume``.
+        features: any of ``returns`` (daily log return), ``range`` (log high/low), ``volume`` (change of
+            log(1 + volume)).
         target: ``return`` (next-day log return) or ``volatility`` (realised volatility over the next
-            ``vol_window`` days).
-        vol_window: the horizon for the volatility target.
+            ``vol_window`` days: the root of the summed squared log returns).
+        vol_window: the horizon for the volatility target; at most ``seq_len``.
         train_frac, val_frac, test_frac: chronological split fractions; they must add up to 1.
         stride: step between window starts.
+        target_norm_loss: daily returns are close to unpredictable, so "converged" means beating the
+            train-mean predictor at all.
     """
 
     name: str = "financial"
     path: str | None = None
     date_column: str = "Date"
     price_column: str = "Close"
+    high_column: str = "High"
+    low_column: str = "Low"
+    volume_column: str = "Volume"
     seq_len: int = 60
     features: list[str] = field(default_factory=lambda: ["returns"])
     target: str = "return"
@@ -232,8 +244,8 @@ class TextConfig(DatasetConfig):
     """Character-level next-character prediction on the bundled corpus, or the user's text at ``path``.
 
     Attributes:
-        path: a user's UTF-8 text file; null: the bundled corpus.
-        max_chars: use at most this many characters of the corpus (null: all).
+        path: a user's UTF-8 text file; null: the bundled corpus (Python's ``pydoc_data.topics``).
+        max_chars: use at most the first this many characters of the corpus (null: all).
         train_frac, val_frac, test_frac: contiguous split fractions; they must add up to 1.
         stride: step between window starts in the training split (val and test use seq_len).
         min_count: characters seen fewer times in train map to UNK.

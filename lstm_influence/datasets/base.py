@@ -34,7 +34,13 @@ class Dataset:
         input_vocab: vocabulary size when ``x`` holds token ids; None for real-valued features.
         n_classes: number of output classes for classification; None for regression.
         sequence_output: targets at every time step (many-to-many) rather than one per sequence.
-        extra_baselines: other reference losses worth reporting (e.g. persistence for financial data).
+        extra_baselines: other reference losses worth reporting, in the same units as ``loss``, keyed
+            ``<name>_<split>_loss`` (e.g. ``persistence_val_loss`` for financial data); the runner logs
+            them as ``baseline/<key>``.
+        spans: for ordered data, per split an array ``(n, 2)`` of the first input position and the last target
+            position each sample touches (``datetime64[D]`` dates for financial data, character offsets for
+            text); empty where samples are independent draws. Lets a reader check that no sample crosses a
+            split boundary.
     """
 
     name: str
@@ -49,6 +55,7 @@ class Dataset:
     n_classes: int | None = None
     sequence_output: bool = False
     extra_baselines: dict[str, float] = field(default_factory=dict)
+    spans: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def seq_len(self) -> int:
@@ -82,16 +89,67 @@ def mse(prediction: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean(diff**2))
 
 
+def unigram_probs(train_ids: np.ndarray, n_classes: int, *, smooth: bool = False) -> np.ndarray:
+    """Symbol frequencies of ``train_ids`` over ``n_classes`` ids; ``smooth`` adds one to every count (Laplace)."""
+    counts = np.bincount(np.asarray(train_ids).ravel(), minlength=n_classes).astype(np.float64)
+    if smooth:
+        counts = counts + 1.0
+    return counts / counts.sum()
+
+
+def cross_entropy(probs: np.ndarray, ids: np.ndarray) -> float:
+    """Mean negative log-probability (nats per symbol) of ``ids`` under ``probs``.
+
+    Args:
+        probs: ``(n_classes,)`` one distribution for every symbol, or ``(..., n_classes)`` broadcastable
+            against ``ids`` (e.g. one distribution per time step).
+        ids: integer symbols.
+    """
+    ids = np.asarray(ids)
+    probs = np.asarray(probs, np.float64)
+    if probs.ndim == 1:
+        picked = probs[ids]
+    else:
+        picked = np.take_along_axis(np.broadcast_to(probs, (*ids.shape, probs.shape[-1])), ids[..., None], -1)
+    with np.errstate(divide="ignore"):
+        return float(-np.mean(np.log(picked)))
+
+
 def unigram_cross_entropy(train_ids: np.ndarray, eval_ids: np.ndarray, n_classes: int) -> float:
     """Cross-entropy (nats per symbol) of the train symbol frequencies as a predictor of ``eval_ids``.
 
-    Symbols never seen in train get add-one (Laplace) smoothed mass, so the loss stays finite.
+    Counts are add-one (Laplace) smoothed only when ``eval_ids`` holds a symbol that train never saw, so the
+    loss stays finite there and is the exact hand-countable value everywhere else.
     """
-    counts = np.bincount(np.asarray(train_ids).ravel(), minlength=n_classes).astype(np.float64)
-    if not np.all(counts > 0):
-        counts = counts + 1.0
-    probs = counts / counts.sum()
-    return float(-np.mean(np.log(probs[np.asarray(eval_ids).ravel()])))
+    counts = np.bincount(np.asarray(train_ids).ravel(), minlength=n_classes)
+    smooth = bool(np.any(counts[np.asarray(eval_ids).ravel()] == 0))
+    return cross_entropy(unigram_probs(train_ids, n_classes, smooth=smooth), eval_ids)
+
+
+def check_fractions(cfg: Any, source: str) -> tuple[float, float, float]:
+    """``(train_frac, val_frac, test_frac)`` from ``cfg``, each in (0, 1) and adding up to 1.
+
+    Raises:
+        DatasetError: naming ``source`` and the fractions received.
+    """
+    fractions = (float(cfg.train_frac), float(cfg.val_frac), float(cfg.test_frac))
+    text = ", ".join(f"{k}={v:g}" for k, v in zip(("train_frac", "val_frac", "test_frac"), fractions))
+    if not all(0.0 < f < 1.0 for f in fractions):
+        raise DatasetError(f"{source}: split fractions {text}: each must lie strictly between 0 and 1")
+    if not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise DatasetError(f"{source}: split fractions {text} add up to {sum(fractions):g}, expected 1")
+    return fractions
+
+
+def check_baselines(baselines: dict[str, float], source: str) -> dict[str, float]:
+    """The baselines as floats, after checking each is finite and positive (``norm_loss`` divides by them)."""
+    for split, value in baselines.items():
+        if not (math.isfinite(value) and value > 0.0):
+            raise DatasetError(
+                f"{source}: the trivial baseline loss on {split} is {value!r}; a normalised loss needs a "
+                "positive finite baseline (is the data constant?)"
+            )
+    return {split: float(value) for split, value in baselines.items()}
 
 
 NATS_PER_BIT = math.log(2.0)

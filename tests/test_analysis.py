@@ -1,0 +1,550 @@
+"""Analysis on a real (temporary) MLflow store with known metric values.
+
+The expected statistics are computed here independently (by hand or with numpy, resampling with the same seeded
+generator as ``scipy.stats.bootstrap``), then compared with what the analysis package reports, in its frames, in
+report.md, and on the sweep's parent run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from scipy import stats
+
+from lstm_influence.analysis import analyse, load_sweep
+from lstm_influence.analysis.report import fmt, fmt_interval, tuning_section
+from lstm_influence.analysis.stats import (
+    aggregate_probability_of_improvement,
+    holm,
+    iqm,
+    kaplan_meier_median,
+    probability_of_improvement,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = "analysis-test"
+EPOCHS = 6
+N_BOOT = 2000
+
+# test/norm_loss by dataset, strategy, seed (None: not logged)
+NORM_LOSS = {
+    ("synthetic", "baseline"): [0.50, 0.55, 0.60, 0.45, 0.70],
+    ("synthetic", "bias_init"): [0.20, 0.25, 0.30, 0.22, 0.90],
+    ("synthetic", "custom_init"): [0.40, 0.52, 0.48, None],  # seed 3 diverges and logs no test loss
+    ("text", "baseline"): [0.80, 0.85, 0.90, 0.82, 0.88],
+    ("text", "bias_init"): [0.60],  # a single seed
+    ("text", "custom_init"): [0.70, 0.75],
+}
+# conv/epochs_to_target (None: target never reached)
+EPOCHS_TO_TARGET = {
+    ("synthetic", "baseline"): [5, None, 6, 4, None],
+    ("synthetic", "bias_init"): [2, 3, 2, 3, 4],
+    ("synthetic", "custom_init"): [4, 5, None, None],
+    ("text", "baseline"): [None] * 5,
+    ("text", "bias_init"): [3],
+    ("text", "custom_init"): [None, 6],
+}
+DIVERGED = {("synthetic", "custom_init", 3)}
+RETENTION = {"bias_init": 0.8, "custom_init": 0.4}
+
+
+def _ms(t: float) -> int:
+    return int(t * 1000)
+
+
+def _make_run(
+    client,
+    exp_id,
+    *,
+    strategy,
+    dataset,
+    seed,
+    sweep_id,
+    parent_id,
+    start,
+    status="FINISHED",
+    metrics=None,
+    history=None,
+    extra_tags=None,
+    run_type="train",
+    config_hash=None,
+):
+    tags = {
+        "strategy": strategy,
+        "dataset": dataset,
+        "seed": str(seed),
+        "config_hash": config_hash or f"{strategy}-{dataset}-{seed}-{sweep_id}",
+        "run_type": run_type,
+    }
+    if sweep_id:
+        tags["sweep_id"] = sweep_id
+    if parent_id:
+        tags["mlflow.parentRunId"] = parent_id
+    tags.update(extra_tags or {})
+    run = client.create_run(exp_id, start_time=_ms(start), tags=tags, run_name=f"{strategy}-{dataset}-s{seed}")
+    rid = run.info.run_id
+    params = {
+        "seed": seed,
+        "train.epochs": EPOCHS,
+        "train.learning_rate": 0.01,
+        "train.target_norm_loss": 0.3,
+        "model.units": 8,
+        "strategy.name": strategy,
+        "dataset.name": dataset,
+    }
+    ms = [Metric(k, float(v), _ms(start), 0) for k, v in (metrics or {}).items()]
+    ms += [Metric("val/norm_loss", float(v), _ms(start) + step, step) for step, v in (history or [])]
+    client.log_batch(rid, metrics=ms, params=[Param(k, str(v)) for k, v in params.items()])
+    client.set_terminated(rid, status=status, end_time=_ms(start + 1))
+    return rid
+
+
+def _curve(final: float) -> list[tuple[int, float]]:
+    return [(e, final + (1 - final) * 0.5 ** (e - 1)) for e in range(1, EPOCHS + 1)]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A sqlite store: an old sweep, the latest sweep (known values, a FAILED, a diverged, a superseded and a
+    tuning run), and a second experiment with no sweep parent."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
+    t0 = time.time() - 10_000
+
+    old = client.create_run(
+        exp_id, start_time=_ms(t0), tags={"run_type": "sweep", "sweep_id": "sweep-old"}, run_name="sweep-old"
+    )
+    for seed in range(2):
+        _make_run(
+            client,
+            exp_id,
+            strategy="baseline",
+            dataset="synthetic",
+            seed=seed,
+            sweep_id="sweep-old",
+            parent_id=old.info.run_id,
+            start=t0 + 1 + seed,
+            metrics={"test/norm_loss": 9.0},
+        )
+    client.set_terminated(old.info.run_id, "FINISHED")
+
+    t1 = t0 + 100
+    parent = client.create_run(
+        exp_id, start_time=_ms(t1), tags={"run_type": "sweep", "sweep_id": "sweep-new"}, run_name="sweep-new"
+    )
+    pid = parent.info.run_id
+    client.log_param(pid, "sweep.overrides", "strategy=baseline,bias_init,custom_init dataset=synthetic,text")
+    ids = {}
+    t = t1 + 10
+    for (dataset, strategy), losses in NORM_LOSS.items():
+        for seed, loss in enumerate(losses):
+            ett = EPOCHS_TO_TARGET[(dataset, strategy)][seed]
+            diverged = (dataset, strategy, seed) in DIVERGED
+            m = {
+                "stab/diverged": float(diverged),
+                "conv/reached_target": float(ett is not None),
+                "stab/grad_spikes": seed % 3,
+            }
+            if loss is not None:
+                m["test/norm_loss"] = loss
+            if ett is not None:
+                m["conv/epochs_to_target"] = ett
+            if strategy in RETENTION:
+                m["influence/retention"] = RETENTION[strategy] + 0.01 * seed
+            hist = [(1, 0.9), (2, 0.8), (3, float("inf"))] if diverged else _curve(loss)
+            t += 1
+            ids[(dataset, strategy, seed)] = _make_run(
+                client,
+                exp_id,
+                strategy=strategy,
+                dataset=dataset,
+                seed=seed,
+                sweep_id="sweep-new",
+                parent_id=pid,
+                start=t,
+                metrics=m,
+                history=hist,
+            )
+    # an earlier attempt of synthetic/baseline/seed 0 with the same config hash: superseded
+    ids["superseded"] = _make_run(
+        client,
+        exp_id,
+        strategy="baseline",
+        dataset="synthetic",
+        seed=0,
+        sweep_id="sweep-new",
+        parent_id=pid,
+        start=t1 + 5,
+        metrics={"test/norm_loss": 5.0},
+        config_hash="baseline-synthetic-0-sweep-new",
+    )
+    ids["failed"] = _make_run(
+        client,
+        exp_id,
+        strategy="bias_init",
+        dataset="text",
+        seed=1,
+        sweep_id="sweep-new",
+        parent_id=pid,
+        start=t + 1,
+        status="FAILED",
+        extra_tags={"error": "ValueError: boom in the strategy"},
+    )
+    _make_run(
+        client,
+        exp_id,
+        strategy="bias_init",
+        dataset="text",
+        seed=7,
+        sweep_id="sweep-new",
+        parent_id=None,
+        start=t + 2,
+        run_type="trial",
+        metrics={"test/norm_loss": 0.01},
+    )
+    client.set_terminated(pid, "FINISHED")
+
+    flat = client.create_experiment("no-sweep", artifact_location=(root / "artifacts2").as_uri())
+    for strategy, values in {"baseline": [0.5, 0.6], "bias_init": [0.3, 0.4]}.items():
+        for seed, v in enumerate(values):
+            _make_run(
+                client,
+                flat,
+                strategy=strategy,
+                dataset="synthetic",
+                seed=seed,
+                sweep_id=None,
+                parent_id=None,
+                start=t + 10 + seed,
+                metrics={"test/norm_loss": v},
+                history=_curve(v),
+            )
+
+    out = root / "out"
+    result = analyse(EXPERIMENT, tracking_uri=uri, out_dir=out, n_resamples=N_BOOT, seed=0)
+    return {"uri": uri, "client": client, "parent": pid, "ids": ids, "result": result, "out": out, "root": root}
+
+
+# ------------------------------------------------------------------------------------------- independent maths
+
+
+def hand_iqm(x) -> float:
+    x = np.sort(np.asarray(x, dtype=float))
+    k = int(0.25 * x.size)
+    return float(x[k : x.size - k].mean())
+
+
+def hand_iqm_ci(x, seed=0, n=N_BOOT):
+    x = np.asarray(x, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, x.size, (n, x.size))
+    k = int(0.25 * x.size)
+    dist = np.sort(x[idx], axis=1)[:, k : x.size - k].mean(axis=1)
+    return tuple(np.percentile(dist, [2.5, 97.5]))
+
+
+def hand_poi(x, y) -> float:
+    """P(x < y) + ½ P(x = y): lower is better."""
+    x, y = np.asarray(x, float)[:, None], np.asarray(y, float)[None, :]
+    return float(np.mean((x < y) + 0.5 * (x == y)))
+
+
+def hand_poi_ci(x, y, seed=0, n=N_BOOT):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rng = np.random.default_rng(seed)
+    xs = x[rng.integers(0, x.size, (n, x.size))]
+    ys = y[rng.integers(0, y.size, (n, y.size))]
+    dist = np.mean((xs[:, :, None] < ys[:, None, :]) + 0.5 * (xs[:, :, None] == ys[:, None, :]), axis=(1, 2))
+    return tuple(np.percentile(dist, [2.5, 97.5]))
+
+
+def hand_holm(p):
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    m = p.size
+    adj, running = np.empty(m), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj
+
+
+def scores_of(dataset, strategy, table=NORM_LOSS, worst=np.inf):
+    return [worst if v is None else v for v in table[(dataset, strategy)]]
+
+
+def row(summary, dataset, strategy):
+    r = summary[(summary["dataset"] == dataset) & (summary["strategy"] == strategy)]
+    assert len(r) == 1, (dataset, strategy)
+    return r.iloc[0]
+
+
+# ------------------------------------------------------------------------------------------- pure functions
+
+
+def test_holm_matches_hand_computation_and_keeps_nan():
+    p = [0.01, 0.04, 0.03, np.nan, 0.2]
+    expected = hand_holm([0.01, 0.04, 0.03, 0.2])
+    got = holm(p)
+    np.testing.assert_allclose(np.delete(got, 3), expected)
+    assert np.isnan(got[3])
+    np.testing.assert_allclose(expected, [0.04, 0.09, 0.09, 0.2])
+
+
+def test_probability_of_improvement_direction_and_ties():
+    assert probability_of_improvement([1, 2], [3, 4]) == 1.0  # lower losses: always better
+    assert probability_of_improvement([1, 2], [3, 4], lower_is_better=False) == 0.0
+    assert probability_of_improvement([1, 3], [3, 3]) == hand_poi([1, 3], [3, 3]) == 0.75
+    assert np.isnan(probability_of_improvement([], [1.0]))
+
+
+def test_aggregate_probability_of_improvement_is_mean_over_datasets():
+    pairs = [([1.0, 2.0, 3.0], [2.0, 3.0]), ([5.0, 6.0], [4.0, 7.0, 8.0])]
+    point, (low, high) = aggregate_probability_of_improvement(pairs, n_resamples=N_BOOT)
+    assert point == pytest.approx(np.mean([hand_poi(*p) for p in pairs]))
+    assert low <= point <= high
+
+
+def test_kaplan_meier_median_with_censoring():
+    # events at 4, 5, 6; two runs censored at the budget 6: S = .8, .6, .4 -> median 6
+    km = kaplan_meier_median([5, 6, 6, 4, 6], [True, False, True, True, False])
+    assert km.median == 6 and km.n_events == 3 and km.n == 5
+    assert km.low <= km.median
+    never = kaplan_meier_median([6, 6, 6], [False, False, False])
+    assert np.isnan(never.median) and never.n_events == 0
+
+
+def test_tuning_hook_renders_a_table():
+    assert tuning_section(None) == ""
+    frame = pd.DataFrame({"strategy": ["a", "b"], "value": [0.5, 0.25]})
+    text = tuning_section(frame)
+    assert text.startswith("## Tuning") and text.index("| b |") < text.index("| a |")
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+
+def test_tidy_frames(store):
+    data = store["result"].data
+    runs = data.runs
+    n_expected = sum(len(v) for v in NORM_LOSS.values())
+    assert int(runs["included"].sum()) == n_expected
+    assert data.sweep["sweep_id"] == "sweep-new" and data.sweep["run_id"] == store["parent"]
+    assert data.ignored == {"trial": 1}
+    assert any("2 sweeps" in n for n in data.notes)
+    left = data.left_out.set_index("run_id")
+    assert "boom" in left.at[store["ids"]["failed"], "reason"]
+    assert left.at[store["ids"]["failed"], "status"] == "FAILED"
+    assert "superseded" in left.at[store["ids"]["superseded"], "reason"]
+    assert set(data.metrics.columns) == {"run_id", "dataset", "strategy", "seed", "metric", "value"}
+    rid = store["ids"][("synthetic", "bias_init", 2)]
+    value = data.metrics.query("run_id == @rid and metric == 'test/norm_loss'")["value"]
+    assert value.tolist() == [0.30]
+    h = data.history[data.history["run_id"] == rid]
+    assert h["step"].tolist() == list(range(1, EPOCHS + 1))
+    assert h["value"].tolist() == pytest.approx([v for _, v in _curve(0.30)])
+    diverged = runs.set_index("run_id").loc[store["ids"][("synthetic", "custom_init", 3)]]
+    assert diverged["diverged"] and diverged["budget"] == EPOCHS
+
+
+def test_old_sweep_by_id_and_unknown_names(store):
+    old = load_sweep(EXPERIMENT, sweep_id="sweep-old", tracking_uri=store["uri"])
+    assert int(old.runs["included"].sum()) == 2
+    assert (old.metrics.query("metric == 'test/norm_loss'")["value"] == 9.0).all()
+    with pytest.raises(ValueError, match="sweep-new"):
+        load_sweep(EXPERIMENT, sweep_id="nope", tracking_uri=store["uri"])
+    with pytest.raises(ValueError, match=EXPERIMENT):
+        load_sweep("missing-experiment", tracking_uri=store["uri"])
+
+
+# ------------------------------------------------------------------------------------------- statistics
+
+
+def test_iqm_and_bootstrap_interval(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    for (dataset, strategy), values in NORM_LOSS.items():
+        finite = [v for v in values if v is not None]
+        r = row(summary, dataset, strategy)
+        assert r["iqm"] == pytest.approx(hand_iqm(finite))
+        assert r["mean"] == pytest.approx(np.mean(finite))
+        assert r["median"] == pytest.approx(np.median(finite))
+        if len(finite) >= 2:
+            assert (r["iqm_low"], r["iqm_high"]) == pytest.approx(hand_iqm_ci(finite))
+    # 5 values: the IQM drops the best and the worst seed, so the 0.90 outlier of bias_init does not count
+    assert row(summary, "synthetic", "bias_init")["iqm"] == pytest.approx(np.mean([0.22, 0.25, 0.30]))
+
+
+def test_probability_of_improvement_and_interval(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    for dataset, strategy in [("synthetic", "bias_init"), ("synthetic", "custom_init"), ("text", "custom_init")]:
+        x, y = scores_of(dataset, strategy), scores_of(dataset, "baseline")
+        r = row(summary, dataset, strategy)
+        assert r["poi"] == pytest.approx(hand_poi(x, y))
+        assert (r["poi_low"], r["poi_high"]) == pytest.approx(hand_poi_ci(x, y))
+    assert row(summary, "synthetic", "bias_init")["poi"] == pytest.approx(0.8)
+    assert np.isnan(row(summary, "synthetic", "baseline")["poi"])
+
+
+def test_mann_whitney_and_holm_against_scipy(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    cells = [(d, s) for (d, s) in NORM_LOSS if s != "baseline"]
+    p = [
+        stats.mannwhitneyu(scores_of(d, s), scores_of(d, "baseline"), alternative="two-sided").pvalue for d, s in cells
+    ]
+    adjusted = hand_holm(p)
+    for (d, s), pv, adj in zip(cells, p, adjusted):
+        r = row(summary, d, s)
+        assert r["p_value"] == pytest.approx(pv)
+        assert r["p_holm"] == pytest.approx(adj)
+
+
+def test_divergence_rate_and_worst_rank(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    r = row(summary, "synthetic", "custom_init")
+    assert (r["n_runs"], r["n_finite"], r["n_worst"], r["n_diverged"]) == (4, 3, 1, 1)
+    assert r["divergence_rate"] == 0.25
+    ci = stats.binomtest(1, 4).proportion_ci(method="wilson")
+    assert (r["divergence_low"], r["divergence_high"]) == pytest.approx((ci.low, ci.high))
+    assert row(summary, "synthetic", "baseline")["divergence_rate"] == 0
+
+
+def test_single_seed_has_no_interval(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    r = row(summary, "text", "bias_init")
+    assert r["n_runs"] == 1 and r["iqm"] == pytest.approx(0.6)
+    assert np.isnan(r["iqm_low"]) and np.isnan(r["iqm_high"])
+    assert np.isnan(r["poi_low"])
+    assert r["poi"] == 1.0
+
+
+def test_epochs_to_target_is_censored_not_dropped(store):
+    summary = store["result"].summaries["conv/epochs_to_target"]
+    base = row(summary, "synthetic", "baseline")
+    censored = [EPOCHS + 1 if v is None else v for v in EPOCHS_TO_TARGET[("synthetic", "baseline")]]
+    assert base["n_runs"] == 5 and base["n_censored"] == 2 and base["n_reached"] == 3
+    assert base["iqm"] == pytest.approx(hand_iqm(censored))
+    assert base["km_median"] == 6
+    x = [EPOCHS + 1 if v is None else v for v in EPOCHS_TO_TARGET[("synthetic", "bias_init")]]
+    r = row(summary, "synthetic", "bias_init")
+    assert r["poi"] == pytest.approx(hand_poi(x, censored))
+    assert r["p_value"] == pytest.approx(stats.mannwhitneyu(x, censored).pvalue)
+    assert np.isnan(row(summary, "text", "baseline")["km_median"])  # never reached within the budget
+
+
+def test_aggregate_rows_over_shared_datasets(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    r = row(summary, "all", "custom_init")
+    pairs = [(scores_of(d, "custom_init"), scores_of(d, "baseline")) for d in ("synthetic", "text")]
+    assert r["poi"] == pytest.approx(np.mean([hand_poi(x, y) for x, y in pairs]))
+    pooled = [v for d in ("synthetic", "text") for v in NORM_LOSS[(d, "custom_init")] if v is not None]
+    assert r["iqm"] == pytest.approx(hand_iqm(pooled))
+    assert r["poi_low"] <= r["poi"] <= r["poi_high"]
+
+
+def test_convergence_bands_are_per_epoch_iqm(store):
+    from lstm_influence.analysis.stats import convergence_bands
+
+    data = store["result"].data
+    bands = convergence_bands(data.history, n_resamples=N_BOOT)
+    b = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "baseline")].set_index("step")
+    at3 = [dict(_curve(v))[3] for v in NORM_LOSS[("synthetic", "baseline")]]
+    assert b.at[3, "iqm"] == pytest.approx(hand_iqm(at3))
+    assert b.at[3, "n"] == 5 and b.at[3, "low"] <= b.at[3, "iqm"] <= b.at[3, "high"]
+    c = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "custom_init")].set_index("step")
+    assert c.at[2, "n"] == 4 and c.at[3, "n"] == 3  # the diverged run leaves after its last finite epoch
+    single = bands[(bands["dataset"] == "text") & (bands["strategy"] == "bias_init")]
+    assert single["low"].isna().all()
+    assert iqm(np.array(at3)) == pytest.approx(hand_iqm(at3))
+
+
+# ------------------------------------------------------------------------------------------- outputs
+
+
+def test_report_and_figures_hold_the_numbers(store):
+    result = store["result"]
+    text = result.report.read_text(encoding="utf-8")
+    summary = result.summaries["test/norm_loss"]
+    r = row(summary, "synthetic", "bias_init")
+    assert fmt_interval(r["iqm"], r["iqm_low"], r["iqm_high"]) in text
+    assert fmt_interval(r["poi"], r["poi_low"], r["poi_high"], 2) in text
+    assert fmt(r["p_holm"]) in text
+    assert "0.25 (1/4)" in text  # divergence rate of synthetic/custom_init
+    assert "custom_init †" not in text and "bias_init †" in text and "a single run" in text
+    assert "boom in the strategy" in text and "superseded" in text
+    assert "sweep-new" in text and "strategy=baseline,bias_init,custom_init" in text
+    assert "> 6 (not reached)" in text
+    assert "1 with run_type=trial" in text
+    for stem in ("convergence", "final_loss", "stability", "retention", "improvement"):
+        for ext in ("png", "svg"):
+            path = result.out_dir / "figures" / f"{stem}.{ext}"
+            assert path.stat().st_size > 1000, path
+        assert f"figures/{stem}.png" in text
+    csv = pd.read_csv(result.out_dir / "summary.csv")
+    assert set(csv["metric"]) == {"test/norm_loss", "conv/epochs_to_target"}
+
+
+def test_artifacts_are_on_the_parent_run(store):
+    client, pid = store["client"], store["parent"]
+    assert store["result"].logged_to == pid
+    top = {Path(a.path).name for a in client.list_artifacts(pid, "analysis")}
+    assert {"report.md", "summary.csv", "runs.csv", "figures"} <= top
+    figs = {Path(a.path).name for a in client.list_artifacts(pid, "analysis/figures")}
+    assert {"convergence.png", "improvement.svg"} <= figs and len(figs) == 10
+    local = client.download_artifacts(pid, "analysis/report.md", str(store["root"] / "dl"))
+    assert Path(local).read_text(encoding="utf-8") == store["result"].report.read_text(encoding="utf-8")
+
+
+def test_experiment_without_sweep_uses_all_finished_runs(store, tmp_path):
+    result = analyse("no-sweep", tracking_uri=store["uri"], out_dir=tmp_path, n_resamples=N_BOOT)
+    assert result.data.sweep is None and result.logged_to is None
+    assert int(result.data.runs["included"].sum()) == 4
+    text = result.report.read_text(encoding="utf-8")
+    assert "no sweep parent run" in text and "Not logged to MLflow" in text
+    r = row(result.summaries["test/norm_loss"], "synthetic", "bias_init")
+    assert r["poi"] == 1.0 and r["p_value"] == pytest.approx(stats.mannwhitneyu([0.3, 0.4], [0.5, 0.6]).pvalue)
+
+
+def test_cli_runs_without_tensorflow(store, tmp_path):
+    """The script in a fresh interpreter: exit code, outputs, and neither TensorFlow nor Keras imported."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['experiments/compare.py', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_path('experiments/compare.py', run_name='__main__')\n"
+        "finally:\n"
+        "    bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "    assert not bad, bad\n"
+    )
+    args = [
+        "--experiment",
+        EXPERIMENT,
+        "--tracking-uri",
+        store["uri"],
+        "--out",
+        str(tmp_path / "cli"),
+        "--metric",
+        "conv/aulc",
+        "--no-log",
+    ]
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "report:" in proc.stdout
+    assert (tmp_path / "cli" / "report.md").exists()
+    assert "conv/aulc" in (tmp_path / "cli" / "report.md").read_text(encoding="utf-8")
+    bad = subprocess.run(
+        [sys.executable, "experiments/compare.py", "--experiment", "nope", "--tracking-uri", store["uri"], "--no-log"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and EXPERIMENT in bad.stderr

@@ -70,7 +70,10 @@ class CustomInitConfig(StrategyConfig):
     """Random base initialisers, then chosen values written into chosen gate blocks.
 
     Attributes:
-        base_initializer: Keras initialiser names per matrix; the defaults are Keras's own.
+        base_initializer: Keras initialiser names per matrix; the defaults are Keras's own. θ_cf for retention
+            is what these draw with the run's seed.
+        unit_forget_bias: as Keras's default, the base bias gets 1 on the forget block (drawn by us, so
+            targets on the bias act on top of it instead of being overridden by Keras).
         targets: the writes, applied in order on top of the base initialisation.
     """
 
@@ -82,6 +85,7 @@ class CustomInitConfig(StrategyConfig):
             "bias": "zeros",
         }
     )
+    unit_forget_bias: bool = True
     targets: list[InitTargetConfig] = field(default_factory=list)
 
 
@@ -90,8 +94,8 @@ class InputTransformConfig(StrategyConfig):
     """``x' = scale * x + shift`` per input feature before the LSTM.
 
     Attributes:
-        scale: a number for every feature, or a mapping feature index -> value (others 1).
-        shift: a number for every feature, or a mapping feature index -> value (others 0).
+        scale: a number for every feature, a mapping feature index -> value (others 1), or one value per feature.
+        shift: a number for every feature, a mapping feature index -> value (others 0), or one value per feature.
         learned: false: a fixed transform; true: a trainable per-feature gain and offset initialised there.
     """
 
@@ -103,20 +107,19 @@ class InputTransformConfig(StrategyConfig):
 
 @dataclass
 class BiasInitConfig(StrategyConfig):
-    """Gate-aware bias initialisation.
+    """Gate-aware bias initialisation; what is configured is exactly what ends in the bias.
 
     Attributes:
         preset: ``keras_default`` (zeros, forget 1 via unit_forget_bias), ``zeros``, ``forget_one``,
-            ``forget_two``, ``chrono`` (Tallec & Ollivier 2018) or ``custom`` (``gates``).
-        gates: per-gate constant biases for ``custom``: keys input, forget, cell, output.
-        t_max: chrono's longest dependency; null: the dataset's sequence length.
+            ``forget_two``, ``chrono`` (Tallec & Ollivier 2018: b_f = log U[1, t_max - 1], b_i = -b_f) or
+            ``custom`` (``gates``).
+        gates: per-gate constant biases for ``custom``: keys input, forget, cell, output (missing keys: 0).
+        t_max: chrono's longest dependency (>= 2); null: the dataset's sequence length.
     """
 
     name: str = "bias_init"
-    preset: str = "forget_one"
-    gates: dict[str, float] = field(
-        default_factory=lambda: {"input": 0.0, "forget": 1.0, "cell": 0.0, "output": 0.0}
-    )
+    preset: str = "chrono"
+    gates: dict[str, float] = field(default_factory=lambda: {"input": 0.0, "forget": 1.0, "cell": 0.0, "output": 0.0})
     t_max: float | None = None
 
 
@@ -127,9 +130,10 @@ class ExtraVariableConfig(StrategyConfig):
     Attributes:
         mode: ``additive`` (W_eff = W + delta) or ``gain`` (W_eff = W * (1 + g), g per gate unit).
         matrix: ``kernel`` or ``recurrent_kernel``.
-        target_gates: the gate blocks the variable may touch.
-        init: the variable's initial value (a number).
-        l2: L2 penalty pulling the variable to zero.
+        target_gates: the gate blocks the variable may touch (input, forget, cell, output, or all).
+        init: the variable's initial value on the targeted gates: a number, or a Keras initialiser name
+            (a random prior, seeded from ``seed``). Entries outside the targeted gates are always 0.
+        l2: L2 penalty ``l2 · Σ Δ²`` pulling the variable to zero.
         trainable_base: false freezes W and trains only the variable (as LoRA does).
     """
 
@@ -137,7 +141,7 @@ class ExtraVariableConfig(StrategyConfig):
     mode: str = "additive"
     matrix: str = "kernel"
     target_gates: list[str] = field(default_factory=lambda: ["input", "forget", "cell", "output"])
-    init: float = 0.0
+    init: Any = 0.0
     l2: float = 0.0
     trainable_base: bool = True
 
@@ -217,8 +221,8 @@ class FinancialConfig(DatasetConfig):
         vol_window: the horizon for the volatility target; at most ``seq_len``.
         train_frac, val_frac, test_frac: chronological split fractions; they must add up to 1.
         stride: step between window starts.
-        target_norm_loss: daily returns are close to unpredictable, so "converged" means beating the
-            train-mean predictor at all.
+        target_norm_loss: 1.0, "no worse than the train-mean predictor": next-day returns are close to
+            unpredictable (the baseline LSTM measured 1.01-1.04 over 10 epochs), so a lower bar is not met.
     """
 
     name: str = "financial"
@@ -236,7 +240,7 @@ class FinancialConfig(DatasetConfig):
     val_frac: float = 0.15
     test_frac: float = 0.15
     stride: int = 1
-    target_norm_loss: float = 0.99
+    target_norm_loss: float = 1.0
 
 
 @dataclass
@@ -249,6 +253,9 @@ class TextConfig(DatasetConfig):
         train_frac, val_frac, test_frac: contiguous split fractions; they must add up to 1.
         stride: step between window starts in the training split (val and test use seq_len).
         min_count: characters seen fewer times in train map to UNK.
+        target_norm_loss: 0.7 (about 2.3 nats, 3.4 bits per character on the bundled corpus): the baseline
+            LSTM measured 0.82 after 10 epochs with stride 100 and 0.65 with stride 25 (passing 0.7 at epoch
+            7), so 0.7 is reachable and still separates faster from slower strategies.
     """
 
     name: str = "text"
@@ -258,7 +265,7 @@ class TextConfig(DatasetConfig):
     train_frac: float = 0.8
     val_frac: float = 0.1
     test_frac: float = 0.1
-    stride: int = 100
+    stride: int = 25
     min_count: int = 1
     target_norm_loss: float = 0.7
 
@@ -390,9 +397,7 @@ def check_keys(cfg: DictConfig) -> None:
         allowed = {field_.name for field_ in dataclasses.fields(schema)}
         for key in node:
             if key not in allowed:
-                raise ConfigError(
-                    f"{group}.{key}: unknown key for {schema.__name__}; valid keys: {sorted(allowed)}"
-                )
+                raise ConfigError(f"{group}.{key}: unknown key for {schema.__name__}; valid keys: {sorted(allowed)}")
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

@@ -13,18 +13,39 @@ from omegaconf import DictConfig
 from lstm_influence.config import ConfigError
 from lstm_influence.strategies.base import Strategy
 from lstm_influence.strategies.baseline import Baseline
+from lstm_influence.strategies.bias_init import BiasInit
+from lstm_influence.strategies.custom_init import CustomInit
+from lstm_influence.strategies.extra_variable import ExtraVariable
+from lstm_influence.strategies.input_transform import InputTransform
 
 REGISTRY: dict[str, type[Strategy]] = {
     "baseline": Baseline,
+    "custom_init": CustomInit,
+    "input_transform": InputTransform,
+    "bias_init": BiasInit,
+    "extra_variable": ExtraVariable,
 }
 
 
 def make_strategy(cfg: DictConfig, *, input_dim: int, units: int, seq_len: int) -> Strategy:
-    """The strategy ``cfg.strategy`` names, validated against the layer it will act on."""
+    """The strategy ``cfg.strategy`` names, validated against the layer it will act on.
+
+    Args:
+        cfg: the full run config (``cfg.strategy`` configures the strategy; ``cfg.seed`` fixes its own draws).
+        input_dim: the LSTM's input features.
+        units: the LSTM's units.
+        seq_len: the sequence length.
+
+    Raises:
+        ConfigError: naming the key, the bad value and the valid choices; nothing has been built yet.
+    """
     name = cfg.strategy.name
     if name not in REGISTRY:
         raise ConfigError(f"strategy.name={name!r}: expected one of {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name](cfg.strategy, input_dim=input_dim, units=units, seq_len=seq_len)
+    seed = cfg.get("seed", 0)
+    return REGISTRY[name](
+        cfg.strategy, input_dim=input_dim, units=units, seq_len=seq_len, seed=0 if seed is None else int(seed)
+    )
 
 
 def strategy_for_model(model: keras.Model, cfg: DictConfig) -> Strategy:

@@ -3,14 +3,152 @@
 A strategy touches the model at two places only: what the LSTM sees (``transform_inputs``) and the LSTM layer
 itself (``make_lstm``). It then proves its influence landed (``verify``) and, after training, says how much of it
 survived (``after_training``). The model builder and the runner know nothing else about strategies.
+
+Retention (``../shared/DESIGN.md``): on the entries a strategy targets, with θ_cf the values its un-influenced
+initialiser draws with the same seed, θ_0 the influenced initial values and θ_T the trained ones,
+
+    Δ = θ_0 − θ_cf,        retention = ⟨θ_T − θ_cf, Δ⟩ / ‖Δ‖²
+
+so 1 means the injected deviation is intact, 0 erased, above 1 amplified; it is undefined where Δ = 0.
+A strategy describes its targeted entries once (:meth:`Strategy.influence`); verification, the snapshot of θ_0
+and the retention arithmetic are shared here.
 """
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import keras
-from omegaconf import DictConfig
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from lstm_influence.config import ConfigError
+
+RTOL = 1e-5
+"""Relative tolerance when comparing float32 weights with values computed in numpy."""
+ATOL = 1e-6
+"""Absolute tolerance, for the same comparisons."""
+
+
+@dataclass
+class Influence:
+    """One group of targeted entries, flattened.
+
+    Attributes:
+        cf: θ_cf, what the un-influenced initialiser draws there with the same seed.
+        expected: θ_0 as configured (what ``verify`` expects to find before training).
+        current: the values in the model now.
+        counted: whether the group enters the overall retention; groups that overlap another (a per-target
+            breakdown of a matrix already counted whole) are reported but not counted twice.
+    """
+
+    cf: np.ndarray
+    expected: np.ndarray
+    current: np.ndarray
+    counted: bool = True
+
+
+def retention(cf: np.ndarray, initial: np.ndarray, trained: np.ndarray) -> float | None:
+    """⟨θ_T − θ_cf, Δ⟩ / ‖Δ‖² with Δ = θ_0 − θ_cf, in float64; None where ‖Δ‖ = 0 (nothing was injected)."""
+    cf, initial, trained = (np.asarray(a, dtype=np.float64).ravel() for a in (cf, initial, trained))
+    delta = initial - cf
+    norm2 = float(delta @ delta)
+    if norm2 == 0.0:
+        return None
+    return float((trained - cf) @ delta / norm2)
+
+
+def summary(array: Any) -> dict[str, float]:
+    """Min, max and mean of ``array``: the JSON-friendly face of a block of weights."""
+    array = np.asarray(array, dtype=np.float64)
+    if array.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(array.size),
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "mean": float(array.mean()),
+    }
+
+
+def compare(found: Any, expected: Any) -> tuple[bool, float]:
+    """Whether float32 weights equal their expected values (to float32 round-off), and the largest gap."""
+    found = np.asarray(found, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if found.shape != expected.shape:
+        return False, float("inf")
+    if found.size == 0:
+        return True, 0.0
+    gap = float(np.max(np.abs(found - expected)))
+    return bool(np.allclose(found, expected, rtol=RTOL, atol=ATOL)), gap
+
+
+def check(name: str, passed: bool, *, asked: Any, found: Any, **extra: Any) -> dict[str, Any]:
+    """A verification record: what was asked, what is in the model, and whether they agree."""
+    return {"name": name, "passed": bool(passed), "asked": asked, "found": found, **extra}
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A Keras variable or tensor as a numpy array."""
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def seeded_initializer(identifier: Any, seed: int | None = None) -> keras.initializers.Initializer:
+    """A Keras initialiser whose random seed is fixed in its config, so its draw can be repeated.
+
+    With ``seed=None`` the seed is drawn exactly as Keras draws it for an initialiser given by name (one draw
+    from Python's ``random``, which ``keras.utils.set_random_seed`` seeds), so a layer built with the result has
+    the same weights as a plain Keras layer built at that point. With an integer ``seed`` Python's ``random`` is
+    left untouched, so the draws of every later layer are unchanged.
+
+    Raises:
+        ValueError: ``identifier`` is not a Keras initialiser.
+    """
+    state = random.getstate()
+    initializer = keras.initializers.get(identifier)
+    if seed is not None:
+        random.setstate(state)
+    config = initializer.get_config()
+    drawn = getattr(initializer, "seed", None)
+    if "seed" in config and (seed is not None or isinstance(drawn, int)):
+        config["seed"] = int(seed if seed is not None else drawn)
+        initializer = initializer.__class__.from_config(config)
+    return initializer
+
+
+def check_initializer_name(field: str, identifier: Any) -> None:
+    """Raise :class:`ConfigError` unless ``identifier`` names a Keras initialiser (draws nothing from ``random``)."""
+    state = random.getstate()
+    try:
+        keras.initializers.get(identifier)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"{field}={identifier!r}: expected a Keras initializer name such as glorot_uniform, orthogonal, "
+            f"he_normal, zeros or random_normal"
+        ) from None
+    finally:
+        random.setstate(state)
+
+
+def check_number(field: str, value: Any, *, minimum: float | None = None) -> float:
+    """``value`` as a finite float, or :class:`ConfigError` naming the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{field}={value!r}: expected a number")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ConfigError(f"{field}={value}: expected a finite number")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{field}={value}: expected a number >= {minimum}")
+    return value
+
+
+def check_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else :class:`ConfigError` listing them."""
+    if value not in choices:
+        raise ConfigError(f"{field}={value!r}: expected one of {', '.join(choices)}")
+    return value
 
 
 class Strategy:
@@ -21,16 +159,25 @@ class Strategy:
         input_dim: the LSTM's input features.
         units: the LSTM's units.
         seq_len: the sequence length (chrono's default ``t_max``).
+        seed: the run's seed (``cfg.seed``), for draws that must be repeatable without touching the global
+            random streams (chrono's uniform draw, an extra variable's random prior).
+
+    Raises:
+        ConfigError: from :meth:`validate`, before anything is built.
     """
 
     name: ClassVar[str] = "baseline"
 
-    def __init__(self, cfg: DictConfig, *, input_dim: int, units: int, seq_len: int) -> None:
+    def __init__(self, cfg: DictConfig, *, input_dim: int, units: int, seq_len: int, seed: int = 0) -> None:
         self.cfg = cfg
         self.input_dim = int(input_dim)
         self.units = int(units)
         self.seq_len = int(seq_len)
+        self.seed = int(seed)
+        self._initial: dict[str, np.ndarray] | None = None
         self.validate()
+
+    # -- building ---------------------------------------------------------------------------------------------
 
     def validate(self) -> None:
         """Raise :class:`lstm_influence.config.ConfigError` for a configuration that cannot work."""
@@ -43,22 +190,112 @@ class Strategy:
         """The LSTM layer; ``lstm_kwargs`` carry units, return_sequences, dropout and name."""
         return keras.layers.LSTM(**lstm_kwargs)
 
+    # -- proving ----------------------------------------------------------------------------------------------
+
+    def checks(self, model: keras.Model) -> list[dict[str, Any]]:
+        """The strategy's verification records for a freshly built ``model`` (see :func:`check`)."""
+        return []
+
+    def influence(self, model: keras.Model) -> dict[str, Influence]:
+        """The targeted entries, by group name: θ_cf, the configured θ_0 and the values now. None by default."""
+        return {}
+
+    def after_checks(self, model: keras.Model) -> list[dict[str, Any]]:
+        """Verification records that must still hold after training (e.g. frozen weights unchanged)."""
+        return []
+
+    def extra_metrics(self, model: keras.Model) -> dict[str, float]:
+        """Metrics besides retention, after training (e.g. ``influence/extra_norm_ratio``)."""
+        return {}
+
+    @staticmethod
+    def lstm(model: keras.Model) -> keras.layers.Layer:
+        """The model's LSTM layer (named ``lstm`` by contract)."""
+        return model.get_layer("lstm")
+
     def verify(self, model: keras.Model) -> dict[str, Any]:
         """Read the built weights and report, per target, what was asked and what is there.
 
-        Returns a JSON-serialisable dict with at least ``strategy``, ``passed`` (bool) and ``checks``
-        (a list of dicts, each with ``name`` and ``passed``).
+        Also snapshots θ_0 of the targeted entries on this instance for :meth:`after_training`.
+
+        Returns:
+            A JSON-serialisable dict: ``strategy``, ``passed`` (every check passed), ``stage`` (``before``),
+            ``layer`` (input_dim, units, seq_len), ``config`` (the strategy config) and ``checks``
+            (each with ``name``, ``passed``, ``asked``, ``found``).
         """
-        return {"strategy": self.name, "passed": True, "checks": []}
+        try:
+            checks = self.checks(model)
+        except Exception as err:  # a report that says why beats a traceback the runner cannot log
+            checks = [check("verification ran", False, asked="a model this strategy built", found=repr(err))]
+        influence = self._influence_or_none(model)
+        if influence is not None:
+            self._initial = {name: group.current.copy() for name, group in influence.items()}
+            injected = {name: float(np.linalg.norm(g.expected - g.cf)) for name, g in influence.items()}
+        else:
+            injected = {}
+        return {
+            "strategy": self.name,
+            "stage": "before",
+            "passed": all(c["passed"] for c in checks),
+            "layer": {"input_dim": self.input_dim, "units": self.units, "seq_len": self.seq_len},
+            "config": OmegaConf.to_container(self.cfg, resolve=True) if isinstance(self.cfg, DictConfig) else None,
+            "injected_norm": injected,
+            "checks": checks,
+        }
+
+    def _influence_or_none(self, model: keras.Model) -> dict[str, Influence] | None:
+        try:
+            return self.influence(model)
+        except Exception:
+            return None
 
     def after_training(self, model: keras.Model, before: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
         """After training: the report extended with what survived, and the metrics to log.
+
+        Retention uses θ_0 as snapshotted by :meth:`verify` on this instance, or the configured θ_0 (which
+        ``verify`` proved equal) when ``verify`` ran on another instance.
 
         Args:
             model: the trained model.
             before: what :meth:`verify` returned before training.
 
         Returns:
-            ``(report, metrics)``: metrics such as ``influence/retention``; none for the baseline.
+            ``(report, metrics)``: ``metrics`` has ``influence/retention`` where something was injected
+            (‖Δ‖ > 0), plus any :meth:`extra_metrics`; nothing for the baseline or a fixed input transform.
         """
-        return dict(before), {}
+        report = {**before, "stage": "after"}
+        metrics: dict[str, float] = {}
+        influence = self.influence(model)
+        groups: dict[str, Any] = {}
+        cf_all, initial_all, trained_all = [], [], []
+        for name, group in influence.items():
+            initial = (self._initial or {}).get(name, group.expected)
+            r = retention(group.cf, initial, group.current)
+            groups[name] = {
+                "retention": r,
+                "injected_norm": float(np.linalg.norm(initial - group.cf)),
+                "drift_norm": float(np.linalg.norm(group.current - initial)),
+            }
+            if group.counted:
+                cf_all.append(group.cf)
+                initial_all.append(initial)
+                trained_all.append(group.current)
+        total = (
+            retention(np.concatenate(cf_all), np.concatenate(initial_all), np.concatenate(trained_all))
+            if cf_all
+            else None
+        )
+        if total is not None:
+            metrics["influence/retention"] = total
+        metrics.update(self.extra_metrics(model))
+        after_checks = self.after_checks(model)
+        report["after"] = {
+            "retention": total,
+            "groups": groups,
+            "metrics": metrics,
+            "checks": after_checks,
+            "passed": all(c["passed"] for c in after_checks),
+        }
+        if total is None and not metrics:
+            report["after"]["note"] = "nothing injected into the weights (Δ = 0): no retention to measure"
+        return report, metrics

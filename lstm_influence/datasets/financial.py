@@ -60,10 +60,11 @@ def _read_csv(cfg: DictConfig) -> tuple[pd.DataFrame, str]:
         raise DatasetError(f"{source}: cannot be read as a CSV table ({err})") from err
 
 
-def _require_column(frame: pd.DataFrame, column: str, role: str, key: str, source: str) -> None:
+def _require_column(frame: pd.DataFrame, column: str, role: str, key: str, source: str, needed_by: str = "") -> None:
     if column not in frame.columns:
         found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
-        raise DatasetError(f"{source}: no {role} column {column!r} (set dataset.{key}); columns found: {found}")
+        why = f", needed by the {needed_by} feature" if needed_by else ""
+        raise DatasetError(f"{source}: no {role} column {column!r} (set dataset.{key}{why}); columns found: {found}")
 
 
 def _line(index: int) -> int:
@@ -92,10 +93,8 @@ def _parse_numbers(frame: pd.DataFrame, column: str, source: str, *, positive: b
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(
-            f"{source}: column {column!r} line {_line(i)}: {raw.iloc[i]!r} is not a number "
-            f"({int(bad.sum())} such row(s))"
-        )
+        what = "is empty" if pd.isna(raw.iloc[i]) else f"{raw.iloc[i]!r} is not a number"
+        raise DatasetError(f"{source}: column {column!r} line {_line(i)}: {what} ({int(bad.sum())} such row(s))")
     bad = values <= 0 if positive else values < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -134,18 +133,18 @@ def _load_table(cfg: DictConfig, features: list[str]) -> tuple[dict[str, np.ndar
     frame, source = _read_csv(cfg)
     _require_column(frame, cfg.date_column, "date", "date_column", source)
     _require_column(frame, cfg.price_column, "close price", "price_column", source)
-    needed = {"close": (cfg.price_column, "price_column", "close price")}
+    needed = {"close": (cfg.price_column, "price_column", "close price", "")}
     if "range" in features:
-        needed["high"] = (cfg.high_column, "high_column", "high price (needed by the range feature)")
-        needed["low"] = (cfg.low_column, "low_column", "low price (needed by the range feature)")
+        needed["high"] = (cfg.high_column, "high_column", "high price", "range")
+        needed["low"] = (cfg.low_column, "low_column", "low price", "range")
     if "volume" in features:
-        needed["volume"] = (cfg.volume_column, "volume_column", "volume (needed by the volume feature)")
-    for column, key, role in needed.values():
-        _require_column(frame, column, role, key, source)
+        needed["volume"] = (cfg.volume_column, "volume_column", "volume", "volume")
+    for column, key, role, needed_by in needed.values():
+        _require_column(frame, column, role, key, source, needed_by)
     if len(frame) < 2:
         raise DatasetError(f"{source}: {len(frame)} data row(s); returns need at least 2 days")
     table = {"dates": _parse_dates(frame[cfg.date_column], cfg.date_column, source)}
-    for name, (column, _, _) in needed.items():
+    for name, (column, *_) in needed.items():
         table[name] = _parse_numbers(frame, column, source, positive=name != "volume")
     if "range" in features:
         below = table["high"] < table["low"]

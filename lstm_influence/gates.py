@@ -208,12 +208,12 @@ def fit_value(value, target: Target, field: str = "value") -> np.ndarray:
         TargetError: a non-numeric or non-finite value, or a list that fits none of those shapes.
     """
     block = target.block_shape
+    if value is None or isinstance(value, (bool, str)):
+        raise TargetError(f"{field}={value!r}: expected a number or a list of numbers")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise TargetError(f"{field}={value!r}: expected a number or a list of numbers") from None
-    if isinstance(value, bool) or array.dtype == object:
-        raise TargetError(f"{field}={value!r}: expected a number or a list of numbers")
     if not np.all(np.isfinite(array)):
         raise TargetError(f"{field}={value!r}: values must be finite")
     if array.ndim == 0:

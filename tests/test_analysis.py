@@ -478,7 +478,7 @@ def test_report_and_figures_hold_the_numbers(store):
     assert fmt_interval(r["poi"], r["poi_low"], r["poi_high"], 2) in text
     assert fmt(r["p_holm"]) in text
     assert "0.25 (1/4)" in text  # divergence rate of synthetic/custom_init
-    assert "custom_init †" not in text and "bias_init †" in text and "a single run" in text
+    assert "custom_init †" not in text and "bias_init †" in text and "a single seed" in text
     assert "boom in the strategy" in text and "superseded" in text
     assert "sweep-new" in text and "strategy=baseline,bias_init,custom_init" in text
     assert "> 6 (not reached)" in text

@@ -154,9 +154,10 @@ def is_training_run(runs: pd.DataFrame) -> pd.Series:
 def select_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Mark which training runs the statistics use and why the others are left out.
 
-    Rules, in order: a run must be FINISHED (a FAILED run's ``error`` tag is quoted); it needs ``strategy`` and
-    ``dataset`` tags; of several FINISHED runs of one configuration (same ``config_hash``, else same strategy,
-    dataset and seed) only the latest started is kept. Diverged runs are kept: they are results.
+    Rules, in order: a run must be FINISHED (a FAILED run's ``error`` tag is quoted, and a later FINISHED run of
+    the same configuration is named); it needs ``strategy`` and ``dataset`` tags; of several FINISHED runs of one
+    configuration (same ``config_hash``, else same strategy, dataset and seed) only the latest started is kept.
+    Diverged runs are kept: they are results.
 
     Returns:
         A copy of ``runs`` with ``included`` (bool) and ``reason`` (str, empty when included).
@@ -175,11 +176,16 @@ def select_runs(runs: pd.DataFrame) -> pd.DataFrame:
         out["config_hash"].notna(),
         out["strategy"].astype(str) + "|" + out["dataset"].astype(str) + "|" + out["seed"].astype(str),
     )
-    candidates = out[reason == ""].assign(_key=key).sort_values("start_time", ascending=False, kind="stable")
+    candidates = out.assign(_key=key)[reason == ""].sort_values("start_time", ascending=False, kind="stable")
     latest = candidates.drop_duplicates("_key", keep="first")
     for idx, row in candidates.drop(latest.index).iterrows():
         kept = latest.loc[latest["_key"] == row["_key"], "run_id"].iloc[0]
         reason[idx] = f"superseded by a later run of the same configuration ({kept[:8]})"
+    # a failed attempt that a resumed sweep re-ran successfully: say so, the cell is not short of a seed
+    kept_by_key = dict(zip(latest["_key"], latest["run_id"]))
+    for idx in out.index[not_finished]:
+        if key[idx] in kept_by_key:
+            reason[idx] = f"{reason[idx]}; re-run as {kept_by_key[key[idx]][:8]}"
     out["reason"] = reason
     out["included"] = reason == ""
     return out

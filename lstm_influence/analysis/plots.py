@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from lstm_influence.analysis.stats import strategy_order
 
@@ -66,6 +67,11 @@ def _no_data(ax: Axes, text: str = "no data") -> Axes:
     return ax
 
 
+def _finite(values: pd.Series) -> np.ndarray:
+    """Boolean mask of finite numbers (works on empty or object-typed columns)."""
+    return np.isfinite(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float))
+
+
 def _maybe_log(ax: Axes, values: np.ndarray, ratio: float = 30.0) -> None:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -99,7 +105,12 @@ def _grid_figure(n_panels: int, *, ncols_max: int = 3, size=PANEL_SIZE, sharey: 
 
 def _add_legend(fig: Figure, styles: dict[str, dict[str, str]], extra: Sequence[Line2D] = ()) -> None:
     handles = _legend_handles(styles) + list(extra)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), frameon=False)
+    longest = max((len(h.get_label()) for h in handles), default=8)
+    fits = max(1, int(fig.get_figwidth() / (0.55 + 0.085 * longest)))  # entries that fit on one line
+    ncols = min(len(handles), fits)
+    if len(handles) > ncols:  # balance the rows
+        ncols = int(np.ceil(len(handles) / np.ceil(len(handles) / ncols)))
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False)
 
 
 # --------------------------------------------------------------------------------------------- (1) convergence
@@ -145,6 +156,7 @@ def plot_convergence(
     if target is not None and np.isfinite(target):
         ax.axhline(target, color="#444444", linestyle="--", linewidth=1)
     _maybe_log(ax, np.concatenate([b["iqm"], b["low"].dropna(), b["high"].dropna()]), ratio=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(dataset)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{metric} (IQM over seeds)")
@@ -202,11 +214,11 @@ def plot_score_distribution(
     strategies = strategy_order(s["strategy"].unique())
     styles = styles or strategy_styles(strategies)
     summ = summary[summary["dataset"] == dataset].set_index("strategy")
-    finite_all = s.loc[np.isfinite(s["value"]), "value"]
+    finite_all = s.loc[_finite(s["value"]), "value"]
     for i, strategy in enumerate(strategies):
         st = styles[strategy]
         cell = s[s["strategy"] == strategy]
-        finite = cell[np.isfinite(cell["value"])]
+        finite = cell[_finite(cell["value"])]
         jitter = np.linspace(-0.12, 0.12, len(finite)) if len(finite) > 1 else np.zeros(len(finite))
         ax.scatter(
             i - 0.12 + jitter,
@@ -218,7 +230,7 @@ def plot_score_distribution(
             linewidths=1.1,
             alpha=0.9,
         )
-        n_worst = int((~np.isfinite(cell["value"])).sum())
+        n_worst = int((~_finite(cell["value"])).sum())
         if n_worst:
             ax.plot(
                 [i - 0.12],
@@ -245,11 +257,23 @@ def plot_score_distribution(
                 ax.errorbar(
                     i + 0.2, centre, yerr=[[centre - low], [high - centre]], color=st["color"], linewidth=2.2, capsize=3
                 )
+            else:
+                ax.annotate(
+                    "no CI",
+                    (i + 0.2, centre),
+                    xytext=(7, 0),
+                    textcoords="offset points",
+                    fontsize=7,
+                    va="center",
+                    color="#555555",
+                )
             ax.plot(i + 0.2, centre, marker=st["marker"], color=st["color"], markersize=7)
     if "norm" in metric:
         ax.axhline(1.0, color="#888888", linestyle=":", linewidth=1)
     _maybe_log(ax, finite_all.to_numpy())
-    ax.set_xticks(range(len(strategies)), strategies, rotation=25, ha="right")
+    counts = s.groupby("strategy").size()
+    labels = [f"{x}\n(n={counts.get(x, 0)})" for x in strategies]
+    ax.set_xticks(range(len(strategies)), labels, rotation=25, ha="right", rotation_mode="anchor")
     ax.set_xlim(-0.6, len(strategies) - 0.4)
     ax.set_title(dataset)
     ax.set_ylabel(metric)
@@ -304,7 +328,7 @@ def plot_seed_spread(
 ) -> Axes:
     """Spread across seeds (interquartile range of the finite scores) per dataset × strategy."""
     ax = _new_axes(ax)
-    s = scores[np.isfinite(scores["value"]) & (scores["status"] != "missing")]
+    s = scores[_finite(scores["value"]) & (scores["status"] != "missing").to_numpy()]
     if s.empty:
         return _no_data(ax, f"no {metric}")
     datasets, strategies = sorted(s["dataset"].unique()), strategy_order(s["strategy"].unique())
@@ -379,7 +403,7 @@ def plot_run_metric(
     """A per-run summary metric (e.g. ``stab/grad_spikes``, ``influence/retention``): one point per run, grouped
     by dataset, with the mean across seeds as a horizontal tick. Strategies that never log it are omitted."""
     ax = _new_axes(ax)
-    m = metrics[(metrics["metric"] == metric) & np.isfinite(metrics["value"].astype(float))]
+    m = metrics[(metrics["metric"] == metric).to_numpy() & _finite(metrics["value"])]
     if m.empty:
         ax.set_title(title or metric)
         return _no_data(ax, f"no run logged {metric}")
@@ -461,7 +485,7 @@ def plot_probability_of_improvement(
     (``"all"``: rliable's average over datasets)."""
     ax = _new_axes(ax)
     s = summary[(summary["dataset"] == dataset) & (summary["strategy"] != baseline)]
-    s = s[np.isfinite(s["poi"].astype(float))]
+    s = s[_finite(s["poi"])]
     if s.empty:
         ax.set_title(dataset)
         return _no_data(ax, "no baseline to compare with")
@@ -472,14 +496,21 @@ def plot_probability_of_improvement(
         st, poi = styles[strategy], s.at[strategy, "poi"]
         low, high = s.at[strategy, "poi_low"], s.at[strategy, "poi_high"]
         if np.isfinite(low):
-            ax.errorbar(poi, y, xerr=[[poi - low], [high - poi]], color=st["color"], linewidth=2.2, capsize=3)
-        ax.plot(poi, y, marker=st["marker"], color=st["color"], markersize=8)
+            ax.errorbar(
+                poi, y, xerr=[[poi - low], [high - poi]], color=st["color"], linewidth=2.2, capsize=3, clip_on=False
+            )
+        label = f"{poi:.2f}" + ("" if np.isfinite(low) else " (no CI: 1 seed)")
+        ax.annotate(
+            label, (poi, y), xytext=(0, 9), textcoords="offset points", ha="center", fontsize=7, color="#333333"
+        )
+        ax.plot(poi, y, marker=st["marker"], color=st["color"], markersize=8, clip_on=False)
     ax.axvline(0.5, color="#444444", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(strategies)), strategies)
     ax.set_ylim(-0.6, len(strategies) - 0.4)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"P({'strategy better than ' + baseline})")
+    lower = bool(summary["lower_is_better"].iloc[0]) if "lower_is_better" in summary else True
+    ax.set_xlabel(f"P(lower than {baseline})" if lower else f"P(higher than {baseline})")
     ax.set_title("all datasets (mean)" if dataset == "all" else dataset)
     ax.grid(True, axis="x", **GRID)
     ax.set_axisbelow(True)

@@ -77,6 +77,10 @@ def _code(text: Any) -> str:
     return f"`{text}`"
 
 
+def _when(t: Any) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(t, pd.Timestamp) else "—"
+
+
 # --------------------------------------------------------------------------------------------- sections
 
 
@@ -105,7 +109,9 @@ def summary_section(
     rows, single = [], False
     for _, r in summary.iterrows():
         mark = ""
-        if r["dataset"] != "all" and r["n_finite"] < 2:
+        no_iqm_ci = np.isfinite(r["iqm"]) and not np.isfinite(r["iqm_low"])
+        no_poi_ci = np.isfinite(r["poi"]) and not np.isfinite(r["poi_low"])
+        if no_iqm_ci or no_poi_ci:
             mark, single = " †", True
         p_holm = fmt(r["p_holm"])
         if np.isfinite(r["p_holm"]) and r["p_holm"] < alpha:
@@ -125,6 +131,8 @@ def summary_section(
         ]
         if censored:
             km = fmt_interval(r["km_median"], r["km_low"], r["km_high"])
+            if np.isfinite(r["km_median"]) and np.isfinite(r["km_low"]) and not np.isfinite(r["km_high"]):
+                km = f"{fmt(r['km_median'])} [{fmt(r['km_low'])}, > {fmt(r['budget'])}]"
             if not np.isfinite(r["km_median"]):
                 km = f"> {fmt(r['budget'])} (not reached)" if np.isfinite(r["budget"]) else "—"
             reached = "—" if r["dataset"] == "all" else f"{int(r['n_reached'])}/{int(r['n_runs'])}"
@@ -146,7 +154,10 @@ def summary_section(
             "metrics only), both with a bootstrap stratified by dataset; no test."
         )
     if single:
-        text.append("† a single run with a finite value: no interval can be computed from one seed.")
+        text.append(
+            "† no interval: the cell (or a cell this row compares with or pools) has a single seed with a finite "
+            "value, and one seed gives no interval."
+        )
     if summary["n_worst"].fillna(0).sum():
         text.append(
             "Runs that diverged without a finite value are left out of IQM/median/mean (n counts them) and enter "
@@ -221,7 +232,7 @@ def configuration_section(data: SweepData) -> str:
                 [
                     ["sweep_id", _code(sw["sweep_id"])],
                     ["parent run", f"{sw['run_name']} ({_code(sw['run_id'])})" if sw["run_id"] else "—"],
-                    ["started", sw["start_time"] or "—"],
+                    ["started", _when(sw["start_time"])],
                     ["status", sw["status"] or "—"],
                 ]
                 + [[f"tag {k}", v] for k, v in sorted(sw["tags"].items()) if k not in {"sweep_id"}]
@@ -252,7 +263,10 @@ def configuration_section(data: SweepData) -> str:
             "</details>",
         ]
     if len(data.sweeps) > 1:
-        rows = [[_code(r["sweep_id"]), r["run_name"], r["start_time"], r["status"]] for _, r in data.sweeps.iterrows()]
+        rows = [
+            [_code(r["sweep_id"]), r["run_name"], _when(r["start_time"]), r["status"]]
+            for _, r in data.sweeps.iterrows()
+        ]
         lines += [
             "",
             "Sweeps in this experiment (newest first):",

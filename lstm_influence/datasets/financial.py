@@ -156,7 +156,9 @@ def _load_table(cfg: DictConfig, features: list[str]) -> tuple[dict[str, np.ndar
     table = {name: values[order] for name, values in table.items()}
     repeated = np.flatnonzero(table["dates"][1:] == table["dates"][:-1])
     if repeated.size:
-        raise DatasetError(f"{source}: date {table['dates'][repeated[0]]} appears more than once")
+        raise DatasetError(
+            f"{source}: date {table['dates'][repeated[0]]} appears more than once (expected one row per trading day)"
+        )
     return table, source, was_sorted
 
 

@@ -326,7 +326,8 @@ def plot_seed_spread(
     styles: dict[str, dict[str, str]] | None = None,
     metric: str = "test/norm_loss",
 ) -> Axes:
-    """Spread across seeds (interquartile range of the finite scores) per dataset × strategy."""
+    """Relative spread across seeds per dataset × strategy: the interquartile range of the finite scores divided by
+    their median (in %), so datasets with different loss scales share one axis."""
     ax = _new_axes(ax)
     s = scores[_finite(scores["value"]) & (scores["status"] != "missing").to_numpy()]
     if s.empty:
@@ -335,16 +336,17 @@ def plot_seed_spread(
     styles = styles or strategy_styles(strategies)
     pos, width = _grouped(datasets, strategies), 0.8 / len(strategies)
     for (d, strategy), x in pos.items():
-        v = s.loc[(s["dataset"] == d) & (s["strategy"] == strategy), "value"].to_numpy()
-        if v.size < 2:
+        v = s.loc[(s["dataset"] == d) & (s["strategy"] == strategy), "value"].to_numpy(dtype=float)
+        median = np.median(v) if v.size else np.nan
+        if v.size < 2 or not median:
             if v.size == 1:
                 ax.text(x, 0, "1 seed", rotation=90, fontsize=6, ha="center", va="bottom", color="#666666")
             continue
         q75, q25 = np.percentile(v, [75, 25])
-        ax.bar(x, q75 - q25, width=width * 0.9, color=styles[strategy]["color"], alpha=0.85)
+        ax.bar(x, 100 * (q75 - q25) / abs(median), width=width * 0.9, color=styles[strategy]["color"], alpha=0.85)
     _dataset_axis(ax, datasets)
-    ax.set_ylabel(f"IQR of {metric} across seeds")
-    ax.set_title("Seed spread")
+    ax.set_ylabel(f"IQR / median of {metric} (%)")
+    ax.set_title("Seed spread (relative)")
     _style_axes(ax)
     return ax
 

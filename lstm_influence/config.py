@@ -354,6 +354,83 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# tune/ (python -m lstm_influence.tune; never part of a training run's config)
+
+
+@dataclass
+class ParamSpec:
+    """One hyperparameter of the tuning search space.
+
+    Attributes:
+        key: the dotted config key a sampled value is written to, e.g. ``train.learning_rate``.
+        type: ``float``, ``int`` or ``categorical``.
+        low, high: the range, both ends included (float, int).
+        log: sample uniformly in log space (float, int; needs ``low > 0``).
+        step: a grid step (float, int; not together with ``log``); null: continuous (float) or 1 (int).
+        choices: the options (categorical); null is an option too, e.g. ``train.clip_norm`` off.
+        when: sample this key only for configs that match, nested like the config, a list meaning "any of", e.g.
+            ``{strategy: {name: bias_init, preset: chrono}}``; empty: always. This is how a strategy adds its own
+            keys to the search, inside the same trial budget.
+    """
+
+    key: str = MISSING
+    type: str = "float"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+    when: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TuneConfig:
+    """Equal-budget hyperparameter tuning of one strategy on one dataset (``python -m lstm_influence.tune``).
+
+    Attributes:
+        name: the preset (``conf/tune/<name>.yaml``).
+        trials: the budget: finished trials (complete or pruned) per strategy × dataset, the default-config
+            trial included; a resumed study runs only the trials still missing.
+        objective: what a trial scores, from its per-epoch ``val/norm_loss`` (the validation split; the test
+            split is never read): ``final`` (after the last epoch: the weights a study run is tested with),
+            ``best`` (the lowest epoch) or ``aulc`` (the mean over epochs). Lower is better.
+        seed: the TPE sampler's seed; each trial's sampler is seeded from it and the trial number, so a
+            resumed study samples what an uninterrupted one would.
+        startup_trials: TPE's random trials before it models the space.
+        pruner: ``median`` (stop a trial whose best ``val/norm_loss`` so far is worse than the median of earlier
+            trials at the same epoch) or ``none``.
+        pruner_startup_trials: trials that finish before any is pruned.
+        pruner_warmup_epochs: epochs every trial runs before it can be pruned.
+        storage: the Optuna storage URL; null: ``optuna.db`` beside the MLflow SQLite store (in the working
+            directory for a tracking server).
+        config_dir: the config directory the best configuration is written to, as ``<config_dir>/tuned/<label>.yaml``;
+            null: the packaged ``conf/`` of a source checkout (editable install), else ``./conf``.
+        label: the tuned file's name, selected with ``+tuned=<label>``; null: ``<strategy>-<dataset>``.
+        space: the search space by parameter name (the Optuna parameter and the trial run's ``trial.<name>`` param).
+    """
+
+    name: str = "default"
+    trials: int = 20
+    objective: str = "final"
+    seed: int = 0
+    startup_trials: int = 10
+    pruner: str = "median"
+    pruner_startup_trials: int = 5
+    pruner_warmup_epochs: int = 2
+    storage: str | None = None
+    config_dir: str | None = None
+    label: str | None = None
+    space: dict[str, ParamSpec] = field(default_factory=dict)
+
+
+@dataclass
+class TuningConfig(Config):
+    """The tuning app's root (``conf/tuning.yaml``): a training config plus its ``tune`` node."""
+
+    tune: TuneConfig = field(default_factory=TuneConfig)
+
+
 def register_configs() -> None:
     """Register every schema with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -367,6 +444,10 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="lstm", node=ModelConfig)
     cs.store(group="schema/train", name="default", node=TrainConfig)
     cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
+    cs.store(group="schema/tune", name="tune", node=TuneConfig)
+    # Merged after conf/config.yaml: the inherited fields are MISSING, so the training config's values stay and
+    # only the root's type changes, to one that declares ``tune``.
+    cs.store(group="schema", name="tuning", node=TuningConfig(**{f.name: MISSING for f in dataclasses.fields(Config)}))
 
 
 register_configs()

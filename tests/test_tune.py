@@ -1,0 +1,351 @@
+"""Equal-budget tuning: the search space per strategy, the study's MLflow record, resume, pruning, the tuned file,
+and a proof that the test split is never read."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+import lstm_influence as li
+from lstm_influence import tracking
+from lstm_influence.config import ConfigError, check_keys
+from lstm_influence.tune import (
+    compose_tuning,
+    objective_value,
+    search_space,
+    storage_url,
+    training_config,
+    tune,
+)
+from lstm_influence.tuning_report import tuning_results
+from tests.conftest import TINY
+
+BASE_SPACE = {"learning_rate", "batch_size", "units", "clip_norm"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the space and the preset (no training)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "extra"),
+    [
+        (["strategy=baseline"], set()),
+        (["strategy=bias_init"], {"t_max"}),  # chrono is bias_init's default preset
+        (["strategy=bias_init", "strategy.preset=forget_one"], set()),  # t_max means nothing there
+        (["strategy=extra_variable"], {"l2"}),
+        (["strategy=custom_init", "dataset=financial"], set()),
+    ],
+)
+def test_a_strategy_adds_its_own_keys_only_when_selected(overrides, extra):
+    cfg = compose_tuning(overrides)
+    space = search_space(cfg.tune, training_config(cfg))
+    assert {param.name for param in space} == BASE_SPACE | extra
+    learning_rate = next(param for param in space if param.name == "learning_rate")
+    assert learning_rate.log and learning_rate.low < cfg.train.learning_rate < learning_rate.high
+
+
+def test_the_all_preset_sweeps_every_strategy_and_dataset_with_the_same_space():
+    cfg = compose_tuning(["tune=all"])
+    default = compose_tuning()
+    assert cfg.tune.name == "all"
+    assert OmegaConf.to_container(cfg.tune.space) == OmegaConf.to_container(default.tune.space)
+    assert cfg.tune.trials == default.tune.trials
+    with_hydra = _compose_with_hydra(["tune=all"])
+    assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)"}
+    # the training sweep's callback (one parent per sweep of training runs) is replaced: studies have their own
+    targets = {node._target_ for node in with_hydra.hydra.callbacks.values()}
+    assert targets == {"lstm_influence.tune.TuningSweepCallback"}
+
+
+def _compose_with_hydra(overrides):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+        return compose(config_name="tuning", overrides=overrides, return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tune.space.units.key=model.unitz", r"tune\.space\.units\.key=model\.unitz: no such value"),
+        ("tune.space.learning_rate.low=0.0", r"tune\.space\.learning_rate: log=true needs low > 0"),
+        ("tune.space.batch_size.type=grid", r"tune\.space\.batch_size\.type='grid'"),
+        ("tune.space.units.choices=[8.5]", r"tune\.space\.units\.key=model\.units: the value 8\.5 does not fit"),
+        ("tune.space.clip_norm.key=seed", r"tune\.space\.clip_norm\.key=seed: .*not tunable"),
+        ("tune.trials=0", r"tune\.trials=0"),
+        ("tune.objective=test_loss", r"tune\.objective='test_loss'"),
+        ("tune.label=a/b", r"tune\.label='a/b'"),
+    ],
+)
+def test_a_bad_tune_config_fails_before_anything_runs(tmp_path, override, message):
+    cfg = compose_tuning([f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}", override])
+    with pytest.raises(ConfigError, match=message):
+        tune(cfg, train_fn=_never_called)
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("a trial ran although the tune config is invalid")
+
+
+def test_objective_definitions():
+    losses = [0.9, 0.5, 0.7]
+    assert objective_value(losses, "final", diverged=False, penalty=100.0) == 0.7
+    assert objective_value(losses, "best", diverged=False, penalty=100.0) == 0.5
+    assert objective_value(losses, "aulc", diverged=False, penalty=100.0) == pytest.approx(0.7)
+    assert objective_value(losses, "final", diverged=True, penalty=100.0) == 100.0
+    assert objective_value([0.9, math.nan], "best", diverged=False, penalty=100.0) == 100.0
+    assert objective_value([], "final", diverged=False, penalty=100.0) == 100.0
+
+
+def test_optuna_storage_sits_beside_the_mlflow_store():
+    assert storage_url("sqlite:///mlflow.db") == "sqlite:///optuna.db"
+    assert storage_url("sqlite:////data/runs/mlflow.db") == "sqlite:////data/runs/optuna.db"
+    assert storage_url("http://127.0.0.1:5000") == "sqlite:///optuna.db"
+    assert storage_url("sqlite:///mlflow.db", "postgresql://db/optuna") == "postgresql://db/optuna"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the study's bookkeeping, with a stand-in for the runner (no TensorFlow)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One MLflow store for the stand-in studies (creating a store costs seconds); each test its own experiment."""
+    root = tmp_path_factory.mktemp("fake_store")
+    return root, f"sqlite:///{root / 'mlflow.db'}"
+
+
+class FakeRunner:
+    """Logs an MLflow child run like the runner and feeds the epoch hook a curve that is best at lr = 10^-2.5."""
+
+    def __init__(self, fail_on: int | None = None):
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def __call__(self, cfg, *, parent_run_id=None, extra_tags=None, epoch_hook=None, evaluate_test=True):
+        assert evaluate_test is False
+        self.calls += 1
+        with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger:
+            if self.calls == self.fail_on:
+                raise RuntimeError("trial crashed")
+            distance = abs(math.log10(cfg.train.learning_rate) + 2.5)
+            for epoch in range(1, cfg.train.epochs + 1):
+                value = distance + 1.0 / epoch
+                logger.log_metrics({"val/norm_loss": value}, step=epoch)
+                if epoch_hook(epoch, {"val/norm_loss": value}):
+                    break
+        return {"stab/diverged": 0.0, "run_id": logger.run_id}
+
+
+def _fake_cfg(store, name, *overrides):
+    root, uri = store
+    return compose_tuning(
+        [
+            f"tracking.uri={uri}",
+            f"tracking.experiment={name}",
+            f"tune.storage=sqlite:///{root / name}.db",
+            f"tune.config_dir={root / name}",
+            "train.epochs=4",
+            *overrides,
+        ]
+    )
+
+
+def _children(uri, experiment, parent_id):
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def _params_by_trial(storage, study):
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials()
+    return {t.number: (t.state.name, t.params) for t in trials}
+
+
+def test_a_resumed_study_samples_what_an_uninterrupted_one_does(store):
+    whole = tune(_fake_cfg(store, "whole", "tune.trials=5"), train_fn=FakeRunner())
+    first = tune(_fake_cfg(store, "split", "tune.trials=3"), train_fn=FakeRunner())
+    runner = FakeRunner()
+    resumed = tune(_fake_cfg(store, "split", "tune.trials=5"), train_fn=runner)
+    assert runner.calls == 2  # 3 done, 2 added
+    assert resumed.study == first.study and resumed.parent_run_id == first.parent_run_id
+    assert (resumed.trials, resumed.budget) == (5, 5)
+    assert _params_by_trial(resumed.storage, resumed.study) == _params_by_trial(whole.storage, whole.study)
+    assert len(_children(store[1], "split", resumed.parent_run_id)) == 5
+
+
+def test_pruned_trials_count_toward_the_budget_and_are_marked(store):
+    cfg = _fake_cfg(store, "pruning", "tune.trials=8", "tune.pruner_startup_trials=2", "tune.pruner_warmup_epochs=0")
+    result = tune(cfg, train_fn=FakeRunner())
+    assert result.trials == 8 and result.pruned >= 1
+    runs = _children(store[1], "pruning", result.parent_run_id)
+    assert len(runs) == 8
+    pruned = [run for run in runs if run.data.tags["trial_state"] == "PRUNED"]
+    assert len(pruned) == result.pruned
+    client = MlflowClient(store[1])
+    for run in pruned:
+        assert "tune/objective" not in run.data.metrics
+        assert len(client.get_metric_history(run.info.run_id, "val/norm_loss")) < 4
+    default = [run for run in runs if run.data.tags["trial_role"] == "default"]
+    assert len(default) == 1 and default[0].data.tags["trial_state"] == "COMPLETE"  # never pruned
+
+
+def test_failed_and_killed_trials_do_not_count_and_are_run_again(store):
+    cfg = _fake_cfg(store, "failures", "tune.trials=3")
+    with pytest.raises(RuntimeError, match="trial crashed"):
+        tune(cfg, train_fn=FakeRunner(fail_on=2))
+    client = MlflowClient(store[1])
+    experiment_id = client.get_experiment_by_name("failures").experiment_id
+    (parent,) = client.search_runs([experiment_id], "tags.run_type = 'tune'")
+    assert parent.info.status == "FAILED" and "trial crashed" in parent.data.tags["error"]
+    # a process killed mid-trial leaves the trial RUNNING in Optuna and in MLflow
+    study = optuna.load_study(study_name=parent.data.tags["optuna_study"], storage=parent.data.tags["optuna_storage"])
+    stale = study.ask()
+    orphan = client.create_run(
+        experiment_id, tags={"optuna_study": study.study_name, "trial_number": str(stale.number), "run_type": "trial"}
+    )
+    runner = FakeRunner()
+    result = tune(cfg, train_fn=runner)
+    assert result.trials == 3 and result.failed == 2 and runner.calls == 2
+    assert result.parent_run_id == parent.info.run_id
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    assert client.get_run(orphan.info.run_id).info.status == "KILLED"
+    states = [state for state, _ in _params_by_trial(result.storage, result.study).values()]
+    assert states.count("FAIL") == 2 and states.count("COMPLETE") == 3
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a real tiny study: 3 trials of 1 epoch, then resumed to 5, with the test split poisoned
+
+
+class PoisonedSplit:
+    """Stands in for ``Dataset.test``: any use (unpacking, indexing, len, numpy) fails the test."""
+
+    def _read(self, *args, **kwargs):
+        raise AssertionError("the test split was read")
+
+    __iter__ = __getitem__ = __len__ = __array__ = _read
+
+
+def _poison(monkeypatch):
+    import lstm_influence.runner as runner
+
+    load = runner.load_dataset
+    monkeypatch.setattr(runner, "load_dataset", lambda cfg: dataclasses.replace(load(cfg), test=PoisonedSplit()))
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_study")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    overrides = [*TINY, "train.epochs=1", f"tracking.uri={uri}", f"tune.config_dir={root / 'conf'}"]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _poison(monkeypatch)
+        first = tune(compose_tuning([*overrides, "tune.trials=3"]))
+        client = MlflowClient(uri)
+        children_after_first = _children(uri, "lstm-influence", first.parent_run_id)
+        table_after_first = tuning_results(uri)
+        second = tune(compose_tuning([*overrides, "tune.trials=5"]))
+    return root, uri, first, children_after_first, table_after_first, second, client
+
+
+def test_a_tiny_study_leaves_one_parent_with_a_child_run_per_trial(tiny_study):
+    _, _, first, children, _, _, client = tiny_study
+    assert (first.trials, first.budget, first.failed) == (3, 3, 0)
+    parent = client.get_run(first.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["run_type"] == "tune" and parent.data.tags["optuna_study"] == first.study
+    assert len(children) == 3
+    numbers = sorted(int(run.data.params["trial.number"]) for run in children)
+    assert numbers == [0, 1, 2]
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["run_type"] == "trial"
+        assert {f"trial.{name}" for name in BASE_SPACE} <= set(run.data.params)
+        assert run.data.params["train.learning_rate"] == run.data.params["trial.learning_rate"]
+        assert not [key for key in run.data.metrics if key.startswith("test/")]
+    default = [run for run in children if run.data.params["trial.role"] == "default"]
+    assert len(default) == 1 and default[0].data.params["trial.learning_rate"] == "0.001"
+
+
+def test_the_test_split_is_never_read(tiny_study, monkeypatch):
+    # the whole study above ran with the test split poisoned; the poison does bite a normal run
+    _, uri, *_ = tiny_study
+    _poison(monkeypatch)
+    with pytest.raises(AssertionError, match="the test split was read"):
+        li.run(li.compose([*TINY, "train.epochs=1", f"tracking.uri={uri}", "tracking.experiment=control"]))
+
+
+def test_the_best_config_file_composes_back_and_selects_its_strategy_and_dataset(tiny_study):
+    root, _, _, _, _, second, _ = tiny_study
+    assert second.tuned_config == root / "conf" / "tuned" / "baseline-synthetic.yaml"
+    text = second.tuned_config.read_text()
+    assert text.startswith("# @package _global_\n") and second.study in text
+    cfg = li.compose([f"hydra.searchpath=[file://{root / 'conf'}]", "+tuned=baseline-synthetic", "seed=7"])
+    check_keys(cfg)
+    assert (cfg.strategy.name, cfg.dataset.name, cfg.seed) == ("baseline", "synthetic", 7)
+    assert cfg.train.learning_rate == pytest.approx(second.best_values["learning_rate"])
+    assert cfg.train.batch_size == second.best_values["batch_size"]
+    assert cfg.model.units == second.best_values["units"]
+    assert cfg.train.clip_norm == second.best_values["clip_norm"]
+    assert (cfg.train.epochs, cfg.dataset.seq_len) == (1, 12)  # the settings it was tuned under travel with it
+    assert "tracking" not in OmegaConf.to_container(OmegaConf.load(second.tuned_config))
+
+
+def test_resuming_adds_the_missing_trials_to_the_same_study(tiny_study):
+    _, uri, first, _, _, second, _ = tiny_study
+    assert (second.study, second.parent_run_id) == (first.study, first.parent_run_id)
+    assert (second.trials, second.budget) == (5, 5)
+    children = _children(uri, "lstm-influence", second.parent_run_id)
+    assert sorted(int(run.data.params["trial.number"]) for run in children) == [0, 1, 2, 3, 4]
+    assert second.best_value <= second.default_value
+
+
+def test_the_report_table_has_budget_best_values_and_the_default_difference(tiny_study):
+    _, uri, _, _, table_after_first, second, _ = tiny_study
+    assert table_after_first.loc[0, "trials"] == 3
+    table = tuning_results(uri)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row.strategy, row.dataset, row.budget, row.trials, row.pruned) == ("baseline", "synthetic", 5, 5, 0)
+    assert row.metric == "final val/norm_loss"
+    assert row.best_value == pytest.approx(second.best_value)
+    assert row.default_value == pytest.approx(second.default_value)
+    assert row.improvement == pytest.approx(second.default_value - second.best_value) and row.improvement >= 0
+    assert row["best.learning_rate"] == pytest.approx(second.best_values["learning_rate"])
+    assert row.tuned_label == "baseline-synthetic" and row.parent_run_id == second.parent_run_id
+    assert tuning_results(uri, "no-such-experiment").empty
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the command line
+
+
+def test_the_command_line_is_light_and_rejects_the_all_preset_without_multirun(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    probe = (
+        "import sys, runpy; sys.argv = ['tune', '--help'];\n"
+        "try:\n    runpy.run_module('lstm_influence.tune', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported by --help'\n"
+    )
+    helped = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert helped.returncode == 0, helped.stderr[-2000:]
+    assert "tune: all, default" in helped.stdout
+    single = subprocess.run(
+        [sys.executable, "-m", "lstm_influence.tune", "tune=all"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert single.returncode != 0 and "add -m" in single.stderr
+    assert not (tmp_path / "mlflow.db").exists()

@@ -187,6 +187,14 @@ def test_custom_init_exact_values_in_exact_blocks(op):
     assert strategy.verify(model)["passed"]
 
 
+def test_keras_unit_forget_bias_overrides_the_forget_block_of_a_bias_initializer():
+    # The Keras fact behind the seed article's second bug: with the default unit_forget_bias=True, a constant
+    # bias initializer reaches every block but the forget block, which is set to exactly 1.
+    layer = keras.layers.LSTM(4, bias_initializer=keras.initializers.Constant(3.0))
+    layer.build((None, SEQ_LEN, INPUT_DIM))
+    np.testing.assert_array_equal(layer.cell.bias.numpy(), np.repeat(np.float32([3, 1, 3, 3]), 4))
+
+
 def test_custom_init_bias_targets_are_not_overridden_by_unit_forget_bias():
     _, _, model = build(
         "strategy=custom_init", targets_override("{matrix: bias, gate: forget, op: constant, value: 3.0}")
@@ -432,6 +440,31 @@ def test_extra_variable_keeps_the_cudnn_conditions():
     _, strategy, model = build("strategy=extra_variable")
     check = next(c for c in strategy.verify(model)["checks"] if c["name"] == "fused cuDNN path still eligible")
     assert check["passed"] and all(check["found"].values())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# every strategy's model saves and loads (serialisable initialisers and layers)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("strategy=custom_init", targets_override("{matrix: kernel, gate: cell, features: [0], op: add, value: 1}")),
+        ("strategy=bias_init", "strategy.preset=chrono"),
+        ("strategy=bias_init", "strategy.preset=custom", "strategy.gates.output=-1"),
+        ("strategy=input_transform", "strategy.scale={2: 3.0}", "strategy.learned=false"),
+        ("strategy=input_transform", "strategy.shift=0.5", "strategy.learned=true"),
+        ("strategy=extra_variable", "strategy.mode=gain", "strategy.init=random_normal"),
+    ],
+)
+def test_models_save_and_load_with_identical_predictions_and_still_verify(overrides, tmp_path):
+    _, strategy, model = build(*overrides)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    x = DATA.val[0]
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert strategy.verify(loaded)["passed"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ initialiser draws with the same seed, θ_0 the influenced initial values and θ_
     Δ = θ_0 − θ_cf,        retention = ⟨θ_T − θ_cf, Δ⟩ / ‖Δ‖²
 
 so 1 means the injected deviation is intact, 0 erased, above 1 amplified; it is undefined where Δ = 0.
-A strategy describes its targeted entries once (:meth:`Strategy.influence`); verification, the snapshot of θ_0
-and the retention arithmetic are shared here.
+A strategy describes its targeted entries once (:meth:`Strategy.influence`), with θ_cf and θ_0 recomputed from
+seeded, serialisable initialisers rather than remembered, so ``after_training`` needs no state from ``verify`` and
+works on any instance (or a model loaded from disk); the retention arithmetic is shared here.
 """
 
 from __future__ import annotations
@@ -174,7 +175,6 @@ class Strategy:
         self.units = int(units)
         self.seq_len = int(seq_len)
         self.seed = int(seed)
-        self._initial: dict[str, np.ndarray] | None = None
         self.validate()
 
     # -- building ---------------------------------------------------------------------------------------------
@@ -216,8 +216,6 @@ class Strategy:
     def verify(self, model: keras.Model) -> dict[str, Any]:
         """Read the built weights and report, per target, what was asked and what is there.
 
-        Also snapshots θ_0 of the targeted entries on this instance for :meth:`after_training`.
-
         Returns:
             A JSON-serialisable dict: ``strategy``, ``passed`` (every check passed), ``stage`` (``before``),
             ``layer`` (input_dim, units, seq_len), ``config`` (the strategy config) and ``checks``
@@ -228,11 +226,7 @@ class Strategy:
         except Exception as err:  # a report that says why beats a traceback the runner cannot log
             checks = [check("verification ran", False, asked="a model this strategy built", found=repr(err))]
         influence = self._influence_or_none(model)
-        if influence is not None:
-            self._initial = {name: group.current.copy() for name, group in influence.items()}
-            injected = {name: float(np.linalg.norm(g.expected - g.cf)) for name, g in influence.items()}
-        else:
-            injected = {}
+        injected = {name: float(np.linalg.norm(g.expected - g.cf)) for name, g in (influence or {}).items()}
         return {
             "strategy": self.name,
             "stage": "before",
@@ -252,8 +246,8 @@ class Strategy:
     def after_training(self, model: keras.Model, before: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
         """After training: the report extended with what survived, and the metrics to log.
 
-        Retention uses θ_0 as snapshotted by :meth:`verify` on this instance, or the configured θ_0 (which
-        ``verify`` proved equal) when ``verify`` ran on another instance.
+        θ_0 is the configured initial value, which ``verify`` proved is what the model started from (the runner
+        does not train otherwise).
 
         Args:
             model: the trained model.
@@ -269,7 +263,7 @@ class Strategy:
         groups: dict[str, Any] = {}
         cf_all, initial_all, trained_all = [], [], []
         for name, group in influence.items():
-            initial = (self._initial or {}).get(name, group.expected)
+            initial = group.expected
             r = retention(group.cf, initial, group.current)
             groups[name] = {
                 "retention": r,

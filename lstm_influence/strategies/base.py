@@ -238,6 +238,7 @@ class Strategy:
         }
 
     def _influence_or_none(self, model: keras.Model) -> dict[str, Influence] | None:
+        # Only feeds the report's injected_norm summary; a model this fails on has already failed a check.
         try:
             return self.influence(model)
         except Exception:

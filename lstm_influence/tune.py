@@ -16,10 +16,10 @@ The protocol:
   study, on the same seed and data.
 * A trial trains ``train.epochs`` epochs on the training split and is scored on the validation split only, by
   ``tune.objective`` over its per-epoch ``val/norm_loss`` (default ``final``: after the last epoch). The test
-  split is never read (the runner's ``evaluate_test=False``). A diverged trial scores
-  ``train.divergence_norm_loss``, worse than any trial that trained.
+  split is never read (the runner's ``evaluate_test=False``). A diverged trial scores ``train.divergence_norm_loss``
+  (100 by default), the normalised loss at which the runner calls a run diverged.
 * A seeded TPE sampler proposes; a median pruner stops a trial whose ``val/norm_loss`` trails the median of earlier
-  trials at the same epoch (a pruned trial counts toward the budget, as Optuna's TPE counts it).
+  trials at the same epoch; a pruned trial counts toward the budget, and TPE learns from its last reported value.
 * The best configuration (the default one included) is written as ``<config_dir>/tuned/<strategy>-<dataset>.yaml``:
   a global config that selects its strategy and dataset and sets the tuned keys plus any other key the study was
   run with, so a sweep selects it with ``+tuned=<label>``.

@@ -1,9 +1,9 @@
 """Character-level language modelling: predict the next character at every position.
 
 The bundled corpus is the English text of Python's documentation that the standard library ships for
-``help()``: ``pydoc_data.topics.topics`` (topic name -> text), concatenated in sorted-key order. No download is
-needed, but its content follows the Python version, so the metadata records the version and a hash of the text.
-``dataset.path`` reads the user's UTF-8 text file instead.
+``help()``: ``pydoc_data.topics.topics`` (topic name -> text) of CPython 3.11.7, concatenated in sorted-key order
+and frozen into ``data/python_doc_topics.txt.gz`` (see ``data/PROVENANCE.md``), so every Python version trains on
+the same characters. ``dataset.path`` reads the user's UTF-8 text file instead.
 
 The first ``max_chars`` characters are cut into three contiguous parts (train, val, test, in that order). The
 vocabulary is the train part's characters seen at least ``min_count`` times, sorted by code point, with id 0
@@ -19,9 +19,11 @@ Bits per character are ``loss / ln 2``.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import platform
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -40,18 +42,16 @@ from lstm_influence.datasets.base import (
 SPLITS = ("train", "val", "test")
 UNK = 0
 """Id of the unknown character; the known characters are ``1..V-1``."""
-BUNDLED_SOURCE = "Python documentation topics shipped in the standard library (pydoc_data.topics), sorted by key"
+BUNDLED_SOURCE = (
+    "Python 3.11.7 documentation topics (pydoc_data.topics, sorted by key), bundled as data/python_doc_topics.txt.gz"
+)
+BUNDLED_FILE = "python_doc_topics.txt.gz"
 
 
 def bundled_corpus() -> str:
-    """The text of ``pydoc_data.topics``, topics concatenated in sorted-key order."""
-    try:
-        from pydoc_data.topics import topics
-    except ImportError as err:  # some distributions split pydoc_data out of the base Python package
-        raise DatasetError(
-            "bundled corpus pydoc_data.topics: not installed with this Python; set dataset.path to a text file"
-        ) from err
-    return "".join(topics[key] for key in sorted(topics))
+    """The bundled corpus: CPython 3.11.7's ``pydoc_data.topics`` texts concatenated in sorted-key order."""
+    resource = resources.files("lstm_influence.datasets") / "data" / BUNDLED_FILE
+    return gzip.decompress(resource.read_bytes()).decode("utf-8")
 
 
 def read_text(path: str) -> str:
@@ -110,7 +110,7 @@ def load(cfg: DictConfig) -> Dataset:
         raise DatasetError(f"dataset.max_chars={cfg.max_chars}: expected a positive integer or null (all)")
     fractions = check_fractions(cfg, "dataset=text")
     if cfg.path is None:
-        source, text = "bundled pydoc_data.topics", bundled_corpus()
+        source, text = f"bundled {BUNDLED_FILE}", bundled_corpus()
     else:
         source, text = str(Path(str(cfg.path)).expanduser()), read_text(str(cfg.path))
     if not text.strip():

@@ -5,6 +5,9 @@ Examples::
     python -m lstm_influence                                   # baseline on the adding task, seed 0
     python -m lstm_influence strategy=bias_init strategy.preset=chrono train.epochs=20
     python -m lstm_influence -m strategy=baseline,bias_init seed=0,1,2
+    python -m lstm_influence -m experiment=smoke hydra/launcher=joblib   # a preset grid, 2 jobs at a time
+
+A sweep (``-m``) gets one MLflow parent run and resumes when run again: see :mod:`lstm_influence.sweep`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from omegaconf import DictConfig
 
 import lstm_influence.config  # noqa: F401  (registers the schemas before Hydra composes)
 from lstm_influence.compose import CONFIG_MODULE, CONFIG_NAME
+from lstm_influence.sweep import current_job
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float | None:
+    job = current_job()
+    if job is not None:  # a job of a -m sweep: a child run of the sweep's parent, skipped when already done
+        return job.run(cfg)
     # TensorFlow is imported here, not at module import, so `--help` and `--cfg job` stay fast.
     from lstm_influence.runner import run
 

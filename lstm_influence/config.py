@@ -343,6 +343,23 @@ class TrackingConfig:
 
 
 @dataclass
+class SweepConfig:
+    """How a multirun sweep (``-m``) treats its jobs; see :mod:`lstm_influence.sweep`. Not part of ``config_hash``.
+
+    Attributes:
+        id: the sweep's ``sweep_id`` tag and parent run name; null: ``<preset>-<hash of the jobs' configs>``, so
+            the same command resumes the same sweep.
+        force: re-run jobs whose config already has a FINISHED run; the older run is then soft-deleted
+            (``mlflow runs restore`` brings it back), so each config keeps one FINISHED run.
+        threads: TensorFlow CPU threads per job; null: the cores divided by the jobs that run at once.
+    """
+
+    id: str | None = None
+    force: bool = False
+    threads: int | None = None
+
+
+@dataclass
 class Config:
     """The whole run. ``seed`` drives weight initialisation, shuffling and dropout."""
 
@@ -352,6 +369,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -448,6 +466,7 @@ def register_configs() -> None:
     # Merged after conf/config.yaml: the inherited fields are MISSING, so the training config's values stay and
     # only the root's type changes, to one that declares ``tune``.
     cs.store(group="schema", name="tuning", node=TuningConfig(**{f.name: MISSING for f in dataclasses.fields(Config)}))
+    cs.store(group="schema/sweep", name="default", node=SweepConfig)
 
 
 register_configs()

@@ -13,9 +13,10 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
@@ -25,9 +26,12 @@ from lstm_influence.config import config_hash, flatten, run_name, to_container
 # Tag names beyond the contract's own (strategy, dataset, seed, config_hash, sweep_id, mlflow.parentRunId).
 RUN_TYPE = "run_type"  # train | sweep | tune | trial
 PARENT_RUN_ID = "mlflow.parentRunId"
+SWEEP_ID = "sweep_id"
+CONFIG_HASH = "config_hash"
 ERROR_TAG = "error"
 MAX_PARAM_LENGTH = 6000  # MLflow 3's limit on a param value
 BATCH_LIMIT = 100  # params per log_batch call
+SEARCH_PAGE = 1000  # runs per search_runs page
 
 
 def make_client(uri: str) -> MlflowClient:
@@ -53,6 +57,43 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
         if experiment is None:
             raise
         return experiment.experiment_id
+
+
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite path made absolute, so every process of a sweep writes to the same file."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri.startswith(prefix + "/") or ":memory:" in uri:
+        return uri
+    return prefix + str(Path(uri[len(prefix) :]).resolve())
+
+
+def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list[Run]:
+    """Every active run of the experiment that matches ``filter_string``, across result pages."""
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, max_results=SEARCH_PAGE, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def finished_runs_by_hash(client: MlflowClient, experiment_id: str, config_hash: str | None = None) -> dict[str, Run]:
+    """The FINISHED training runs of the experiment by ``config_hash`` (the earliest one where there are several).
+
+    Args:
+        config_hash: look for this configuration only (one cheap query); None: every configuration.
+    """
+    query = f"attributes.status = 'FINISHED' and tags.{RUN_TYPE} = 'train'"
+    if config_hash is not None:
+        query += f" and tags.{CONFIG_HASH} = '{config_hash}'"
+    runs = sorted(search_all_runs(client, experiment_id, query), key=lambda run: run.info.start_time or 0)
+    found: dict[str, Run] = {}
+    for run in runs:
+        found.setdefault(run.data.tags.get(CONFIG_HASH, ""), run)
+    found.pop("", None)
+    return found
 
 
 def ui_link(uri: str, experiment_id: str, run_id: str | None = None) -> str:
@@ -126,7 +167,7 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
         "strategy": str(cfg.strategy.name),
         "dataset": str(cfg.dataset.name),
         "seed": str(cfg.seed),
-        "config_hash": config_hash(cfg),
+        CONFIG_HASH: config_hash(cfg),
         RUN_TYPE: "train",
     }
 

@@ -1,0 +1,534 @@
+"""Hydra multirun sweeps as MLflow sees them: one parent run per sweep, a child run per job, resume without duplicates.
+
+:class:`SweepCallback` is registered in ``conf/config.yaml`` (``hydra.callbacks.sweep``). A sweep goes:
+
+1. ``on_multirun_start``, in the launching process before any job: expand the grid exactly as Hydra's basic sweeper
+   will (its ``params``, then the command line) and compose every job's config to get its ``config_hash``. The
+   ``sweep_id`` is ``sweep.id`` or ``<preset>-<hash of the jobs' hashes>``, so the same grid is the same sweep.
+   The MLflow experiment and the parent run (``run_type=sweep``, ``sweep_id``) are created here, once, so that no
+   two workers race to create them; a sweep that already has a parent (a resume) reuses it, and its children left
+   RUNNING by a process that died are marked KILLED. One query finds the configs that already have a FINISHED run
+   in the experiment: those jobs will be skipped (the log names each), unless ``sweep.force``.
+2. The plan travels to the jobs inside this callback: Hydra pickles it with the launcher's context, for the local,
+   joblib and Ray launchers alike. ``on_job_start`` runs in the job's process and makes the job current;
+   the task function (``__main__.main``) then calls :func:`current_job` and :meth:`SweepJob.run`, which skips a
+   job that is done (checking MLflow once more, in case another process finished it meanwhile), sets the job's
+   TensorFlow threads, and trains it as a child run (``mlflow.parentRunId``, ``sweep_id``, ``sweep_attempt``).
+   A job that raises is recorded FAILED by the runner; the error is logged and the other jobs go on.
+3. ``on_multirun_end``, back in the launching process: count this attempt's children (``sweep/finished``,
+   ``sweep/failed``, ``sweep/diverged``, ``sweep/skipped``, logged at step = attempt), write ``jobs.json`` (every
+   job's config hash and the run that holds its result), end the parent FINISHED only when every config of the
+   grid has a FINISHED run, else FAILED, print the MLflow link, and exit non-zero if a job failed.
+   If the process ends before that (Ctrl-C, a worker killed), an exit handler still closes the parent
+   (KILLED or FAILED); running the same command again resumes the sweep.
+
+Never run two processes of one sweep at the same time: each would mark the other's running children KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import gc
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+from collections import Counter
+from typing import Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from mlflow.entities import Run, RunStatus
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lstm_influence import tracking
+from lstm_influence.config import ConfigError, check_keys, config_hash, run_name, to_container
+
+log = logging.getLogger(__name__)
+
+SWEEP_ATTEMPT = "sweep_attempt"  # on the parent: the latest attempt; on a child: the attempt that ran it
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+FAILED = RunStatus.to_string(RunStatus.FAILED)
+KILLED = RunStatus.to_string(RunStatus.KILLED)
+RUNNING = RunStatus.to_string(RunStatus.RUNNING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One job of the grid: Hydra's job number, its overrides and the hash of its composed config."""
+
+    num: int
+    overrides: tuple[str, ...]
+    config_hash: str
+
+
+@dataclasses.dataclass
+class SweepState:
+    """What every job of one sweep attempt needs; built in the launching process, pickled to the workers.
+
+    Attributes:
+        sweep_id: the ``sweep_id`` tag of the parent and its children.
+        parent_run_id: the parent MLflow run.
+        experiment_id: the MLflow experiment of the parent and its children.
+        tracking_uri: the tracking URI, a SQLite path made absolute.
+        attempt: 1 for a new sweep, +1 for each resume.
+        force: re-run jobs that already have a FINISHED run.
+        threads: TensorFlow CPU threads per job; None leaves TensorFlow's default (every core).
+        done: config hash -> (run id, best/val_loss) of the FINISHED run that makes the job a skip.
+        owner: config hash -> the first job number with that config (later duplicates in the grid are skipped).
+    """
+
+    sweep_id: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    attempt: int
+    force: bool
+    threads: int | None
+    done: dict[str, tuple[str, float | None]]
+    owner: dict[str, int]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# planning: the grid, its configs and the sweep's identity
+
+
+def plan_jobs(config: DictConfig) -> list[Job] | None:
+    """The sweep's jobs in Hydra's order, each with its ``config_hash``; None for a sweeper other than the basic one.
+
+    Args:
+        config: the multirun config Hydra gives ``on_multirun_start`` (with its ``hydra`` node).
+
+    Raises:
+        ConfigError: a job's config has keys no schema declares, or the jobs do not share one tracking store.
+    """
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return None
+    loader = GlobalHydra.instance().config_loader()
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+    arguments = [*params, *OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+    (grid,) = BasicSweeper.split_arguments(overrides, None)
+    store = (config.tracking.uri, config.tracking.experiment)
+    jobs = []
+    for num, job_overrides in enumerate(grid):
+        job_config = loader.load_sweep_config(config, list(job_overrides))
+        with open_dict(job_config):
+            del job_config["hydra"]
+        check_keys(job_config)
+        if (job_config.tracking.uri, job_config.tracking.experiment) != store:
+            raise ConfigError(
+                f"job #{num} ({' '.join(job_overrides)}) logs to {job_config.tracking.uri} / "
+                f"{job_config.tracking.experiment}, the sweep to {store[0]} / {store[1]}: a sweep has one store"
+            )
+        jobs.append(Job(num, tuple(job_overrides), config_hash(job_config)))
+    return jobs
+
+
+def sweep_id_for(config: DictConfig, jobs: list[Job] | None) -> str:
+    """``sweep.id``, else ``<preset>-<8 hex>`` from the set of the jobs' config hashes (the same grid, the same id)."""
+    if config.sweep.id:
+        return str(config.sweep.id)
+    preset = config.hydra.runtime.choices.get("experiment") or "sweep"
+    if jobs is not None:
+        identity: Any = sorted({job.config_hash for job in jobs})
+    else:  # another sweeper decides its jobs as it goes: identify the sweep by what it was given
+        identity = [config_hash(_without_hydra(config)), _sweep_description(config)]
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{preset}-{digest}"
+
+
+def threads_per_job(config: DictConfig, n_jobs: int | None) -> int | None:
+    """TensorFlow threads for each job, so that parallel jobs do not oversubscribe the cores.
+
+    ``sweep.threads`` if set; for joblib, the cores divided by the workers that run at once; for Ray, the CPUs a
+    task reserves (``hydra.launcher.ray.remote.num_cpus``, Ray's default 1); None for the sequential launcher.
+    """
+    if config.sweep.threads is not None:
+        if config.sweep.threads < 1:
+            raise ConfigError(f"sweep.threads={config.sweep.threads}: expected a positive integer or null (auto)")
+        return int(config.sweep.threads)
+    launcher = config.hydra.launcher
+    target = str(launcher.get("_target_", ""))
+    if "joblib" in target:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = launcher.get("n_jobs")
+        if workers is None:
+            workers = 1
+        elif workers < 0:  # joblib: -1 is every core, -2 all but one, ...
+            workers = max(1, cores + 1 + workers)
+        if n_jobs:
+            workers = min(workers, n_jobs)
+        return max(1, cores // workers)
+    if "ray" in target:
+        remote = launcher.get("ray", {}).get("remote") or {}
+        return max(1, int(remote.get("num_cpus", 1)))
+    return None
+
+
+def _without_hydra(config: DictConfig) -> DictConfig:
+    config = OmegaConf.create(OmegaConf.to_container(config, resolve=False))
+    config.pop("hydra", None)
+    return config
+
+
+def _sweep_description(config: DictConfig) -> dict[str, Any]:
+    return {
+        "preset": config.hydra.runtime.choices.get("experiment"),
+        "overrides": list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False)),
+        "sweeper_params": dict(config.hydra.sweeper.get("params") or {}),
+    }
+
+
+def _grid(jobs: list[Job]) -> dict[str, str]:
+    """Each swept key and its values in order, e.g. ``{"seed": "0,1"}``; keys with one value are left out."""
+    values: dict[str, list[str]] = {}
+    for job in jobs:
+        for override in job.overrides:
+            key, _, value = override.partition("=")
+            if value not in values.setdefault(key, []):
+                values[key].append(value)
+    return {key: ",".join(vals) for key, vals in values.items() if len(vals) > 1}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the jobs
+
+
+_current: SweepJob | None = None
+
+
+def current_job() -> SweepJob | None:
+    """The sweep job this process is running, or None outside a sweep (a plain run)."""
+    return _current
+
+
+@dataclasses.dataclass
+class SweepJob:
+    """One job of a sweep attempt, in the process that runs it."""
+
+    state: SweepState
+    num: int
+
+    def run(self, cfg: DictConfig) -> float | None:
+        """Train ``cfg`` as a child of the sweep's parent, or skip it when its config already has a FINISHED run.
+
+        Returns:
+            ``best/val_loss`` of the job's run (of the earlier run when skipped), None when the job failed.
+        """
+        state = self.state
+        digest = config_hash(cfg)
+        label = f"job #{self.num} {run_name(cfg)} [{digest}]"
+        if state.owner and digest not in state.owner:
+            log.warning(
+                "%s: this config is not the one planned when the sweep started (were conf/ files edited since?); "
+                "it runs, but the sweep will count its planned config as missing",
+                label,
+            )
+        if not state.force:
+            owner = state.owner.get(digest, self.num)
+            if owner != self.num:
+                log.info("skip %s: the same config as job #%d of this sweep", label, owner)
+                return None
+            done = state.done.get(digest) or self._finished_meanwhile(digest)
+            if done is not None:
+                log.info("skip %s: already FINISHED as run %s", label, done[0])
+                return done[1]
+        threads = set_tf_threads(state.threads)
+        tags = {tracking.SWEEP_ID: state.sweep_id, SWEEP_ATTEMPT: state.attempt}
+        tags.update(host=socket.gethostname(), pid=os.getpid())
+        if threads:
+            tags["tf_threads"] = threads
+        from lstm_influence.runner import run
+
+        job_cfg = OmegaConf.create(to_container(cfg))  # plain copy: the tracking URI is pinned for every process
+        job_cfg.tracking.uri = state.tracking_uri
+        try:
+            summary = run(job_cfg, parent_run_id=state.parent_run_id, extra_tags=tags)
+        except Exception as error:
+            log.error("%s failed (its run is recorded FAILED); the other jobs go on: %s", label, error, exc_info=True)
+            return None
+        finally:
+            _end_fluent_run()
+            gc.collect()
+        if state.force:
+            _supersede(state, digest, summary["run_id"])
+        return summary.get("best/val_loss")
+
+    def _finished_meanwhile(self, digest: str) -> tuple[str, float | None] | None:
+        client = tracking.make_client(self.state.tracking_uri)
+        found = tracking.finished_runs_by_hash(client, self.state.experiment_id, digest).get(digest)
+        return None if found is None else (found.info.run_id, found.data.metrics.get("best/val_loss"))
+
+
+def set_tf_threads(threads: int | None) -> int | None:
+    """Give TensorFlow ``threads`` intra- and inter-op threads; returns the setting in force.
+
+    TensorFlow reads these once, when its runtime starts: a reused worker keeps the first job's setting (the
+    same value, since it comes from the sweep). The environment variables reach libraries that read them at load.
+    """
+    if threads is None:
+        return None
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime is already initialised (a reused worker)
+        pass
+    return tf.config.threading.get_intra_op_parallelism_threads() or None
+
+
+def _end_fluent_run() -> None:
+    # The runner logs through explicit run ids; this ends a fluent run that library code may have left open,
+    # so a reused worker never carries it into its next job.
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run(KILLED)
+
+
+def _supersede(state: SweepState, digest: str, run_id: str) -> None:
+    """After a forced re-run: soft-delete the config's other FINISHED runs, so it keeps exactly one."""
+    client = tracking.make_client(state.tracking_uri)
+    query = f"attributes.status = 'FINISHED' and tags.{tracking.CONFIG_HASH} = '{digest}'"
+    for run in tracking.search_all_runs(client, state.experiment_id, query):
+        if run.info.run_id != run_id:
+            client.set_tag(run.info.run_id, "superseded_by", run_id)
+            client.delete_run(run.info.run_id)
+            log.info("run %s superseded by %s and deleted (mlflow runs restore undoes it)", run.info.run_id, run_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the callback: the parent run's life
+
+
+class SweepCallback(Callback):
+    """Hydra callback that gives every ``-m`` sweep one MLflow parent run and makes re-running it a resume."""
+
+    def __init__(self) -> None:
+        self.state: SweepState | None = None
+        self.jobs: list[Job] | None = None
+        self._open = False
+        self._interrupted = False
+        self._previous_sigint: Any = None
+
+    # Hydra turns an exception in a callback into a warning and goes on; a sweep that cannot record its
+    # runs must not start, so setup errors leave as SystemExit.
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._start(config)
+        except Exception as error:
+            log.debug("sweep setup failed", exc_info=True)
+            raise SystemExit(f"Cannot start the sweep: {type(error).__name__}: {error}") from error
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _current
+        multirun = config.hydra.get("mode") == RunMode.MULTIRUN
+        _current = SweepJob(self.state, int(config.hydra.job.num)) if self.state and multirun else None
+
+    def on_job_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _current
+        _current = None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.state is None or not self._open:
+            return
+        ok = self._finish()
+        if not ok:
+            raise SystemExit(1)
+
+    # -- start ---------------------------------------------------------------------------------------------------
+
+    def _start(self, config: DictConfig) -> None:
+        jobs = plan_jobs(config)
+        n_jobs = len(jobs) if jobs is not None else None
+        sweep_id = sweep_id_for(config, jobs)
+        uri = tracking.absolute_uri(str(config.tracking.uri))
+        client = tracking.make_client(uri)
+        experiment_id = tracking.get_or_create_experiment(client, str(config.tracking.experiment))
+        description = _sweep_description(config)
+        parent = _find_parent(client, experiment_id, sweep_id)
+        if parent is None:
+            attempt = 1
+            parent = client.create_run(
+                experiment_id,
+                run_name=sweep_id,
+                tags={tracking.RUN_TYPE: "sweep", tracking.SWEEP_ID: sweep_id, SWEEP_ATTEMPT: "1"},
+            )
+            logger = tracking.RunLogger(client, parent.info.run_id, experiment_id, uri)
+            params = {
+                "sweep.id": sweep_id,
+                "sweep.preset": description["preset"],
+                "sweep.jobs": n_jobs,
+                "sweep.overrides": " ".join(description["overrides"]),
+                **{f"sweep.params.{key}": value for key, value in description["sweeper_params"].items()},
+                **{f"sweep.grid.{key}": value for key, value in _grid(jobs or []).items()},
+            }
+            logger.log_params(params)
+            logger.log_text(OmegaConf.to_yaml(_without_hydra(config), resolve=True), "config.yaml")
+        else:
+            attempt = int(parent.data.tags.get(SWEEP_ATTEMPT, "1")) + 1
+            logger = tracking.RunLogger(client, parent.info.run_id, experiment_id, uri)
+            _close_stale_children(client, experiment_id, parent.info.run_id, attempt)
+            client.update_run(parent.info.run_id, status=RUNNING)
+            logger.set_tags({SWEEP_ATTEMPT: attempt})
+
+        threads = threads_per_job(config, n_jobs)
+        done: dict[str, tuple[str, float | None]] = {}
+        owner: dict[str, int] = {}
+        if jobs is not None:
+            for job in jobs:
+                owner.setdefault(job.config_hash, job.num)
+            if not config.sweep.force:
+                finished = tracking.finished_runs_by_hash(client, experiment_id)
+                for digest in owner:
+                    if digest in finished:
+                        run = finished[digest]
+                        done[digest] = (run.info.run_id, run.data.metrics.get("best/val_loss"))
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+        attempt_info = {**description, "launcher": launcher, "threads_per_job": threads, "force": config.sweep.force}
+        logger.log_json(attempt_info, f"attempts/{attempt}.json")
+        self.jobs = jobs
+        self.state = SweepState(
+            sweep_id=sweep_id,
+            parent_run_id=parent.info.run_id,
+            experiment_id=experiment_id,
+            tracking_uri=uri,
+            attempt=attempt,
+            force=bool(config.sweep.force),
+            threads=threads,
+            done=done,
+            owner=owner,
+        )
+        self._open = True
+        atexit.register(self._close_on_exit)
+        self._previous_sigint = signal.getsignal(signal.SIGINT)
+        if self._previous_sigint is signal.default_int_handler:
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+        what = "resumes" if attempt > 1 else "starts"
+        counts = f"{n_jobs} jobs" if n_jobs is not None else "jobs decided by the sweeper"
+        log.info("sweep %s %s (attempt %d): %s, parent run %s", sweep_id, what, attempt, counts, parent.info.run_id)
+        if jobs is not None:
+            skips = sum(1 for job in jobs if job.config_hash in done or owner[job.config_hash] != job.num)
+            to_skip = 0 if config.sweep.force else skips
+            log.info(
+                "sweep %s: %d to run, %d to skip (already FINISHED or repeated)", sweep_id, len(jobs) - to_skip, to_skip
+            )
+
+    # -- end -----------------------------------------------------------------------------------------------------
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self._interrupted = True
+        signal.default_int_handler(signum, frame)
+
+    def _close_on_exit(self) -> None:
+        if self._open:
+            self._finish(stopped="interrupted (Ctrl-C)" if self._interrupted else "the sweep process stopped early")
+
+    def _finish(self, stopped: str | None = None) -> bool:
+        """Count this attempt's children, log them on the parent and close it; True when the sweep is complete."""
+        state = self.state
+        assert state is not None
+        self._open = False
+        atexit.unregister(self._close_on_exit)
+        if signal.getsignal(signal.SIGINT) == self._on_sigint:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+        client = tracking.make_client(state.tracking_uri)
+        logger = tracking.RunLogger(client, state.parent_run_id, state.experiment_id, state.tracking_uri)
+        children = tracking.search_all_runs(
+            client,
+            state.experiment_id,
+            f"tags.`{tracking.PARENT_RUN_ID}` = '{state.parent_run_id}' and tags.{SWEEP_ATTEMPT} = '{state.attempt}'",
+        )
+        statuses = Counter(run.info.status for run in children)
+        finished = [run for run in children if run.info.status == FINISHED]
+        diverged = sum(1 for run in finished if run.data.metrics.get("stab/diverged", 0.0) >= 1)
+        failed = len(children) - len(finished)
+        n_jobs = len(self.jobs) if self.jobs is not None else len(children)
+        counts = {
+            "sweep/jobs": n_jobs,
+            "sweep/finished": len(finished),
+            "sweep/failed": failed,
+            "sweep/diverged": diverged,
+            "sweep/skipped": max(0, n_jobs - len(children)),
+        }
+        missing: list[Job] = []
+        if self.jobs is not None:
+            results = tracking.finished_runs_by_hash(client, state.experiment_id)
+            table = [_job_row(job, results.get(job.config_hash), children) for job in self.jobs]
+            missing = [job for job in self.jobs if job.config_hash not in results]
+            counts["sweep/complete"] = n_jobs - len(missing)
+            logger.log_json(table, "jobs.json")
+        logger.log_metrics(counts, step=state.attempt)
+
+        ok = stopped is None and failed == 0 and not missing
+        problems = []
+        if stopped:
+            problems.append(stopped)
+        if failed:
+            problems.append(f"{failed} job(s) did not finish ({dict(statuses)})")
+        if missing:
+            problems.append(f"{len(missing)} of {n_jobs} jobs have no FINISHED run")
+        if ok:
+            if tracking.ERROR_TAG in client.get_run(state.parent_run_id).data.tags:
+                client.delete_tag(state.parent_run_id, tracking.ERROR_TAG)
+            client.set_terminated(state.parent_run_id, FINISHED)
+        else:
+            client.set_tag(state.parent_run_id, tracking.ERROR_TAG, "; ".join(problems))
+            client.set_terminated(state.parent_run_id, KILLED if self._interrupted else FAILED)
+
+        summary = ", ".join(f"{value} {key.split('/')[1]}" for key, value in counts.items() if key != "sweep/jobs")
+        verdict = "complete" if ok else "INCOMPLETE: " + "; ".join(problems) + "; run the same command again to resume"
+        tracking.announce(
+            f"Sweep {state.sweep_id} (attempt {state.attempt}, {n_jobs} jobs: {summary}): {verdict}. "
+            f"Parent run {state.parent_run_id}."
+        )
+        tracking.announce(tracking.ui_hint(state.tracking_uri, state.experiment_id))
+        return ok
+
+
+def _find_parent(client: Any, experiment_id: str, sweep_id: str) -> Run | None:
+    query = f"tags.{tracking.SWEEP_ID} = '{sweep_id}' and tags.{tracking.RUN_TYPE} = 'sweep'"
+    parents = tracking.search_all_runs(client, experiment_id, query)
+    return max(parents, key=lambda run: run.info.start_time or 0) if parents else None
+
+
+def _close_stale_children(client: Any, experiment_id: str, parent_run_id: str, attempt: int) -> None:
+    """Children an earlier attempt left RUNNING lost their process (killed, machine gone): mark them KILLED."""
+    query = f"tags.`{tracking.PARENT_RUN_ID}` = '{parent_run_id}' and attributes.status = 'RUNNING'"
+    for run in tracking.search_all_runs(client, experiment_id, query):
+        client.set_tag(
+            run.info.run_id, tracking.ERROR_TAG, f"its process ended without closing it; found by attempt {attempt}"
+        )
+        client.set_terminated(run.info.run_id, KILLED)
+        log.info(
+            "run %s (%s) was left RUNNING by an earlier attempt: marked KILLED", run.info.run_id, run.info.run_name
+        )
+
+
+def _job_row(job: Job, result: Run | None, children: list[Run]) -> dict[str, Any]:
+    attempts = [run for run in children if run.data.tags.get(tracking.CONFIG_HASH) == job.config_hash]
+    return {
+        "num": job.num,
+        "overrides": list(job.overrides),
+        "config_hash": job.config_hash,
+        "run_id": result.info.run_id if result else None,
+        "status": FINISHED if result else (attempts[-1].info.status if attempts else "NOT RUN"),
+        "ran_now": bool(attempts),
+        **({"diverged": result.data.metrics.get("stab/diverged", 0.0) >= 1} if result else {}),
+    }
+
+
+__all__ = ["Job", "SweepCallback", "SweepJob", "SweepState", "current_job", "plan_jobs", "sweep_id_for"]

@@ -3,9 +3,9 @@
 Usage::
 
     python -m lstm_influence.tune strategy=bias_init dataset=financial tune.trials=20
-    python -m lstm_influence.tune -m tune=all                    # every strategy × dataset, the same budget
-    python -m lstm_influence +tuned=bias_init-financial seed=1   # train the tuned configuration
-    python -m lstm_influence -m '+tuned=glob(*)' 'seed=range(100,110)'   # every tuned configuration, fresh seeds
+    python -m lstm_influence.tune -m tune=all experiment=compare   # every strategy × dataset, compare's sizes
+    python -m lstm_influence +tuned=bias_init-financial seed=1     # train one tuned configuration
+    python -m lstm_influence -m experiment=compare_tuned           # every tuned configuration × fresh seeds
 
 The protocol:
 
@@ -22,7 +22,8 @@ The protocol:
   trials at the same epoch; a pruned trial counts toward the budget, and TPE learns from its last reported value.
 * The best configuration (the default one included) is written as ``<config_dir>/tuned/<strategy>-<dataset>.yaml``:
   a global config that selects its strategy and dataset and sets the tuned keys plus any other key the study was
-  run with, so a sweep selects it with ``+tuned=<label>``.
+  run with (e.g. ``experiment=compare``'s sizes), so ``+tuned=<label>`` selects it and
+  ``experiment=compare_tuned`` sweeps every tuned file (``tuned=glob(*)``) over fresh seeds.
 
 MLflow: one parent run per study (``run_type=tune``) and one child run per trial (``run_type=trial``, params
 ``trial.number``, ``trial.role`` and ``trial.<name>`` for each value in the space). Optuna: ``optuna.db`` beside the
@@ -682,7 +683,7 @@ class _Study:
             "",
             f"Train it:  {selection_hint(self.label, config_dir, packaged)}",
             f"Compare every tuned configuration on fresh seeds:  python -m lstm_influence -m "
-            f"{'' if packaged else f'--config-dir {config_dir} '}'+{TUNED_GROUP}=glob(*)' 'seed=range(100,110)'",
+            f"{'' if packaged else f'--config-dir {config_dir} '}experiment=compare_tuned",
         ]
         write_tuned_config(path, strategy=self.strategy, dataset=self.dataset, content=content, header=header)
         tracking.announce(

@@ -60,19 +60,24 @@ def test_the_all_preset_sweeps_every_strategy_and_dataset_with_the_same_space():
     assert OmegaConf.to_container(cfg.tune.space) == OmegaConf.to_container(default.tune.space)
     assert cfg.tune.trials == default.tune.trials
     with_hydra = _compose_with_hydra(["tune=all"])
-    assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)"}
+    assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)", "seed": "0"}
     # the training sweep's callback (one parent per sweep of training runs) is replaced: studies have their own
     targets = {node._target_ for node in with_hydra.hydra.callbacks.values()}
     assert targets == {"lstm_influence.tune.TuningSweepCallback"}
+    # under a comparison preset (for its sizes, e.g. experiment=compare), one tuning seed, not the preset's seeds
+    assert _compose_with_hydra(["tune=all", "experiment=compare_tuned"]).hydra.sweeper.params.seed == "0"
+    # and the comparison on tuned configurations sweeps the tuned files and fresh seeds only
+    compare = _compose_with_hydra(["experiment=compare_tuned"], "config").hydra.sweeper.params
+    assert set(compare) == {"tuned", "seed"} and compare.tuned == "glob(*)" and "0" not in compare.seed.split(",")
 
 
-def _compose_with_hydra(overrides):
+def _compose_with_hydra(overrides, config_name="tuning"):
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
-        return compose(config_name="tuning", overrides=overrides, return_hydra_config=True)
+        return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
 
 
 @pytest.mark.parametrize(
@@ -302,6 +307,10 @@ def test_the_best_config_file_composes_back_and_selects_its_strategy_and_dataset
     assert cfg.train.clip_norm == second.best_values["clip_norm"]
     assert (cfg.train.epochs, cfg.dataset.seq_len) == (1, 12)  # the settings it was tuned under travel with it
     assert "tracking" not in OmegaConf.to_container(OmegaConf.load(second.tuned_config))
+    preset = li.compose(
+        [f"hydra.searchpath=[file://{root / 'conf'}]", "experiment=compare_tuned", "tuned=baseline-synthetic"]
+    )
+    assert preset.model.units == second.best_values["units"] and preset.train.epochs == 1
 
 
 def test_resuming_adds_the_missing_trials_to_the_same_study(tiny_study):

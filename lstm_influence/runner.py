@@ -220,15 +220,15 @@ def train(
 
     batch_size = int(cfg.train.batch_size)
     init_val = _evaluate(model, data.val, batch_size)
-    logger.log_metrics(
-        {
-            "init/val_loss": init_val,
-            "init/val_norm_loss": data.norm_loss(init_val, "val"),
-            "baseline/val_loss": data.baseline_loss["val"],
-            "baseline/test_loss": data.baseline_loss["test"],
-            **{f"baseline/{name}": value for name, value in data.extra_baselines.items()},
-        }
-    )
+    reference = {
+        "init/val_loss": init_val,
+        "init/val_norm_loss": data.norm_loss(init_val, "val"),
+        "baseline/val_loss": data.baseline_loss["val"],
+    }
+    if evaluate_test:  # a tuning trial must not even see a number derived from the test split
+        reference["baseline/test_loss"] = data.baseline_loss["test"]
+        reference.update({f"baseline/{name}": value for name, value in data.extra_baselines.items()})
+    logger.log_metrics(reference)
 
     steps_per_epoch = math.ceil(len(data.train[0]) / batch_size)
     recorder = StepRecorder(steps_per_epoch)

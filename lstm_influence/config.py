@@ -323,7 +323,7 @@ class TrainConfig:
     spike_factor: float = 3.0
     spike_window: int = 20
     divergence_norm_loss: float = 100.0
-    gate_probe_batch: int = 256
+    gate_probe_batch: int = 64
     verbose: int = 2
 
 

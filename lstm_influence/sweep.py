@@ -36,6 +36,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections import Counter
 from typing import Any
 
@@ -172,6 +173,27 @@ def threads_per_job(config: DictConfig, n_jobs: int | None) -> int | None:
         remote = launcher.get("ray", {}).get("remote") or {}
         return max(1, int(remote.get("num_cpus", 1)))
     return None
+
+
+def check_store_reaches_jobs(config: DictConfig) -> None:
+    """Refuse a Ray cluster with a local store: jobs on other machines would each write to a file of their own.
+
+    Raises:
+        ConfigError: ``hydra.launcher.ray.init.address`` names a cluster and ``tracking.uri`` is a local file.
+    """
+    launcher = config.hydra.launcher
+    if "ray" not in str(launcher.get("_target_", "")):
+        return
+    address = (launcher.get("ray", {}).get("init") or {}).get("address")
+    uri = str(config.tracking.uri)
+    local_file = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    if address in (None, "local") or not local_file:
+        return
+    raise ConfigError(
+        f"hydra.launcher.ray.init.address={address} with tracking.uri={uri}: the jobs of a Ray cluster run on "
+        "other machines, which cannot write to this machine's file; use tracking=server "
+        "tracking.uri=http://HOST:PORT (an MLflow server that every node reaches)"
+    )
 
 
 def _without_hydra(config: DictConfig) -> DictConfig:
@@ -351,6 +373,7 @@ class SweepCallback(Callback):
     # -- start ---------------------------------------------------------------------------------------------------
 
     def _start(self, config: DictConfig) -> None:
+        check_store_reaches_jobs(config)
         jobs = plan_jobs(config)
         n_jobs = len(jobs) if jobs is not None else None
         sweep_id = sweep_id_for(config, jobs)
@@ -414,20 +437,28 @@ class SweepCallback(Callback):
         self._open = True
         atexit.register(self._close_on_exit)
         self._previous_sigint = signal.getsignal(signal.SIGINT)
-        if self._previous_sigint is signal.default_int_handler:
+        if (
+            self._previous_sigint is signal.default_int_handler
+            and threading.current_thread() is threading.main_thread()
+        ):
             signal.signal(signal.SIGINT, self._on_sigint)
 
         what = "resumes" if attempt > 1 else "starts"
         counts = f"{n_jobs} jobs" if n_jobs is not None else "jobs decided by the sweeper"
         log.info("sweep %s %s (attempt %d): %s, parent run %s", sweep_id, what, attempt, counts, parent.info.run_id)
         if jobs is not None:
-            skips = sum(1 for job in jobs if job.config_hash in done or owner[job.config_hash] != job.num)
-            to_skip = 0 if config.sweep.force else skips
+            to_skip = self._planned_skips()
             log.info(
                 "sweep %s: %d to run, %d to skip (already FINISHED or repeated)", sweep_id, len(jobs) - to_skip, to_skip
             )
 
     # -- end -----------------------------------------------------------------------------------------------------
+
+    def _planned_skips(self) -> int:
+        state = self.state
+        if self.jobs is None or state is None or state.force:
+            return 0
+        return sum(1 for job in self.jobs if job.config_hash in state.done or state.owner[job.config_hash] != job.num)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self._interrupted = True
@@ -435,7 +466,7 @@ class SweepCallback(Callback):
 
     def _close_on_exit(self) -> None:
         if self._open:
-            self._finish(stopped="interrupted (Ctrl-C)" if self._interrupted else "the sweep process stopped early")
+            self._finish(stopped="interrupted (Ctrl-C)" if self._interrupted else "stopped before every job returned")
 
     def _finish(self, stopped: str | None = None) -> bool:
         """Count this attempt's children, log them on the parent and close it; True when the sweep is complete."""
@@ -443,7 +474,7 @@ class SweepCallback(Callback):
         assert state is not None
         self._open = False
         atexit.unregister(self._close_on_exit)
-        if signal.getsignal(signal.SIGINT) == self._on_sigint:
+        if signal.getsignal(signal.SIGINT) == self._on_sigint and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._previous_sigint)
         client = tracking.make_client(state.tracking_uri)
         logger = tracking.RunLogger(client, state.parent_run_id, state.experiment_id, state.tracking_uri)
@@ -452,6 +483,14 @@ class SweepCallback(Callback):
             state.experiment_id,
             f"tags.`{tracking.PARENT_RUN_ID}` = '{state.parent_run_id}' and tags.{SWEEP_ATTEMPT} = '{state.attempt}'",
         )
+        if stopped:  # the launcher is gone, and with it the processes of the jobs still running
+            for run in children:
+                if run.info.status == RUNNING:
+                    client.set_tag(
+                        run.info.run_id, tracking.ERROR_TAG, f"its sweep stopped before it finished: {stopped}"
+                    )
+                    client.set_terminated(run.info.run_id, KILLED)
+            children = [client.get_run(run.info.run_id) for run in children]
         statuses = Counter(run.info.status for run in children)
         finished = [run for run in children if run.info.status == FINISHED]
         diverged = sum(1 for run in finished if run.data.metrics.get("stab/diverged", 0.0) >= 1)
@@ -462,7 +501,8 @@ class SweepCallback(Callback):
             "sweep/finished": len(finished),
             "sweep/failed": failed,
             "sweep/diverged": diverged,
-            "sweep/skipped": max(0, n_jobs - len(children)),
+            # a sweep that stopped early did not get to run every job: count only those it knew were done
+            "sweep/skipped": self._planned_skips() if stopped else max(0, n_jobs - len(children)),
         }
         missing: list[Job] = []
         if self.jobs is not None:
@@ -531,4 +571,15 @@ def _job_row(job: Job, result: Run | None, children: list[Run]) -> dict[str, Any
     }
 
 
-__all__ = ["Job", "SweepCallback", "SweepJob", "SweepState", "current_job", "plan_jobs", "sweep_id_for"]
+__all__ = [
+    "Job",
+    "SweepCallback",
+    "SweepJob",
+    "SweepState",
+    "check_store_reaches_jobs",
+    "current_job",
+    "plan_jobs",
+    "set_tf_threads",
+    "sweep_id_for",
+    "threads_per_job",
+]

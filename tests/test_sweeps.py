@@ -1,0 +1,287 @@
+"""Sweeps: the presets, one MLflow parent per sweep, resume without duplicates, parallel jobs and faults.
+
+The CLI tests run real ``python -m lstm_influence -m`` sweeps in a subprocess with TINY sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+import lstm_influence as li
+from lstm_influence.config import config_hash
+from lstm_influence.sweep import plan_jobs, sweep_id_for, threads_per_job
+from tests.conftest import TINY
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENT = "lstm-influence"
+
+
+def sweep(args, cwd, *, timeout=600, env=None) -> subprocess.CompletedProcess:
+    """``python -m lstm_influence -m ARGS`` in ``cwd``."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_influence", "-m", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def runs_of(uri, *, deleted=False):
+    """(parents, children) of the project's experiment in ``uri``."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    view = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
+    runs = client.search_runs([experiment.experiment_id], run_view_type=view, max_results=1000)
+    parents = [run for run in runs if run.data.tags.get("run_type") == "sweep"]
+    children = [run for run in runs if run.data.tags.get("run_type") == "train"]
+    return parents, children
+
+
+def sweep_metric(uri, run_id, key):
+    """{attempt: value} of a parent's ``sweep/...`` metric."""
+    return {m.step: m.value for m in MlflowClient(uri).get_metric_history(run_id, key)}
+
+
+def plan(overrides):
+    """The jobs and sweep id that ``-m OVERRIDES`` would get, planned in-process."""
+    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+        jobs = plan_jobs(cfg)
+        return jobs, sweep_id_for(cfg, jobs), cfg
+
+
+def options(group):
+    return {path.stem for path in (CONF / group).glob("*.yaml")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fast: planning, presets, threads
+
+
+def test_smoke_preset_is_every_strategy_by_every_dataset_by_two_seeds_and_tiny():
+    jobs, sweep_id, cfg = plan(["experiment=smoke"])
+    grid = {key: set(value.split(",")) for key, value in cfg.hydra.sweeper.params.items()}
+    assert grid == {"strategy": options("strategy"), "dataset": options("dataset"), "seed": {"0", "1"}}
+    assert len(jobs) == len({job.config_hash for job in jobs}) == 5 * 3 * 2
+    assert sweep_id.startswith("smoke-")
+    for dataset in options("dataset"):
+        small = li.compose(["experiment=smoke", f"dataset={dataset}"])
+        assert small.train.epochs <= 2 and small.model.units <= 8 and small.dataset.seq_len <= 32
+
+
+def test_compare_preset_is_every_strategy_by_every_dataset_by_five_seeds_and_composes():
+    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+        params = compose("config", overrides=["experiment=compare"], return_hydra_config=True).hydra.sweeper.params
+    assert set(params.strategy.split(",")) == options("strategy")
+    assert set(params.dataset.split(",")) == options("dataset")
+    assert len(set(params.seed.split(","))) >= 5
+    for dataset in options("dataset"):  # every cell composes and passes the schema (seeds change nothing else)
+        for strategy in options("strategy"):
+            cfg = li.compose(["experiment=compare", f"dataset={dataset}", f"strategy={strategy}"])
+            assert cfg.dataset.name == dataset and cfg.strategy.name == strategy
+
+
+def test_sweep_id_is_the_grid_not_the_command_line_and_jobs_hash_as_they_will_run():
+    base = ["experiment=smoke", "hydra.sweeper.params.strategy=baseline", "hydra.sweeper.params.dataset=synthetic"]
+    jobs, first, _ = plan([*base, "hydra.sweeper.params.seed='0,1'"])
+    _, reordered, _ = plan([*base, "hydra.sweeper.params.seed='1,0'"])
+    _, bigger, _ = plan([*base, "hydra.sweeper.params.seed='0,1,2'"])
+    _, named, _ = plan([*base, "hydra.sweeper.params.seed='0,1'", "sweep.id=mine"])
+    assert first == reordered != bigger and named == "mine"
+    for job in jobs:  # the hash the plan expects is the hash the job computes from its own config
+        assert config_hash(li.compose(list(job.overrides))) == job.config_hash
+
+
+@pytest.mark.parametrize(
+    ("launcher", "threads", "n_jobs", "expected"),
+    [
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, None, 30, None),
+        (
+            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2},
+            None,
+            30,
+            "half",
+        ),
+        (
+            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2},
+            None,
+            1,
+            "all",
+        ),
+        ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2}, 3, 30, 3),
+        ({"_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher", "ray": {"remote": {}}}, None, 9, 1),
+        (
+            {
+                "_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
+                "ray": {"remote": {"num_cpus": 2}},
+            },
+            None,
+            9,
+            2,
+        ),
+    ],
+)
+def test_threads_per_job_divide_the_cores_among_parallel_jobs(launcher, threads, n_jobs, expected):
+    cores = len(os.sched_getaffinity(0))
+    expected = {"half": max(1, cores // 2), "all": cores}.get(expected, expected)
+    cfg = OmegaConf.create({"sweep": {"threads": threads}, "hydra": {"launcher": launcher}})
+    assert threads_per_job(cfg, n_jobs) == expected
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# slow: real sweeps
+
+
+@pytest.mark.slow
+def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_what_did_not_finish(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [*TINY, f"tracking.uri={uri}", "model.units=0,8"]  # job #0 raises (units=0), job #1 trains
+
+    first = sweep(args, tmp_path)
+    assert first.returncode != 0, "a sweep with a failed job exits non-zero"
+    (parent,), children = runs_of(uri)
+    by_units = {run.data.params["model.units"]: run for run in children}
+    assert by_units["0"].info.status == "FAILED" and "model.units=0" in by_units["0"].data.tags["error"]
+    assert by_units["8"].info.status == "FINISHED"  # ran after the failure
+    assert parent.info.status == "FAILED" and "did not finish" in parent.data.tags["error"]
+    for run in children:
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["sweep_id"] == parent.data.tags["sweep_id"]
+    parent_id = parent.info.run_id
+    assert sweep_metric(uri, parent_id, "sweep/failed") == {1: 1} and sweep_metric(
+        uri, parent_id, "sweep/finished"
+    ) == {1: 1}
+
+    second = sweep(args, tmp_path)  # resume: the FINISHED job is skipped, the FAILED one runs again
+    assert second.returncode != 0
+    assert "already FINISHED" in second.stderr + second.stdout
+    (parent,), children = runs_of(uri)
+    assert parent.info.run_id == parent_id and parent.data.tags["sweep_attempt"] == "2"
+    assert sorted(run.data.params["model.units"] for run in children) == ["0", "0", "8"]
+    assert sweep_metric(uri, parent_id, "sweep/skipped") == {1: 0, 2: 1}
+    assert sweep_metric(uri, parent_id, "sweep/failed") == {1: 1, 2: 1}
+
+    # sweep.force re-runs a FINISHED config (here in a new, one-job sweep); the config keeps one FINISHED run
+    (done,) = [run for run in children if run.info.status == "FINISHED"]
+    forced = sweep([*TINY, f"tracking.uri={uri}", "seed=0", "sweep.force=true"], tmp_path)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    parents, children = runs_of(uri)
+    assert len(parents) == 2
+    finished = [run for run in children if run.data.tags["config_hash"] == done.data.tags["config_hash"]]
+    assert len(finished) == 1 and finished[0].info.run_id != done.info.run_id
+    old = MlflowClient(uri).get_run(done.info.run_id)
+    assert old.info.lifecycle_stage == "deleted" and old.data.tags["superseded_by"] == finished[0].info.run_id
+
+
+@pytest.mark.slow
+def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_nothing(tmp_path):
+    args = [*TINY, "seed=range(20)", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    first = sweep(args, tmp_path)
+    output = first.stdout + first.stderr
+    assert first.returncode == 0, output[-3000:]
+    logs = "".join(path.read_text() for path in tmp_path.glob("multirun/**/*.log"))
+    assert "database is locked" not in output + logs
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the default store, in the working directory
+    (parent,), children = runs_of(uri)
+    assert parent.info.status == "FINISHED"
+    assert len(children) == 20 and all(run.info.status == "FINISHED" for run in children)
+    assert sorted(int(run.data.tags["seed"]) for run in children) == list(range(20))
+    assert {run.data.tags["mlflow.parentRunId"] for run in children} == {parent.info.run_id}
+    assert len({run.data.tags["pid"] for run in children}) <= 2  # joblib reused its two workers
+    assert {run.data.tags["tf_threads"] for run in children} == {str(max(1, len(os.sched_getaffinity(0)) // 2))}
+    assert sweep_metric(uri, parent.info.run_id, "sweep/finished") == {1: 20}
+    assert f"#/experiments/{parent.info.experiment_id}/runs" in first.stderr
+
+    again = sweep(args, tmp_path)  # the same sweep again adds no run
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("already FINISHED") + again.stdout.count("already FINISHED") >= 20
+    (parent_again,), children_again = runs_of(uri)
+    assert parent_again.info.run_id == parent.info.run_id and parent_again.info.status == "FINISHED"
+    assert {run.info.run_id for run in children_again} == {run.info.run_id for run in children}
+    assert sweep_metric(uri, parent.info.run_id, "sweep/skipped") == {1: 0, 2: 20}
+
+
+@pytest.mark.slow
+def test_a_job_killed_mid_training_is_not_finished_and_the_next_resume_completes_the_sweep(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    epochs = [o for o in TINY if not o.startswith("train.epochs")]
+    args = [
+        *epochs,
+        "train.epochs=60",
+        f"tracking.uri={uri}",
+        "seed=0,1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    ]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lstm_influence", "-m", *args],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    victim = None
+    try:
+        deadline = time.monotonic() + 240
+        while victim is None and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+            victim = _training_run(tmp_path / "mlflow.db")
+        assert victim is not None, "no job reached its first epoch"
+        victim_id, pid = victim
+        os.kill(int(pid), signal.SIGKILL)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0
+    client = MlflowClient(uri)
+    assert client.get_run(victim_id).info.status != "FINISHED"
+    (parent,), _ = runs_of(uri)
+    assert parent.info.status != "FINISHED" and parent.info.status != "RUNNING"
+
+    resumed = sweep(args, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (parent,), children = runs_of(uri)
+    assert parent.info.status == "FINISHED"
+    assert client.get_run(victim_id).info.status == "KILLED"
+    finished = [run for run in children if run.info.status == "FINISHED"]
+    assert sorted(run.data.tags["seed"] for run in finished) == ["0", "1"]  # one FINISHED run per config
+    assert all(run.info.status in ("FINISHED", "KILLED") for run in children)
+
+
+def _training_run(db: Path) -> tuple[str, str] | None:
+    """(run id, pid) of a RUNNING job that has logged an epoch, or None.
+
+    Read with sqlite3, read-only: an MlflowClient here could race the sweep to create (migrate) the new store.
+    """
+    if not db.exists():
+        return None
+    query = """
+        SELECT r.run_uuid, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'pid'
+        WHERE r.status = 'RUNNING'
+          AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_uuid = r.run_uuid AND m.key = 'val/loss')
+        LIMIT 1
+    """
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as connection:
+            return connection.execute(query).fetchone()
+    except sqlite3.Error:  # the sweep is still creating its tables
+        return None

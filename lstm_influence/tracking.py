@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 import traceback
@@ -50,7 +51,7 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
             )
         return experiment.experiment_id
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=default_artifact_location(client.tracking_uri, name))
     except MlflowException:
         # Another process created it between our lookup and our create (mlflow issue 4123).
         experiment = client.get_experiment_by_name(name)
@@ -96,6 +97,20 @@ def finished_runs_by_hash(client: MlflowClient, experiment_id: str, config_hash:
     return found
 
 
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite store live beside the database file, not in whatever folder the process runs in.
+
+    MLflow's own default is ``./mlruns`` relative to the working directory, which scatters artifacts when the same
+    store is written from several folders (tests, sweeps run elsewhere). None for other stores: a server decides.
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri.endswith(":memory:"):
+        return None
+    database = Path(uri[len(prefix) :]).expanduser().resolve()
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("_") or "experiment"
+    return (database.parent / "mlruns" / slug).as_uri()
+
+
 def ui_link(uri: str, experiment_id: str, run_id: str | None = None) -> str:
     """Where to look at the runs: the server's own address, or the default ``mlflow ui`` address."""
     base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
@@ -139,9 +154,7 @@ class RunLogger:
         """One MLflow call for all of ``metrics`` at ``step``; None values are skipped."""
         timestamp = int(time.time() * 1000)
         batch = [
-            Metric(key, _finite_or_nan(value), timestamp, step)
-            for key, value in metrics.items()
-            if value is not None
+            Metric(key, _finite_or_nan(value), timestamp, step) for key, value in metrics.items() if value is not None
         ]
         for start in range(0, len(batch), BATCH_LIMIT):
             self.client.log_batch(self.run_id, metrics=batch[start : start + BATCH_LIMIT])
@@ -150,9 +163,7 @@ class RunLogger:
         self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
     def log_json(self, obj: Any, artifact_file: str) -> None:
-        self.client.log_text(
-            self.run_id, json.dumps(obj, indent=2, sort_keys=True, default=str), artifact_file
-        )
+        self.client.log_text(self.run_id, json.dumps(obj, indent=2, sort_keys=True, default=str), artifact_file)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)

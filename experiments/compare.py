@@ -51,6 +51,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+TUNING_COLUMNS = ["dataset", "strategy", "budget", "trials", "pruned", "best_value", "default_value", "improvement"]
+
+
+def tuning_summary(tracking_uri: str, experiment: str):
+    """The experiment's tuning studies (budget, best and default validation score), or None when it has none."""
+    from lstm_influence.tuning_report import tuning_results
+
+    try:
+        frame = tuning_results(tracking_uri, experiment)
+    except Exception:  # an unknown experiment is reported by analyse() itself, with the valid names
+        return None
+    if frame.empty:
+        return None
+    best_values = [column for column in frame.columns if column.startswith("best.")]
+    return frame[[c for c in TUNING_COLUMNS if c in frame.columns] + best_values]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -65,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             n_resamples=args.n_resamples,
             seed=args.seed,
             log_to_mlflow=not args.no_log,
+            tuning=tuning_summary(args.tracking_uri, args.experiment),
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -358,3 +359,27 @@ def test_the_command_line_is_light_and_rejects_the_all_preset_without_multirun(t
     )
     assert single.returncode != 0 and "add -m" in single.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_comparison_report_states_the_tuning_budget_and_best_values(tiny_study, tmp_path):
+    # the analysis script reads the studies of the experiment and adds them to report.md
+    import importlib.util
+
+    _, uri, _, _, _, second, _ = tiny_study
+    spec = importlib.util.spec_from_file_location("compare_script", ROOT / "experiments" / "compare.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    summary = script.tuning_summary(uri, "lstm-influence")
+    assert summary is not None and len(summary) == 1
+    assert summary.iloc[0]["budget"] == 5
+    assert summary.iloc[0]["best.learning_rate"] == pytest.approx(second.best_values["learning_rate"])
+    assert script.tuning_summary(uri, "no-such-experiment") is None
+    # the training runs of the study's experiment are trials, not a sweep: the report still renders the section
+    out = tmp_path / "report"
+    args = ["--experiment", "lstm-influence", "--tracking-uri", uri, "--out", str(out), "--no-log"]
+    assert script.main(args) in (0, 1)
+    report = (out / "report.md").read_text()
+    assert "## Tuning" in report and "best.learning_rate" in report

@@ -8,7 +8,7 @@
    The MLflow experiment and the parent run (``run_type=sweep``, ``sweep_id``) are created here, once, so that no
    two workers race to create them; a sweep that already has a parent (a resume) reuses it, and its children left
    RUNNING by a process that died are marked KILLED. One query finds the configs that already have a FINISHED run
-   in the experiment: those jobs will be skipped (the log names each), unless ``sweep.force``.
+   in the experiment: those jobs will be skipped, each saying so in the log, unless ``sweep.force``.
 2. The plan travels to the jobs inside this callback: Hydra pickles it with the launcher's context, for the local,
    joblib and Ray launchers alike. ``on_job_start`` runs in the job's process and makes the job current;
    the task function (``__main__.main``) then calls :func:`current_job` and :meth:`SweepJob.run`, which skips a
@@ -19,8 +19,8 @@
    ``sweep/failed``, ``sweep/diverged``, ``sweep/skipped``, logged at step = attempt), write ``jobs.json`` (every
    job's config hash and the run that holds its result), end the parent FINISHED only when every config of the
    grid has a FINISHED run, else FAILED, print the MLflow link, and exit non-zero if a job failed.
-   If the process ends before that (Ctrl-C, a worker killed), an exit handler still closes the parent
-   (KILLED or FAILED); running the same command again resumes the sweep.
+   If the process ends before that (Ctrl-C, a worker killed), an exit handler still closes the parent (KILLED or
+   FAILED) and the attempt's children left RUNNING (KILLED); running the same command again resumes the sweep.
 
 Never run two processes of one sweep at the same time: each would mark the other's running children KILLED.
 """
@@ -28,6 +28,7 @@ Never run two processes of one sweep at the same time: each would mark the other
 from __future__ import annotations
 
 import atexit
+import copy
 import dataclasses
 import gc
 import hashlib
@@ -45,10 +46,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from mlflow.entities import Run, RunStatus
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lstm_influence import tracking
-from lstm_influence.config import ConfigError, check_keys, config_hash, run_name, to_container
+from lstm_influence.config import ConfigError, check_keys, config_hash, run_name
 
 log = logging.getLogger(__name__)
 
@@ -243,12 +244,25 @@ class SweepJob:
     def run(self, cfg: DictConfig) -> float | None:
         """Train ``cfg`` as a child of the sweep's parent, or skip it when its config already has a FINISHED run.
 
+        Never raises an ``Exception``: a failed job is logged (the runner has recorded its run FAILED) and the
+        sweep goes on; ``on_multirun_end`` counts it.
+
         Returns:
             ``best/val_loss`` of the job's run (of the earlier run when skipped), None when the job failed.
         """
-        state = self.state
         digest = config_hash(cfg)
         label = f"job #{self.num} {run_name(cfg)} [{digest}]"
+        try:
+            return self._run(cfg, digest, label)
+        except Exception as error:
+            log.error("%s failed; the other jobs go on: %s", label, error, exc_info=True)
+            return None
+        finally:
+            _end_fluent_run()
+            gc.collect()
+
+    def _run(self, cfg: DictConfig, digest: str, label: str) -> float | None:
+        state = self.state
         if state.owner and digest not in state.owner:
             log.warning(
                 "%s: this config is not the one planned when the sweep started (were conf/ files edited since?); "
@@ -271,16 +285,10 @@ class SweepJob:
             tags["tf_threads"] = threads
         from lstm_influence.runner import run
 
-        job_cfg = OmegaConf.create(to_container(cfg))  # plain copy: the tracking URI is pinned for every process
-        job_cfg.tracking.uri = state.tracking_uri
-        try:
-            summary = run(job_cfg, parent_run_id=state.parent_run_id, extra_tags=tags)
-        except Exception as error:
-            log.error("%s failed (its run is recorded FAILED); the other jobs go on: %s", label, error, exc_info=True)
-            return None
-        finally:
-            _end_fluent_run()
-            gc.collect()
+        job_cfg = copy.deepcopy(cfg)  # the same structured config, with the store every process of the sweep uses
+        with read_write(job_cfg):
+            job_cfg.tracking.uri = state.tracking_uri
+        summary = run(job_cfg, parent_run_id=state.parent_run_id, extra_tags=tags)
         if state.force:
             _supersede(state, digest, summary["run_id"])
         return summary.get("best/val_loss")

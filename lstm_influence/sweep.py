@@ -383,6 +383,8 @@ class SweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         check_store_reaches_jobs(config)
         jobs = plan_jobs(config)
+        if jobs == []:  # e.g. a glob(*) over a group with no options yet
+            raise ConfigError(f"the sweep has no jobs: {' '.join(_sweep_description(config)['overrides'])}")
         n_jobs = len(jobs) if jobs is not None else None
         sweep_id = sweep_id_for(config, jobs)
         uri = tracking.absolute_uri(str(config.tracking.uri))

@@ -48,7 +48,7 @@ def finished(tmp_path_factory):
 
 
 def test_run_is_named_tagged_and_finished(finished):
-    cfg, summary, client, run = finished
+    _, summary, client, run = finished
     assert run.info.status == "FINISHED" and summary["status"] == "FINISHED"
     assert run.info.run_name == "baseline-synthetic-s0"
     tags = run.data.tags

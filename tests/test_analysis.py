@@ -321,6 +321,16 @@ def test_kaplan_meier_median_with_censoring():
     assert km.low <= km.median
     never = kaplan_meier_median([6, 6, 6], [False, False, False])
     assert np.isnan(never.median) and never.n_events == 0
+    # with censored runs S(t) never reaches 0: the upper end stays open ("> budget")
+    assert np.isnan(km.high)
+
+
+def test_kaplan_meier_interval_closes_once_every_run_reached_the_target():
+    # S = .8 after 11, 0 after 12: the band collapses onto S where S is 0, so the median lies in [11, 12]
+    km = kaplan_meier_median([11, 12, 12, 12, 12], [True] * 5)
+    assert (km.median, km.low, km.high) == (12, 11, 12)
+    same = kaplan_meier_median([1, 1, 1, 1, 1], [True] * 5)
+    assert (same.median, same.low, same.high) == (1, 1, 1)
 
 
 def test_tuning_hook_renders_a_table():

@@ -327,8 +327,14 @@ def kaplan_meier_median(times: np.ndarray, event: np.ndarray, *, confidence: flo
         # undefined where S(t) is 0 or 1: those ends are NaN and handled below
         warnings.filterwarnings("ignore", message="The confidence interval is undefined", category=RuntimeWarning)
         band = sf.confidence_interval(confidence, method="log-log")
-    low = first_at_or_below_half(band.low.quantiles, np.nan_to_num(band.low.probabilities, nan=0.0))
-    high = first_at_or_below_half(band.high.quantiles, np.nan_to_num(band.high.probabilities, nan=1.0))
+    # Where S(t) is exactly 0 or 1 the band collapses onto S(t) itself: once every run has reached the target,
+    # no interval can place the median later.
+    low = first_at_or_below_half(
+        band.low.quantiles, np.where(np.isnan(band.low.probabilities), sf.probabilities, band.low.probabilities)
+    )
+    high = first_at_or_below_half(
+        band.high.quantiles, np.where(np.isnan(band.high.probabilities), sf.probabilities, band.high.probabilities)
+    )
     return KaplanMeierMedian(median, low, high, n_events, n)
 
 

@@ -299,6 +299,7 @@ class TrainConfig:
     """The training loop and the definitions of convergence and stability.
 
     Attributes:
+        name: the option of the ``train`` group.
         epochs: epochs to run (a fixed budget: no early stopping, so runs compare at equal cost).
         batch_size: minibatch size.
         learning_rate: Adam's step size.
@@ -313,6 +314,7 @@ class TrainConfig:
         verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch).
     """
 
+    name: str = "default"
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3

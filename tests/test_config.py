@@ -23,6 +23,12 @@ def test_defaults_match_the_contract():
         assert OmegaConf.select(cfg, key) is not None, key
 
 
+@pytest.mark.parametrize("group", ["strategy", "dataset", "model", "train", "tracking"])
+def test_every_group_has_a_name_key(group):
+    cfg = li.compose()
+    assert isinstance(cfg[group].name, str) and cfg[group].name
+
+
 def test_overrides_reach_the_config():
     cfg = li.compose(["train.epochs=3", "model.units=16", "seed=7", "dataset.seq_len=20"])
     assert (cfg.train.epochs, cfg.model.units, cfg.seed, cfg.dataset.seq_len) == (3, 16, 7, 20)

@@ -42,14 +42,16 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import hydra
 import numpy as np
 import optuna
+import sqlalchemy.exc
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -234,6 +236,26 @@ def study_name(base: DictConfig, space: Sequence[Param], objective: str, seed: i
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{base.strategy.name}-{base.dataset.name}-{digest}"
+
+
+T = TypeVar("T")
+
+
+def retry_schema_race(open_store: Callable[[], T], attempts: int = 6) -> T:
+    """``open_store()``, retried while another process is creating the same fresh SQLite schema.
+
+    Parallel studies (``-m tune=all hydra/launcher=joblib``) start together; on a new ``optuna.db`` or
+    ``mlflow.db`` both create the tables and the loser fails with "table ... already exists". Once the winner is
+    done the schema is there, so a short wait and a second try succeed.
+    """
+    for attempt in range(attempts):
+        try:
+            return open_store()
+        except (sqlalchemy.exc.OperationalError, MlflowException) as error:
+            if attempt == attempts - 1 or "already exists" not in str(error):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def storage_url(tracking_uri: str, storage: str | None = None) -> str:
@@ -450,11 +472,15 @@ class _Study:
         self.name = study_name(self.base, self.space, self.tune_cfg.objective, self.tune_cfg.seed)
         self.uri = str(self.base.tracking.uri)
         self.client = tracking.make_client(self.uri)
-        self.experiment_id = tracking.get_or_create_experiment(self.client, str(self.base.tracking.experiment))
+        self.experiment_id = retry_schema_race(
+            lambda: tracking.get_or_create_experiment(self.client, str(self.base.tracking.experiment))
+        )
         self.storage = storage_url(self.uri, self.tune_cfg.storage)
         self.study = optuna.create_study(
             study_name=self.name,
-            storage=optuna.storages.RDBStorage(self.storage, engine_kwargs={"connect_args": {"timeout": 60}}),
+            storage=retry_schema_race(
+                lambda: optuna.storages.RDBStorage(self.storage, engine_kwargs={"connect_args": {"timeout": 60}})
+            ),
             pruner=_pruner(self.tune_cfg),
             direction="minimize",
             load_if_exists=True,

@@ -383,3 +383,26 @@ def test_the_comparison_report_states_the_tuning_budget_and_best_values(tiny_stu
     assert script.main(args) in (0, 1)
     report = (out / "report.md").read_text()
     assert "## Tuning" in report and "best.learning_rate" in report
+
+
+def test_parallel_studies_on_a_fresh_store_retry_the_schema_race(monkeypatch):
+    # two studies opening a new optuna.db at once: the loser sees "table ... already exists" and must retry
+    import sqlalchemy.exc
+
+    from lstm_influence.tune import retry_schema_race
+
+    calls = []
+    monkeypatch.setattr("time.sleep", lambda seconds: calls.append(seconds))
+
+    def racing():
+        if len(calls) < 2:
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE", {}, Exception("table alembic_version already exists"))
+        return "store"
+
+    assert retry_schema_race(racing) == "store" and len(calls) == 2
+
+    def broken():
+        raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O"):
+        retry_schema_race(broken)  # any other database error is not retried

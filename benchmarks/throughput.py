@@ -67,19 +67,17 @@ def overrides(args: argparse.Namespace, strategy: str, uri: str) -> list[str]:
 class Variant:
     """One way of training: ``epoch()`` runs one epoch of fit and returns its wall time."""
 
-    def __init__(self, name: str, model, fit_kwargs: dict, callbacks: list | None = None, on_epoch=None):
+    def __init__(self, name: str, model, fit_kwargs: dict, callbacks: list | None = None):
         self.name = name
         self.model = model
         self.fit_kwargs = fit_kwargs
         self.callbacks = callbacks or []
-        self.on_epoch = on_epoch
         self.times: list[float] = []
 
     def epoch(self) -> float:
         start = time.perf_counter()
         self.model.fit(**self.fit_kwargs, epochs=1, verbose=0, callbacks=self.callbacks)
-        elapsed = time.perf_counter() - start
-        return elapsed
+        return time.perf_counter() - start
 
 
 def build_variants(args: argparse.Namespace, store: str) -> list[Variant]:

@@ -60,12 +60,22 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
         return experiment.experiment_id
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, as written (relative or absolute); None for other stores."""
+    if not uri.startswith(SQLITE_PREFIX) or ":memory:" in uri:
+        return None
+    return Path(uri[len(SQLITE_PREFIX) :])
+
+
 def absolute_uri(uri: str) -> str:
     """``uri`` with a relative SQLite path made absolute, so every process of a sweep writes to the same file."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri.startswith(prefix + "/") or ":memory:" in uri:
+    path = sqlite_path(uri)
+    if path is None or path.is_absolute():
         return uri
-    return prefix + str(Path(uri[len(prefix) :]).resolve())
+    return SQLITE_PREFIX + str(path.resolve())
 
 
 def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list[Run]:
@@ -103,10 +113,10 @@ def default_artifact_location(uri: str, experiment: str) -> str | None:
     MLflow's own default is ``./mlruns`` relative to the working directory, which scatters artifacts when the same
     store is written from several folders (tests, sweeps run elsewhere). None for other stores: a server decides.
     """
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri.endswith(":memory:"):
+    path = sqlite_path(uri)
+    if path is None:
         return None
-    database = Path(uri[len(prefix) :]).expanduser().resolve()
+    database = path.expanduser().resolve()
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("_") or "experiment"
     return (database.parent / "mlruns" / slug).as_uri()
 

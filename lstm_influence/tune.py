@@ -263,10 +263,9 @@ def storage_url(tracking_uri: str, storage: str | None = None) -> str:
     directory when MLflow is a server)."""
     if storage:
         return storage
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix):
-        return prefix + str(Path(tracking_uri[len(prefix) :]).with_name("optuna.db"))
-    return prefix + "optuna.db"
+    database = tracking.sqlite_path(tracking_uri)
+    beside = database.with_name("optuna.db") if database is not None else Path("optuna.db")
+    return tracking.SQLITE_PREFIX + str(beside)
 
 
 def objective_value(norm_losses: Sequence[float], objective: str, *, diverged: bool, penalty: float) -> float:

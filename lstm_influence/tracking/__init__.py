@@ -23,13 +23,9 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence.config import config_hash, flatten, run_name, to_container
+from lstm_influence.tracking.names import CONFIG_HASH, PARENT_RUN_ID, RUN_TYPE, SWEEP_ID
+from lstm_influence.tracking.names import ERROR as ERROR_TAG
 
-# Tag names beyond the contract's own (strategy, dataset, seed, config_hash, sweep_id, mlflow.parentRunId).
-RUN_TYPE = "run_type"  # train | sweep | tune | trial
-PARENT_RUN_ID = "mlflow.parentRunId"
-SWEEP_ID = "sweep_id"
-CONFIG_HASH = "config_hash"
-ERROR_TAG = "error"
 MAX_PARAM_LENGTH = 6000  # MLflow 3's limit on a param value
 BATCH_LIMIT = 100  # params per log_batch call
 SEARCH_PAGE = 1000  # runs per search_runs page

@@ -1,0 +1,83 @@
+"""The names runs are recorded under: tags, run types, metric names and the strategy list.
+
+Users' scripts, the MLflow UI's filters and the analysis all rely on these exact strings, so each is written once,
+here, and imported everywhere else. This module imports nothing, so the command line's help, the configs and the
+analysis can use it without pulling in MLflow, Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+# The strategies, in the order tables and figures list them (the control first).
+STRATEGIES: tuple[str, ...] = ("baseline", "custom_init", "input_transform", "bias_init", "extra_variable")
+CONTROL_ARM = "baseline"
+
+# --- tags -------------------------------------------------------------------------------------------------------
+STRATEGY = "strategy"
+DATASET = "dataset"
+SEED = "seed"
+ARM = "arm"  # a named setting of a strategy; the strategy's name when the run has no arm
+CONFIG_HASH = "config_hash"  # the resolved config without tracking keys: how sweeps recognise a finished job
+RUN_TYPE = "run_type"
+PARENT_RUN_ID = "mlflow.parentRunId"
+SWEEP_ID = "sweep_id"
+SWEEP_ATTEMPT = "sweep_attempt"
+TF_THREADS = "tf_threads"
+ERROR = "error"  # why a run ended FAILED
+DIVERGED = "diverged"  # why a run diverged (the metric stab/diverged says whether)
+SUPERSEDED_BY = "superseded_by"  # on a soft-deleted run: the run that re-ran its config
+
+# --- run types (the value of the run_type tag) --------------------------------------------------------------------
+RUN_TRAIN = "train"
+RUN_SWEEP = "sweep"
+RUN_TUNE = "tune"
+RUN_TRIAL = "trial"
+
+# --- per-epoch metrics (step = epoch 1..N) ------------------------------------------------------------------------
+TRAIN_LOSS = "train/loss"
+VAL_LOSS = "val/loss"
+VAL_NORM_LOSS = "val/norm_loss"
+VAL_BPC = "val/bpc"
+GRAD_GLOBAL_NORM = "grad/global_norm"
+GRAD_MAX_NORM = "grad/max_norm"
+EPOCH_TIME = "time/epoch_s"
+GATES_FORGET_MEAN = "gates/forget_mean"
+GATES_INPUT_MEAN = "gates/input_mean"
+GATES_SATURATED_FRAC = "gates/saturated_frac"
+
+# --- before training ----------------------------------------------------------------------------------------------
+INIT_VAL_LOSS = "init/val_loss"
+INIT_VAL_NORM_LOSS = "init/val_norm_loss"
+BASELINE_VAL_LOSS = "baseline/val_loss"  # the trivial (memoryless) predictor
+BASELINE_TEST_LOSS = "baseline/test_loss"
+
+
+def reference_metric(predictor: str, split: str, normalised: bool = False) -> str:
+    """The metric holding a reference predictor's loss, e.g. ``baseline/ridge/test_norm_loss``.
+
+    Args:
+        predictor: the reference predictor's name (``persistence``, ``ridge``, ``ngram``, ...).
+        split: ``val`` or ``test``.
+        normalised: the loss divided by the trivial predictor's loss on the same split.
+    """
+    return f"baseline/{predictor}/{split}_{'norm_loss' if normalised else 'loss'}"
+
+
+# --- summary metrics ----------------------------------------------------------------------------------------------
+FINAL_VAL_LOSS = "final/val_loss"
+FINAL_EPOCH = "final/epoch"
+BEST_VAL_LOSS = "best/val_loss"
+BEST_EPOCH = "best/epoch"
+TEST_LOSS = "test/loss"
+TEST_NORM_LOSS = "test/norm_loss"
+TEST_BPC = "test/bpc"
+EPOCHS_TO_TARGET = "conv/epochs_to_target"
+REACHED_TARGET = "conv/reached_target"
+AULC = "conv/aulc"
+LOSS_SPIKES = "stab/loss_spikes"
+GRAD_SPIKES = "stab/grad_spikes"
+DIVERGED_METRIC = "stab/diverged"
+RETENTION = "influence/retention"
+EXTRA_NORM_RATIO = "influence/extra_norm_ratio"
+
+# The confirmatory metric of a comparison unless the user declares another.
+PRIMARY_METRIC = TEST_NORM_LOSS

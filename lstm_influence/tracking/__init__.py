@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence.config import config_hash, flatten, run_name, to_container
-from lstm_influence.tracking.names import CONFIG_HASH, PARENT_RUN_ID, RUN_TYPE, SWEEP_ID
+from lstm_influence.tracking.names import CONFIG_HASH, PARENT_RUN_ID, RUN_TYPE, SWEEP_ID  # noqa: F401 (re-exported)
 from lstm_influence.tracking.names import ERROR as ERROR_TAG
 
 MAX_PARAM_LENGTH = 6000  # MLflow 3's limit on a param value

@@ -34,9 +34,10 @@ class Dataset:
         input_vocab: vocabulary size when ``x`` holds token ids; None for real-valued features.
         n_classes: number of output classes for classification; None for regression.
         sequence_output: targets at every time step (many-to-many) rather than one per sequence.
-        extra_baselines: other reference losses worth reporting, in the same units as ``loss``, keyed
-            ``<name>_<split>_loss`` (e.g. ``persistence_val_loss`` for financial data); the runner logs
-            them as ``baseline/<key>``.
+        reference_losses: reference predictors fitted on the training split only, predictor name ->
+            ``{"val": loss, "test": loss}`` in the same units as ``loss`` (e.g. ``persistence``, ``ridge``,
+            ``ngram``; see :mod:`lstm_influence.datasets.reference`). The runner logs each as
+            ``baseline/<predictor>/{val,test}_loss`` and ``..._norm_loss``.
         spans: for ordered data, per split an array ``(n, 2)`` of the first input position and the last target
             position each sample touches (``datetime64[D]`` dates for financial data, character offsets for
             text); empty where samples are independent draws. Lets a reader check that no sample crosses a
@@ -54,8 +55,17 @@ class Dataset:
     input_vocab: int | None = None
     n_classes: int | None = None
     sequence_output: bool = False
-    extra_baselines: dict[str, float] = field(default_factory=dict)
+    reference_losses: dict[str, dict[str, float]] = field(default_factory=dict)
     spans: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def extra_baselines(self) -> dict[str, float]:
+        """``reference_losses`` flattened to ``{"<predictor>_<split>_loss": loss}`` (the older, flat form)."""
+        return {
+            f"{name}_{split}_loss": loss
+            for name, losses in self.reference_losses.items()
+            for split, loss in losses.items()
+        }
 
     @property
     def seq_len(self) -> int:

@@ -271,6 +271,6 @@ def load(cfg: DictConfig) -> Dataset:
         baseline_loss=check_baselines(baseline, source),
         feature_names=list(features),
         metadata=metadata,
-        extra_baselines={f"persistence_{split}_loss": persistence[split] for split in ("val", "test")},
+        reference_losses={"persistence": {split: persistence[split] for split in ("val", "test")}},
         spans=spans,
     )

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import lstm_influence as li
-from lstm_influence.datasets import financial, synthetic, text
+from lstm_influence.datasets import financial, reference, synthetic, text
 from lstm_influence.datasets.base import DatasetError, cross_entropy, mse, unigram_cross_entropy
 
 SPLITS = ("train", "val", "test")
@@ -142,6 +142,12 @@ def test_synthetic_bad_config(overrides, message):
 @pytest.fixture(scope="module")
 def sp500():
     return load("dataset=financial")
+
+
+@pytest.fixture(scope="module")
+def sp500_volatility():
+    # experiment=compare's financial sizes (conf/sizes/compare/financial.yaml)
+    return load("dataset=financial", "dataset.target=volatility", "dataset.vol_window=5", "dataset.stride=2")
 
 
 def write_prices(path, n_days: int = 400, *, seed: int = 0, date="Date", close="Close", ohlcv=True, descending=False):
@@ -407,8 +413,7 @@ def test_text_baseline_is_train_unigram_cross_entropy(docs):
     vocab = sorted(set(train))
     counts = np.array([train.count(c) for c in vocab], dtype=np.float64)
     val_targets = docs.val[1]
-    unseen = np.any(val_targets == 0) or np.any(docs.test[1] == 0)
-    counts = np.concatenate([[0.0], counts]) + (1.0 if unseen else 0.0)
+    counts = np.concatenate([[0.0], counts]) + 1.0  # UNK has no train count, so every count gets one more
     probs = counts / counts.sum()
     assert docs.baseline_loss["val"] == pytest.approx(float(-np.mean(np.log(probs[val_targets]))), rel=1e-12)
     assert 2.5 < docs.baseline_loss["val"] < 4.0  # nats per character, English-like text
@@ -429,9 +434,10 @@ def test_text_tiny_hand_counted_baseline(tmp_path):
     )
     assert data.feature_names == ["<unk>", "a", "b"]
     np.testing.assert_array_equal(data.val[0], [[1, 2]])  # "ab"
-    np.testing.assert_array_equal(data.val[1], [[2, 1]])  # targets "ba": p(b) = 2/8, p(a) = 6/8
-    assert data.baseline_loss["val"] == pytest.approx((math.log(4) + math.log(4 / 3)) / 2, rel=1e-12)
-    assert data.baseline_loss["test"] == pytest.approx(math.log(4), rel=1e-12)  # targets "bb"
+    np.testing.assert_array_equal(data.val[1], [[2, 1]])  # targets "ba"
+    # Add-one counts, as UNK has none in train: unk 1, a 7, b 3 out of 11.
+    assert data.baseline_loss["val"] == pytest.approx(-(math.log(3 / 11) + math.log(7 / 11)) / 2, rel=1e-12)
+    assert data.baseline_loss["test"] == pytest.approx(-math.log(3 / 11), rel=1e-12)  # targets "bb"
     assert len(data.train[0]) == 6  # stride 1 over 8 characters
 
 
@@ -452,11 +458,44 @@ def test_text_unseen_characters_map_to_unk_and_smooth_the_baseline(tmp_path):
     assert data.metadata["unk_rate"]["val"] == 0.25
 
 
-def test_unigram_cross_entropy_smooths_only_when_needed():
+def test_unigram_cross_entropy_smooths_when_train_misses_a_class():
+    # Class 0 has no train count: add-one counts 1, 4, 2 of 7, whatever is evaluated.
     assert unigram_cross_entropy(np.array([1, 1, 1, 2]), np.array([1, 2]), 3) == pytest.approx(
-        (math.log(4 / 3) + math.log(4)) / 2
+        -(math.log(4 / 7) + math.log(2 / 7)) / 2
     )
     assert unigram_cross_entropy(np.array([1, 1, 1, 2]), np.array([0]), 3) == pytest.approx(math.log(7))
+    # Every class seen: the exact frequencies 3/4 and 1/4.
+    assert unigram_cross_entropy(np.array([0, 0, 0, 1]), np.array([0, 1]), 2) == pytest.approx(
+        (math.log(4 / 3) + math.log(4)) / 2
+    )
+
+
+def test_text_val_baseline_does_not_depend_on_the_test_part(tmp_path):
+    # Same train and val parts; the second test part holds characters train never saw.
+    common = ("dataset=text", "dataset.seq_len=4", "dataset.stride=1")
+    train_val = "the cat sat on the mat. " * 8 + "a cat on a hat, the end"
+    loaded = []
+    for name, test_part in (("plain", "the cat sat on the mat "), ("novel", "xyzzy QUUX 123 ~~~ !!!")):
+        path = tmp_path / f"{name}.txt"
+        body = train_val + test_part
+        path.write_text(body, encoding="utf-8")
+        n = len(body)
+        fractions = (len(train_val) - 23) / n, 23 / n, len(test_part) / n
+        loaded.append(
+            load(
+                *common,
+                f"dataset.path={path}",
+                f"dataset.train_frac={fractions[0]!r}",
+                f"dataset.val_frac={fractions[1]!r}",
+                f"dataset.test_frac={1 - fractions[0] - fractions[1]!r}",
+            )
+        )
+    plain, novel = loaded
+    np.testing.assert_array_equal(plain.val[1], novel.val[1])
+    assert np.any(novel.test[1] == text.UNK) and not np.any(plain.test[1] == text.UNK)
+    assert plain.baseline_loss["val"] == novel.baseline_loss["val"]
+    assert plain.reference_losses["ngram"]["val"] == novel.reference_losses["ngram"]["val"]
+    assert plain.baseline_loss["test"] != novel.baseline_loss["test"]
 
 
 def test_text_min_count_maps_rare_train_characters_to_unk(tmp_path):
@@ -509,3 +548,135 @@ def test_load_dataset_rejects_unknown_family():
 
     with pytest.raises(DatasetError, match=r"dataset.name='audio': expected one of synthetic, financial, text"):
         li.load_dataset(OmegaConf.create({"dataset": {"name": "audio"}}))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reference predictors (fitted on train only)
+
+
+def test_ridge_by_hand_halves_the_slope_at_penalty_n():
+    # x = y = (-1, 0, 1): standardised z = x / sqrt(2/3), zᵀz = 3; with λ = n = 3 the slope on z is zᵀy / (3 + 3),
+    # which is 0.5 in x units, and the intercept stays 0.
+    fit = reference.fit_ridge(np.array([[-1.0], [0.0], [1.0]]), np.array([-1.0, 0.0, 1.0]), penalties=[1.0])
+    assert fit.penalty == 3.0
+    np.testing.assert_allclose(fit.coef, [[0.5]])
+    np.testing.assert_allclose(fit.intercept, [0.0], atol=1e-15)
+    np.testing.assert_allclose(fit.predict(np.array([[2.0]])), [[1.0]])
+
+
+def test_ridge_leave_one_out_error_matches_refitting_without_each_sample():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3)) * [1.0, 10.0, 0.1]
+    y = x @ [0.5, 0.05, 3.0] + 2.0 + rng.normal(size=40)
+    fit = reference.fit_ridge(x, y)
+    z = (x - x.mean(0)) / x.std(0)  # the fit's own standardisation, held fixed while a sample is left out
+    design = np.hstack([np.ones((40, 1)), z])
+    penalty = np.diag([0.0, 1.0, 1.0, 1.0]) * fit.penalty
+    residuals = []
+    for i in range(40):
+        keep = np.arange(40) != i
+        beta = np.linalg.solve(design[keep].T @ design[keep] + penalty, design[keep].T @ y[keep])
+        residuals.append(y[i] - design[i] @ beta)
+    assert fit.loo_mse == pytest.approx(float(np.mean(np.square(residuals))), rel=1e-9)
+    # and no other penalty of the grid does better on that criterion
+    for value in reference.PENALTY_GRID:
+        assert reference.fit_ridge(x, y, penalties=[value]).loo_mse >= fit.loo_mse - 1e-12
+
+
+def test_ridge_recovers_an_exact_linear_map_and_ignores_a_constant_column():
+    rng = np.random.default_rng(0)
+    x = np.hstack([rng.normal(size=(200, 2)), np.full((200, 1), 7.0)])
+    fit = reference.fit_ridge(x, x[:, :2] @ [[2.0], [-1.0]] + 0.5)
+    np.testing.assert_allclose(fit.coef.ravel(), [2.0, -1.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(fit.intercept, [0.5], atol=1e-5)
+
+
+def test_kneser_ney_by_hand():
+    # "abab" as ids 1 2 1 2 over a vocabulary of 3, order 2. Bigram counts (a b): 2, (b a): 1, so D2 = n1 / (n1 +
+    # 2 n2) = 1/3. Continuation counts of the unigrams: N1+(• a) = N1+(• b) = 1, both singletons, so D1 = 1 and
+    # P1(b) = 0 + 1 · 2/2 · 1/3 = 1/3. P(b | a) = (2 - 1/3) / 2 + (1/3) · 1/2 · 1/3 = 8/9.
+    model = reference.fit_kneser_ney(np.array([1, 2, 1, 2]), 3, order=2)
+    assert model.discounts == {"raw": [0.5, 1 / 3], "continuation": [1.0]}
+    probs = reference.ngram_probabilities(model, np.array([[1], [1], [1]]), np.array([0, 1, 2]))
+    np.testing.assert_allclose(probs, [1 / 18, 1 / 18, 8 / 9])
+    # No history: the raw unigram, D1 = 0.5 (no singletons): (2 - 0.5) / 4 + 0.5 · 2/4 · 1/3 = 11/24.
+    missing = reference.MISSING_SYMBOL
+    assert reference.ngram_probabilities(model, np.array([[missing]]), np.array([1]))[0] == pytest.approx(11 / 24)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_kneser_ney_is_a_distribution_for_every_history(order):
+    ids = np.random.default_rng(1).integers(1, 6, size=3000)
+    model = reference.fit_kneser_ney(ids, 7, order=order)
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        history = rng.integers(-1, 7, size=order - 1)
+        probs = reference.ngram_probabilities(model, np.tile(history, (7, 1)), np.arange(7))
+        assert probs.min() > 0 and probs.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_kneser_ney_chooses_its_order_on_train_and_beats_the_unigram_on_structured_text():
+    word = np.array([1, 2, 3, 4, 2, 5])  # a repeated 6-symbol pattern with noise: longer contexts pay off
+    rng = np.random.default_rng(0)
+    ids = np.tile(word, 300)
+    noise = rng.random(ids.shape) < 0.05
+    ids[noise] = rng.integers(1, 6, size=noise.sum())
+    model = reference.fit_kneser_ney(ids, 6)
+    assert model.order in reference.NGRAM_ORDERS
+    assert model.order == reference.fit_kneser_ney(ids, 6).order  # deterministic
+    history, targets = reference.text_positions(ids[-300:], model.order)
+    assert reference.ngram_cross_entropy(model, history, targets) < 0.5 * unigram_cross_entropy(ids, targets, 6)
+
+
+def test_window_positions_use_each_window_alone():
+    x = np.array([[1, 2, 3, 4]])
+    history, targets = reference.window_positions(x, np.array([[2, 3, 4, 5]]), 3)
+    m = reference.MISSING_SYMBOL
+    np.testing.assert_array_equal(history, [[m, 1], [1, 2], [2, 3], [3, 4]])
+    np.testing.assert_array_equal(targets, [2, 3, 4, 5])
+    history, _ = reference.text_positions(np.array([1, 2, 3]), 3)
+    np.testing.assert_array_equal(history, [[m, m], [m, 1], [1, 2]])
+
+
+def test_synthetic_references():
+    sine = load(*SMALL, "dataset.task=sine")
+    assert sine.reference_losses["persistence"] == {s: sine.baseline_loss[s] for s in ("val", "test")}
+    # A linear autoregression on the window beats persistence on a sum of sines by far.
+    assert sine.reference_losses["ridge"]["test"] < 0.6 * sine.baseline_loss["test"]
+    adding = load(*SMALL, "dataset.task=adding")
+    # The adding task's answer is a product (value × marker): a linear read-out of the window cannot do much.
+    assert 0.9 < adding.reference_losses["ridge"]["test"] / adding.baseline_loss["test"] < 1.1
+    assert set(adding.reference_losses) == {"ridge"}
+    assert load(*SMALL, "dataset.task=copy").reference_losses == {}
+
+
+def test_financial_har_ridge_recomputed_from_the_closes(sp500_volatility):
+    data = sp500_volatility
+    closes = pd.read_csv(resources.files("lstm_influence.datasets") / "data" / financial.BUNDLED_FILE)["Close"]
+    squared = pd.Series(np.diff(np.log(closes.to_numpy())) ** 2)
+    # The window ending at return index e: realised volatility sqrt(mean r²) over its last 1, 5, 22 and 60 days.
+    har = np.stack([np.sqrt(squared.rolling(lag).mean().to_numpy()) for lag in financial.HAR_LAGS], axis=1)
+    first_days = {split: np.datetime64(data.metadata["split_boundaries"][split][0]) for split in SPLITS}
+    dates = pd.to_datetime(
+        pd.read_csv(resources.files("lstm_influence.datasets") / "data" / financial.BUNDLED_FILE)["Date"]
+    ).to_numpy()[1:]
+    features = {}
+    for split in SPLITS:
+        start = int(np.searchsorted(dates.astype("datetime64[D]"), first_days[split]))
+        ends = start + 60 - 1 + 2 * np.arange(len(getattr(data, split)[1]))
+        features[split] = har[ends]
+    fit = reference.fit_ridge(features["train"], data.train[1])
+    for split in ("val", "test"):
+        expected = mse(fit.predict(features[split]), getattr(data, split)[1])
+        assert data.reference_losses["ridge"][split] == pytest.approx(expected, rel=1e-9)
+    # On test the HAR model beats persistence, which beats the train mean (measured 0.41 and 0.48 of it).
+    ratio = {name: losses["test"] / data.baseline_loss["test"] for name, losses in data.reference_losses.items()}
+    assert ratio["ridge"] < ratio["persistence"] < 1.0
+    assert ratio["ridge"] == pytest.approx(0.41, abs=0.01)
+
+
+def test_text_ngram_reference_beats_the_unigram(docs):
+    ngram = docs.reference_losses["ngram"]
+    for split in ("val", "test"):
+        assert 0.3 < ngram[split] / docs.baseline_loss[split] < 0.7
+    assert docs.metadata["reference_bpc"]["ngram"]["val"] == pytest.approx(ngram["val"] / math.log(2))

@@ -128,11 +128,11 @@ def cross_entropy(probs: np.ndarray, ids: np.ndarray) -> float:
 def unigram_cross_entropy(train_ids: np.ndarray, eval_ids: np.ndarray, n_classes: int) -> float:
     """Cross-entropy (nats per symbol) of the train symbol frequencies as a predictor of ``eval_ids``.
 
-    Counts are add-one (Laplace) smoothed only when ``eval_ids`` holds a symbol that train never saw, so the
-    loss stays finite there and is the exact hand-countable value everywhere else.
+    Counts are add-one (Laplace) smoothed when some of the ``n_classes`` symbols has no train count, so the loss is
+    finite on any ``eval_ids``; the decision depends on ``train_ids`` alone, never on what is evaluated.
     """
     counts = np.bincount(np.asarray(train_ids).ravel(), minlength=n_classes)
-    smooth = bool(np.any(counts[np.asarray(eval_ids).ravel()] == 0))
+    smooth = bool(np.any(counts == 0))
     return cross_entropy(unigram_probs(train_ids, n_classes, smooth=smooth), eval_ids)
 
 

@@ -14,8 +14,14 @@ day's log return ``r_{t+1}`` (``target=return``) or the realised volatility of t
 The daily rows are split chronologically into train, val and test blocks, and every sample's inputs and target
 lie inside one block, so no window crosses a boundary. Features and target are standardised with the mean and
 standard deviation of the train block only. The trivial baseline is the train-mean predictor (always predict the
-mean train target); persistence (predict the target's last observed value) is reported beside it. The data does
-not depend on ``data_seed``: there is nothing random in it.
+mean train target). Two reference predictors, fitted on the train block only, are reported beside it
+(``Dataset.reference_losses``): ``persistence`` predicts the target's last observed value (the last day's return,
+or the realised volatility of the window's last ``vol_window`` days), and ``ridge`` is a ridge regression
+(:func:`lstm_influence.datasets.reference.fit_ridge`). For the volatility target it is HAR-style (Corsi 2009): the
+inputs are the window's realised volatility over its last 1, 5, 22 and 60 days (those not longer than
+``seq_len``), ``sqrt(mean of r²)`` over each span, computed from the closes whatever ``features`` the LSTM gets;
+for the return target it reads the flattened input window. The data does not depend on ``data_seed``: there is
+nothing random in it.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, check_fractions, mse
+from lstm_influence.datasets.reference import ridge_losses
 
 FEATURES = ("returns", "range", "volume")
+HAR_LAGS = (1, 5, 22, 60)
+"""Days of realised volatility the HAR-style ridge reference reads (daily, weekly, monthly, quarterly)."""
 TARGETS = ("return", "volatility")
 SPLITS = ("train", "val", "test")
 BUNDLED_FILE = "sp500_1950_2018.csv.gz"
@@ -209,12 +218,17 @@ def load(cfg: DictConfig) -> Dataset:
         split: np.arange(start + seq_len - 1, stop - horizon, int(cfg.stride))
         for split, (start, stop) in zip(SPLITS, blocks)
     }
+    lags = [lag for lag in HAR_LAGS if lag <= seq_len]  # inside the window: what the LSTM sees too
     if cfg.target == "return":
         raw_target = {s: returns[e + 1] for s, e in ends.items()}
         raw_persistence = {s: returns[e] for s, e in ends.items()}
     else:
         raw_target = {s: np.sqrt(squares[e + 1 + horizon] - squares[e + 1]) for s, e in ends.items()}
         raw_persistence = {s: np.sqrt(squares[e + 1] - squares[e + 1 - horizon]) for s, e in ends.items()}
+        har = {
+            s: np.stack([np.sqrt((squares[e + 1] - squares[e + 1 - lag]) / lag) for lag in lags], axis=1)
+            for s, e in ends.items()
+        }
 
     # Scaling fitted on the train block only, so nothing about val or test leaks into the inputs.
     train_rows = values[blocks[0][0] : blocks[0][1]]
@@ -236,6 +250,15 @@ def load(cfg: DictConfig) -> Dataset:
     # The train-mean predictor: the mean train target, which standardisation puts at 0.
     train_mean = float(np.mean(arrays["train"][1], dtype=np.float64))
     baseline = {split: mse(np.full_like(y, train_mean), y) for split, (_, y) in arrays.items()}
+    ridge_inputs = har if cfg.target == "volatility" else {split: x for split, (x, _) in arrays.items()}
+    ridge, fit = ridge_losses(
+        (ridge_inputs["train"], arrays["train"][1]), {s: (ridge_inputs[s], arrays[s][1]) for s in ("val", "test")}
+    )
+    ridge_on = (
+        f"HAR-style: realised volatility over the last {', '.join(map(str, lags))} days"
+        if cfg.target == "volatility"
+        else "the flattened input window"
+    )
 
     boundaries = {split: [str(dates[start]), str(dates[stop - 1])] for split, (start, stop) in zip(SPLITS, blocks)}
     metadata: dict[str, Any] = {
@@ -260,7 +283,11 @@ def load(cfg: DictConfig) -> Dataset:
             "target_std": target_std,
         },
         "baseline": "train-mean predictor (MSE of the standardised target about the mean train target)",
-        "extra_baselines": "persistence: predict the target's last observed value",
+        "reference": {
+            "persistence": "predict the target's last observed value",
+            "ridge": f"ridge regression on {ridge_on}, fitted on train; penalty {fit.penalty:.3g} chosen by "
+            f"leave-one-out MSE on train ({fit.loo_mse:.6g})",
+        },
     }
     return Dataset(
         name="financial",
@@ -271,6 +298,6 @@ def load(cfg: DictConfig) -> Dataset:
         baseline_loss=check_baselines(baseline, source),
         feature_names=list(features),
         metadata=metadata,
-        reference_losses={"persistence": {split: persistence[split] for split in ("val", "test")}},
+        reference_losses={"persistence": {split: persistence[split] for split in ("val", "test")}, "ridge": ridge},
         spans=spans,
     )

@@ -12,6 +12,12 @@
   (noisy) value. Trivial baseline: last-value persistence, MSE of predicting ``x[T-1]`` for ``x[T]``. The
   observation noise alone costs ``sine_noise²``, a floor no model beats.
 
+Reference predictors (``Dataset.reference_losses``, fitted on the training split only; see
+:mod:`lstm_influence.datasets.reference`): ``ridge``, a ridge regression on the flattened input window, for adding
+and sine, and ``persistence`` for sine (the trivial baseline itself, listed so every series task names it). Copy
+has none: its trivial baseline is already the best predictor without memory, and a linear read-out of the
+flattened input recalls every symbol exactly, so nothing between the two would say anything about memory.
+
 Every task is deterministic given ``data_seed``; train, val and test come from independent random streams.
 """
 
@@ -23,6 +29,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, cross_entropy, mse
+from lstm_influence.datasets.reference import RidgeFit, ridge_losses
 
 TASKS = ("adding", "copy", "sine")
 SPLITS = ("train", "val", "test")
@@ -105,6 +112,13 @@ def sine_problem(
     return x, y
 
 
+def _ridge_note(fit: RidgeFit) -> str:
+    return (
+        f"ridge regression on the flattened input window, fitted on train; penalty {fit.penalty:.3g} chosen by "
+        f"leave-one-out MSE on train ({fit.loo_mse:.6g})"
+    )
+
+
 def _check(cfg: DictConfig) -> None:
     if cfg.task not in TASKS:
         raise DatasetError(f"dataset.task={cfg.task!r}: expected one of {', '.join(TASKS)}")
@@ -157,6 +171,7 @@ def load(cfg: DictConfig) -> Dataset:
     if cfg.task == "adding":
         splits = [adding_problem(n, cfg.seq_len, rng) for n, rng in zip(counts, rngs)]
         baseline = {split: mse(np.ones_like(y), y) for split, (_, y) in zip(SPLITS, splits)}
+        ridge, fit = ridge_losses(splits[0], dict(zip(SPLITS[1:], splits[1:])))
         return Dataset(
             name="synthetic",
             train=splits[0],
@@ -169,7 +184,9 @@ def load(cfg: DictConfig) -> Dataset:
                 "source": "synthetic adding problem (values U[0,1], one marker per half, target = marked sum)",
                 **metadata,
                 "baseline": "always predict 1 (expected MSE 1/6)",
+                "reference": {"ridge": _ridge_note(fit)},
             },
+            reference_losses={"ridge": ridge},
         )
     if cfg.task == "copy":
         k, alphabet = cfg.copy_symbols, cfg.copy_alphabet
@@ -213,6 +230,7 @@ def load(cfg: DictConfig) -> Dataset:
         for n, rng in zip(counts, rngs)
     ]
     baseline = {split: mse(x[:, -1, :], y) for split, (x, y) in zip(SPLITS, splits)}
+    ridge, fit = ridge_losses(splits[0], dict(zip(SPLITS[1:], splits[1:])))
     return Dataset(
         name="synthetic",
         train=splits[0],
@@ -231,5 +249,7 @@ def load(cfg: DictConfig) -> Dataset:
             # The target's own noise: no model's MSE goes below it (in expectation).
             "noise_floor_mse": cfg.sine_noise**2,
             "noise_floor_norm_loss": cfg.sine_noise**2 / baseline["val"],
+            "reference": {"persistence": "predict x[T-1] (the trivial baseline)", "ridge": _ridge_note(fit)},
         },
+        reference_losses={"persistence": {s: baseline[s] for s in SPLITS[1:]}, "ridge": ridge},
     )

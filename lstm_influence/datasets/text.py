@@ -12,9 +12,15 @@ targets are the same positions shifted by one, ``c[s+1:s+T+1]``. Train windows s
 characters; val and test windows tile their part without overlap.
 
 The trivial baseline is the unigram model: the train part's character frequencies, scored by cross-entropy in
-nats per character (the loss's own units) on the val and test targets. Frequencies are add-one smoothed only if
-val or test holds a character id with no train count (UNK when ``min_count`` is 1), so the loss stays finite.
-Bits per character are ``loss / ln 2``.
+nats per character (the loss's own units) on the val and test targets. Frequencies are add-one smoothed when some
+id has no train count (UNK when ``min_count`` is 1), so the loss stays finite on any text; that decision, like
+every count, comes from the train part alone, so the val loss does not depend on the test part. Bits per character
+are ``loss / ln 2``.
+
+The reference predictor ``ngram`` (``Dataset.reference_losses``) is an interpolated Kneser–Ney character n-gram
+model of the train part (:func:`lstm_influence.datasets.reference.fit_kneser_ney`; order 3, 4 or 5, chosen on the
+last tenth of the train part), scored on the same targets as the model with the context inside each window only,
+as an LSTM whose state starts afresh at every window sees it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from lstm_influence.datasets.base import (
     cross_entropy,
     unigram_probs,
 )
+from lstm_influence.datasets.reference import fit_kneser_ney, ngram_cross_entropy, window_positions
 
 SPLITS = ("train", "val", "test")
 UNK = 0
@@ -146,9 +153,13 @@ def load(cfg: DictConfig) -> Dataset:
 
     # Frequencies from the whole train part (not only its windows): that is the text the vocabulary saw.
     counts = np.bincount(parts["train"], minlength=n_classes)
-    smooth = bool(any(np.any(counts[arrays[split][1]] == 0) for split in ("val", "test")))
+    smooth = bool(np.any(counts == 0))
     probs = unigram_probs(parts["train"], n_classes, smooth=smooth)
     baseline = {split: cross_entropy(probs, y) for split, (_, y) in arrays.items()}
+    ngram = fit_kneser_ney(parts["train"], n_classes)
+    reference = {
+        split: ngram_cross_entropy(ngram, *window_positions(*arrays[split], ngram.order)) for split in ("val", "test")
+    }
     unk_rate = {split: float(np.mean(parts[split] == UNK)) for split in SPLITS}
 
     return Dataset(
@@ -175,9 +186,15 @@ def load(cfg: DictConfig) -> Dataset:
             "split_boundaries": {split: [start, stop] for split, (start, stop) in zip(SPLITS, bounds)},
             "unk_rate": unk_rate,
             "baseline": "unigram cross-entropy (nats/char) of train character frequencies"
-            + (", add-one smoothed (val/test hold characters unseen in train)" if smooth else ""),
+            + (", add-one smoothed (some ids have no train count)" if smooth else ""),
             "baseline_bpc": {split: value / NATS_PER_BIT for split, value in baseline.items()},
+            "reference": {
+                "ngram": f"interpolated Kneser-Ney character {ngram.order}-gram of the train part (order chosen on "
+                "its last tenth), context within each window",
+            },
+            "reference_bpc": {"ngram": {split: value / NATS_PER_BIT for split, value in reference.items()}},
         },
+        reference_losses={"ngram": reference},
         input_vocab=n_classes,
         n_classes=n_classes,
         sequence_output=True,

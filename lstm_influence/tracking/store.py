@@ -1,0 +1,322 @@
+"""The MLflow store: tracking URIs, a client per store, experiments, and SQLite stores that start safely in parallel.
+
+A SQLite store (``sqlite:///mlflow.db``) is created by whichever process opens it first: MLflow creates its tables
+and then replays about fifty schema migrations. Two processes doing that at once on the same new file break it
+("table _alembic_tmp_tags already exists"), and the file stays half-migrated. So every process opens a SQLite store
+under an exclusive file lock next to it (``mlflow.db.lock``): the first one creates the schema, the others wait for
+it and find a finished store. Opening an existing store under the lock costs milliseconds; the lock is taken once
+per store and process.
+
+A new store is a copy of an empty store that MLflow migrated once per MLflow version, kept in the user's cache
+(``~/.cache/lstm_influence/``): copying is about 1.4 s faster than replaying the migrations each time.
+
+A store whose schema creation was interrupted is refused with :class:`StoreError`, which says how to recover,
+instead of a database traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from mlflow.entities import Experiment
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+SQLITE_PREFIX = "sqlite:///"
+LOCK_SUFFIX = ".lock"
+LOCK_TIMEOUT_S = 300.0  # longer than any schema creation; a lock held longer than this is a stuck process
+TEMPLATE_DIR_ENV = "LSTM_INFLUENCE_CACHE"  # where store templates are kept; default ~/.cache/lstm_influence
+LEFTOVER_PREFIX = "_alembic_tmp_"  # tables Alembic creates while rebuilding a SQLite table, dropped when done
+
+_opened: set[str] = set()  # stores this process has already opened under the lock
+
+
+class StoreError(RuntimeError):
+    """The tracking store cannot be used as it is (half-migrated, locked for too long); the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# URIs
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:`` URI, as written (relative or absolute); None for other stores.
+
+    Parsed with SQLAlchemy's URL parser, so a query (``sqlite:///mlflow.db?timeout=30``) is not part of the path.
+    In-memory databases (``sqlite://``, ``sqlite:///:memory:``) have no file: None.
+    """
+    if not uri.startswith("sqlite:"):
+        return None
+    try:
+        database = make_url(uri).database
+    except ArgumentError:
+        return None
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def sqlite_uri(database: Path | str) -> str:
+    """The ``sqlite:`` URI of a database file (relative paths stay relative)."""
+    return f"{SQLITE_PREFIX}{database}"
+
+
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite path made absolute (query kept), so every process writes to the same file."""
+    path = sqlite_path(uri)
+    if path is None or path.is_absolute():
+        return uri
+    return make_url(uri).set(database=str(path.resolve())).render_as_string(hide_password=False)
+
+
+def is_server(uri: str) -> bool:
+    """True for a tracking server (``http://``, ``https://``), whose address is also its UI's."""
+    return uri.startswith(("http://", "https://"))
+
+
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite store live beside the database file, not in whatever folder the process runs in.
+
+    MLflow's own default is ``./mlruns`` relative to the working directory, which scatters artifacts when the same
+    store is written from several folders (tests, sweeps run elsewhere). None for other stores: a server decides.
+    """
+    path = sqlite_path(uri)
+    if path is None:
+        return None
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("_") or "experiment"
+    return (path.resolve().parent / "mlruns" / slug).as_uri()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# opening a store
+
+
+@contextlib.contextmanager
+def store_lock(database: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the exclusive lock beside ``database`` (``<database>.lock``), shared with every process on this machine.
+
+    Any SQLite file whose schema its first user creates (MLflow's store, an Optuna storage) can be created under it.
+
+    Raises:
+        StoreError: another process held the lock for ``timeout`` seconds.
+    """
+    database.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{database}{LOCK_SUFFIX}", timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout as error:
+        raise StoreError(
+            f"waited {timeout:.0f} s for {lock.lock_file}, held by another process setting up the store {database}; "
+            "if no other command is running on this store, delete the lock file and run again"
+        ) from error
+
+
+def make_client(uri: str) -> MlflowClient:
+    """A client for ``uri`` (``sqlite:///mlflow.db``, ``http://host:port``, ...), its store ready to use.
+
+    A SQLite store is opened under :func:`store_lock` the first time in this process: created (from the cached
+    template) when missing, checked for a half-finished schema when present.
+
+    Raises:
+        StoreError: the SQLite store's schema is half-created, or newer than this MLflow.
+    """
+    database = sqlite_path(uri)
+    if database is None or uri in _opened:
+        return MlflowClient(tracking_uri=uri)
+    # Imported before the lock, so that waiting processes import in parallel rather than inside the lock.
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+    with store_lock(database):
+        try:
+            if not _has_tables(database):
+                _copy_template(database)
+            else:
+                _refuse_broken_schema(database)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{database} is not a SQLite database ({error}): give tracking.uri a new file") from error
+        try:
+            client = MlflowClient(tracking_uri=uri)  # MLflow checks the schema and adds its default experiment
+        except (MlflowException, SQLAlchemyError, sqlite3.Error) as error:
+            raise StoreError(_cannot_open(database, error)) from error
+    _opened.add(uri)
+    return client
+
+
+def find_experiment(client: MlflowClient, name: str) -> Experiment | None:
+    """Experiment ``name`` of the client's store, None when it does not exist; never creates one."""
+    return client.get_experiment_by_name(name)
+
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created if missing; safe when several processes race to create it.
+
+    Raises:
+        MlflowException: the experiment exists but is deleted.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            raise MlflowException(
+                f"MLflow experiment {name!r} is deleted; restore it (mlflow experiments restore) "
+                "or choose another tracking.experiment"
+            )
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=default_artifact_location(client.tracking_uri, name))
+    except MlflowException:
+        # Another process created it between our lookup and our create (mlflow issue 4123).
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the schema
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def _read(database: Path, query: str) -> list[str]:
+    """The first column of ``query`` on ``database``, opened read-only (a read never creates or changes the file)."""
+    with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+        return [row[0] for row in connection.execute(query)]
+
+
+def _tables(database: Path) -> list[str]:
+    return _read(database, "SELECT name FROM sqlite_master WHERE type = 'table'")
+
+
+def _has_tables(database: Path) -> bool:
+    return database.exists() and database.stat().st_size > 0 and bool(_tables(database))
+
+
+def _revisions(database: Path) -> list[str]:
+    return _read(database, "SELECT version_num FROM alembic_version")
+
+
+def _refuse_broken_schema(database: Path) -> None:
+    """Raise :class:`StoreError` for a schema left half-created by a process that stopped while creating it."""
+    tables = _tables(database)
+    leftovers = sorted(name for name in tables if name.startswith(LEFTOVER_PREFIX))
+    if leftovers:
+        raise StoreError(_half_migrated(database, f"a migration's temporary table(s) {', '.join(leftovers)} remain"))
+    if "alembic_version" not in tables:
+        raise StoreError(_half_migrated(database, "it has tables but no schema version (alembic_version)"))
+    revisions = _revisions(database)
+    if len(revisions) != 1:
+        raise StoreError(_half_migrated(database, f"alembic_version holds {len(revisions)} rows instead of 1"))
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    head = _get_latest_schema_revision()
+    if revisions[0] != head and revisions[0] not in _known_revisions():
+        raise StoreError(
+            f"the MLflow store {database} has schema version {revisions[0]}, which this MLflow ({_mlflow_version()}, "
+            f"schema {head}) does not know: a newer MLflow wrote it; upgrade MLflow (pip install -U mlflow) or use "
+            "another store (tracking.uri=...)"
+        )
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
+    return {revision.revision for revision in script.walk_revisions()}
+
+
+def _cannot_open(database: Path, error: BaseException) -> str:
+    """What to tell the user when MLflow itself refuses a store that passed :func:`_refuse_broken_schema`."""
+    if "out-of-date database schema" in str(error):
+        return (
+            f"the MLflow store {database} was written by an older MLflow; back the file up, then run "
+            f"`mlflow db upgrade {sqlite_uri(database.resolve())}`"
+        )
+    if "database is locked" in str(error):
+        return f"the MLflow store {database} stayed locked by another process: {_first_line(error)}"
+    return _half_migrated(database, f"MLflow could not finish its schema ({_first_line(error)})")
+
+
+def _half_migrated(database: Path, reason: str) -> str:
+    uri = sqlite_uri(database.resolve())
+    return (
+        f"the MLflow store {database} is half-migrated: {reason}. A process stopped while creating or upgrading its "
+        f"schema. To recover: if it holds no runs you need, delete {database} (and {database.parent / 'mlruns'}) "
+        f"and run again; otherwise back the file up, drop any table named {LEFTOVER_PREFIX}* "
+        f"(sqlite3 {database} .tables), then run `mlflow db upgrade {uri}`"
+    )
+
+
+def _mlflow_version() -> str:
+    import mlflow
+
+    return mlflow.__version__
+
+
+def template_path() -> Path:
+    """The empty, fully migrated store this MLflow version starts new stores from."""
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    chosen = os.environ.get(TEMPLATE_DIR_ENV)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = Path(chosen) if chosen else cache / "lstm_influence"
+    return root / f"mlflow-{_mlflow_version()}-{_get_latest_schema_revision()}.db"
+
+
+def _copy_template(database: Path) -> None:
+    """Create ``database`` as a copy of the migrated template (made once, under its own lock); MLflow's own
+    migrations run instead when the template cannot be made (an unwritable cache, a changed MLflow internals)."""
+    try:
+        template = template_path()
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with store_lock(template):
+            if not _is_complete_template(template):
+                _build_template(template)
+    except (OSError, ImportError, StoreError, MlflowException, SQLAlchemyError, sqlite3.Error):
+        # The template is only a shortcut: without it MLflow creates the schema itself, still under the store's lock.
+        return
+    partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
+    shutil.copyfile(template, partial)
+    os.replace(partial, database)  # atomic: a reader never sees half a copy
+
+
+def _is_complete_template(template: Path) -> bool:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    try:
+        return _has_tables(template) and _revisions(template) == [_get_latest_schema_revision()]
+    except sqlite3.Error:
+        return False
+
+
+def _build_template(template: Path) -> None:
+    """Run MLflow's schema creation (initial tables, then every migration) on an empty file, then move it in place."""
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    handle, scratch = tempfile.mkstemp(prefix=".template-", suffix=".db", dir=template.parent)
+    os.close(handle)
+    engine = sqlalchemy.create_engine(f"sqlite:///{scratch}")
+    try:
+        _initialize_tables(engine)
+        engine.dispose()
+        os.replace(scratch, template)
+    except BaseException:
+        engine.dispose()
+        Path(scratch).unlink(missing_ok=True)
+        raise

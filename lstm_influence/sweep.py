@@ -45,20 +45,28 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lstm_influence import tracking
 from lstm_influence.config import ConfigError, check_keys, config_hash, run_name
+from lstm_influence.sweep_progress import SweepProgress, summary_table
+from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING
+from lstm_influence.tracking.names import (
+    BEST_VAL_LOSS,
+    CONFIG_HASH,
+    DIVERGED_METRIC,
+    ERROR,
+    RUN_SWEEP,
+    RUN_TYPE,
+    SWEEP_ATTEMPT,
+    SWEEP_ID,
+    TF_THREADS,
+)
 
 log = logging.getLogger(__name__)
 
-SWEEP_ATTEMPT = "sweep_attempt"  # on the parent: the latest attempt; on a child: the attempt that ran it
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-FINISHED = RunStatus.to_string(RunStatus.FINISHED)
-FAILED = RunStatus.to_string(RunStatus.FAILED)
-KILLED = RunStatus.to_string(RunStatus.KILLED)
-RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,10 +287,10 @@ class SweepJob:
                 log.info("skip %s: already FINISHED as run %s", label, done[0])
                 return done[1]
         threads = set_tf_threads(state.threads)
-        tags = {tracking.SWEEP_ID: state.sweep_id, SWEEP_ATTEMPT: state.attempt}
+        tags = {SWEEP_ID: state.sweep_id, SWEEP_ATTEMPT: state.attempt}
         tags.update(host=socket.gethostname(), pid=os.getpid())
         if threads:
-            tags["tf_threads"] = threads
+            tags[TF_THREADS] = threads
         from lstm_influence.runner import run
 
         job_cfg = copy.deepcopy(cfg)  # the same structured config, with the store every process of the sweep uses
@@ -290,13 +298,14 @@ class SweepJob:
             job_cfg.tracking.uri = state.tracking_uri
         summary = run(job_cfg, parent_run_id=state.parent_run_id, extra_tags=tags)
         if state.force:
-            _supersede(state, digest, summary["run_id"])
-        return summary.get("best/val_loss")
+            client = tracking.make_client(state.tracking_uri)
+            tracking.supersede(client, state.experiment_id, digest, summary["run_id"])
+        return summary.get(BEST_VAL_LOSS)
 
     def _finished_meanwhile(self, digest: str) -> tuple[str, float | None] | None:
         client = tracking.make_client(self.state.tracking_uri)
         found = tracking.finished_runs_by_hash(client, self.state.experiment_id, digest).get(digest)
-        return None if found is None else (found.info.run_id, found.data.metrics.get("best/val_loss"))
+        return None if found is None else (found.info.run_id, found.data.metrics.get(BEST_VAL_LOSS))
 
 
 def set_tf_threads(threads: int | None) -> int | None:
@@ -328,17 +337,6 @@ def _end_fluent_run() -> None:
         mlflow.end_run(KILLED)
 
 
-def _supersede(state: SweepState, digest: str, run_id: str) -> None:
-    """After a forced re-run: soft-delete the config's other FINISHED runs, so it keeps exactly one."""
-    client = tracking.make_client(state.tracking_uri)
-    query = f"attributes.status = 'FINISHED' and tags.{tracking.CONFIG_HASH} = '{digest}'"
-    for run in tracking.search_all_runs(client, state.experiment_id, query):
-        if run.info.run_id != run_id:
-            client.set_tag(run.info.run_id, "superseded_by", run_id)
-            client.delete_run(run.info.run_id)
-            log.info("run %s superseded by %s and deleted (mlflow runs restore undoes it)", run.info.run_id, run_id)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the callback: the parent run's life
 
@@ -352,6 +350,11 @@ class SweepCallback(Callback):
         self._open = False
         self._interrupted = False
         self._previous_sigint: Any = None
+        self._progress: SweepProgress | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Hydra pickles the callback to the launcher's workers; the progress watcher (a thread) stays here.
+        return {**self.__dict__, "_progress": None}
 
     # Hydra turns an exception in a callback into a warning and goes on; a sweep that cannot record its
     # runs must not start, so setup errors leave as SystemExit.
@@ -391,13 +394,13 @@ class SweepCallback(Callback):
         client = tracking.make_client(uri)
         experiment_id = tracking.get_or_create_experiment(client, str(config.tracking.experiment))
         description = _sweep_description(config)
-        parent = _find_parent(client, experiment_id, sweep_id)
+        parent = tracking.find_sweep_parent(client, experiment_id, sweep_id)
         if parent is None:
             attempt = 1
             parent = client.create_run(
                 experiment_id,
                 run_name=sweep_id,
-                tags={tracking.RUN_TYPE: "sweep", tracking.SWEEP_ID: sweep_id, SWEEP_ATTEMPT: "1"},
+                tags={RUN_TYPE: RUN_SWEEP, SWEEP_ID: sweep_id, SWEEP_ATTEMPT: "1"},
             )
             logger = tracking.RunLogger(client, parent.info.run_id, experiment_id, uri)
             params = {
@@ -413,13 +416,14 @@ class SweepCallback(Callback):
         else:
             attempt = int(parent.data.tags.get(SWEEP_ATTEMPT, "1")) + 1
             logger = tracking.RunLogger(client, parent.info.run_id, experiment_id, uri)
-            _close_stale_children(client, experiment_id, parent.info.run_id, attempt)
+            tracking.close_stale_children(client, experiment_id, parent.info.run_id, attempt)
             client.update_run(parent.info.run_id, status=RUNNING)
             logger.set_tags({SWEEP_ATTEMPT: attempt})
 
         threads = threads_per_job(config, n_jobs)
         done: dict[str, tuple[str, float | None]] = {}
         owner: dict[str, int] = {}
+        skipped_runs: list[Run] = []
         if jobs is not None:
             for job in jobs:
                 owner.setdefault(job.config_hash, job.num)
@@ -428,7 +432,8 @@ class SweepCallback(Callback):
                 for digest in owner:
                     if digest in finished:
                         run = finished[digest]
-                        done[digest] = (run.info.run_id, run.data.metrics.get("best/val_loss"))
+                        done[digest] = (run.info.run_id, run.data.metrics.get(BEST_VAL_LOSS))
+                        skipped_runs.append(run)
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
         attempt_info = {**description, "launcher": launcher, "threads_per_job": threads, "force": config.sweep.force}
         logger.log_json(attempt_info, f"attempts/{attempt}.json")
@@ -461,6 +466,16 @@ class SweepCallback(Callback):
             log.info(
                 "sweep %s: %d to run, %d to skip (already FINISHED or repeated)", sweep_id, len(jobs) - to_skip, to_skip
             )
+        self._progress = SweepProgress(self._ended_children, n_jobs, skipped_runs)
+        self._progress.start()
+
+    def _ended_children(self) -> list[Run]:
+        """This attempt's child runs that are no longer RUNNING (what the progress watcher reports)."""
+        state = self.state
+        assert state is not None
+        client = tracking.make_client(state.tracking_uri)
+        children = tracking.sweep_children(client, state.experiment_id, state.parent_run_id, attempt=state.attempt)
+        return [run for run in children if run.info.status != RUNNING]
 
     # -- end -----------------------------------------------------------------------------------------------------
 
@@ -488,22 +503,17 @@ class SweepCallback(Callback):
             signal.signal(signal.SIGINT, self._previous_sigint)
         client = tracking.make_client(state.tracking_uri)
         logger = tracking.RunLogger(client, state.parent_run_id, state.experiment_id, state.tracking_uri)
-        children = tracking.search_all_runs(
-            client,
-            state.experiment_id,
-            f"tags.`{tracking.PARENT_RUN_ID}` = '{state.parent_run_id}' and tags.{SWEEP_ATTEMPT} = '{state.attempt}'",
-        )
+        children = tracking.sweep_children(client, state.experiment_id, state.parent_run_id, attempt=state.attempt)
         if stopped:  # the launcher is gone, and with it the processes of the jobs still running
             for run in children:
                 if run.info.status == RUNNING:
-                    client.set_tag(
-                        run.info.run_id, tracking.ERROR_TAG, f"its sweep stopped before it finished: {stopped}"
-                    )
-                    client.set_terminated(run.info.run_id, KILLED)
+                    tracking.kill_run(client, run.info.run_id, f"its sweep stopped before it finished: {stopped}")
             children = [client.get_run(run.info.run_id) for run in children]
+        reported = self._progress.stop() if self._progress is not None else []
+        self._progress = None
         statuses = Counter(run.info.status for run in children)
         finished = [run for run in children if run.info.status == FINISHED]
-        diverged = sum(1 for run in finished if run.data.metrics.get("stab/diverged", 0.0) >= 1)
+        diverged = sum(1 for run in finished if run.data.metrics.get(DIVERGED_METRIC, 0.0) >= 1)
         failed = len(children) - len(finished)
         n_jobs = len(self.jobs) if self.jobs is not None else len(children)
         counts = {
@@ -532,15 +542,17 @@ class SweepCallback(Callback):
         if missing:
             problems.append(f"{len(missing)} of {n_jobs} jobs have no FINISHED run")
         if ok:
-            if tracking.ERROR_TAG in client.get_run(state.parent_run_id).data.tags:
-                client.delete_tag(state.parent_run_id, tracking.ERROR_TAG)
+            if ERROR in client.get_run(state.parent_run_id).data.tags:
+                client.delete_tag(state.parent_run_id, ERROR)
             client.set_terminated(state.parent_run_id, FINISHED)
         else:
-            client.set_tag(state.parent_run_id, tracking.ERROR_TAG, "; ".join(problems))
+            client.set_tag(state.parent_run_id, ERROR, "; ".join(problems))
             client.set_terminated(state.parent_run_id, KILLED if self._interrupted else FAILED)
 
         summary = ", ".join(f"{value} {key.split('/')[1]}" for key, value in counts.items() if key != "sweep/jobs")
         verdict = "complete" if ok else "INCOMPLETE: " + "; ".join(problems) + "; run the same command again to resume"
+        if reported:
+            tracking.announce(summary_table(reported, missing=max(0, n_jobs - len(reported))))
         tracking.announce(
             f"Sweep {state.sweep_id} (attempt {state.attempt}, {n_jobs} jobs: {summary}): {verdict}. "
             f"Parent run {state.parent_run_id}."
@@ -549,27 +561,8 @@ class SweepCallback(Callback):
         return ok
 
 
-def _find_parent(client: Any, experiment_id: str, sweep_id: str) -> Run | None:
-    query = f"tags.{tracking.SWEEP_ID} = '{sweep_id}' and tags.{tracking.RUN_TYPE} = 'sweep'"
-    parents = tracking.search_all_runs(client, experiment_id, query)
-    return max(parents, key=lambda run: run.info.start_time or 0) if parents else None
-
-
-def _close_stale_children(client: Any, experiment_id: str, parent_run_id: str, attempt: int) -> None:
-    """Children an earlier attempt left RUNNING lost their process (killed, machine gone): mark them KILLED."""
-    query = f"tags.`{tracking.PARENT_RUN_ID}` = '{parent_run_id}' and attributes.status = 'RUNNING'"
-    for run in tracking.search_all_runs(client, experiment_id, query):
-        client.set_tag(
-            run.info.run_id, tracking.ERROR_TAG, f"its process ended without closing it; found by attempt {attempt}"
-        )
-        client.set_terminated(run.info.run_id, KILLED)
-        log.info(
-            "run %s (%s) was left RUNNING by an earlier attempt: marked KILLED", run.info.run_id, run.info.run_name
-        )
-
-
 def _job_row(job: Job, result: Run | None, children: list[Run]) -> dict[str, Any]:
-    attempts = [run for run in children if run.data.tags.get(tracking.CONFIG_HASH) == job.config_hash]
+    attempts = [run for run in children if run.data.tags.get(CONFIG_HASH) == job.config_hash]
     return {
         "num": job.num,
         "overrides": list(job.overrides),
@@ -577,7 +570,7 @@ def _job_row(job: Job, result: Run | None, children: list[Run]) -> dict[str, Any
         "run_id": result.info.run_id if result else None,
         "status": FINISHED if result else (attempts[-1].info.status if attempts else "NOT RUN"),
         "ran_now": bool(attempts),
-        **({"diverged": result.data.metrics.get("stab/diverged", 0.0) >= 1} if result else {}),
+        **({"diverged": result.data.metrics.get(DIVERGED_METRIC, 0.0) >= 1} if result else {}),
     }
 
 

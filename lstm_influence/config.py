@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -331,22 +332,25 @@ class TrainConfig:
 
 @dataclass
 class TrackingConfig:
-    """Where runs are logged.
+    """Where runs are logged (values in ``conf/tracking/<name>.yaml``). Not part of ``config_hash``.
 
     Attributes:
-        name: ``local`` (an embedded SQLite store) or ``server`` (a running MLflow server).
-        uri: the MLflow tracking URI.
+        name: the option of the ``tracking`` group: ``local`` (an embedded SQLite store) or ``server`` (a
+            running MLflow server); a file of your own under ``conf/tracking/`` is an option too.
+        uri: the MLflow tracking URI: ``sqlite:///<file>`` (relative to the working directory, or
+            ``sqlite:////absolute/path``; a query such as ``?timeout=30`` is allowed) or ``http(s)://host:port``.
         experiment: the MLflow experiment name.
     """
 
-    name: str = "local"
-    uri: str = "sqlite:///mlflow.db"
-    experiment: str = "lstm-influence"
+    name: str = MISSING
+    uri: str = MISSING
+    experiment: str = MISSING
 
 
 @dataclass
 class SweepConfig:
-    """How a multirun sweep (``-m``) treats its jobs; see :mod:`lstm_influence.sweep`. Not part of ``config_hash``.
+    """How a multirun sweep (``-m``) treats its jobs (values in ``conf/sweep/default.yaml``); see
+    :mod:`lstm_influence.sweep`. Not part of ``config_hash``.
 
     Attributes:
         id: the sweep's ``sweep_id`` tag and parent run name; null: ``<preset>-<hash of the jobs' configs>``, so
@@ -356,16 +360,26 @@ class SweepConfig:
         threads: TensorFlow CPU threads per job; null: the cores divided by the jobs that run at once.
     """
 
-    id: str | None = None
-    force: bool = False
-    threads: int | None = None
+    id: str | None = MISSING
+    force: bool = MISSING
+    threads: int | None = MISSING
 
 
 @dataclass
 class Config:
-    """The whole run. ``seed`` drives weight initialisation, shuffling and dropout."""
+    """The whole run (values in ``conf/config.yaml`` and the groups it selects).
 
-    seed: int = 0
+    Attributes:
+        seed: drives weight initialisation, shuffling and dropout (``dataset.data_seed`` fixes the data).
+        arm: the named arm the run belongs to, set by an option of the ``arm`` group; null: the run's arm is its
+            strategy's name. It names the run (``{arm}-{dataset}-s{seed}``) and its ``arm`` tag.
+        strategy, dataset, model, train: the groups of the same names.
+        tracking: where the run is logged.
+        sweep: how a ``-m`` sweep treats its jobs.
+    """
+
+    seed: int = MISSING
+    arm: str | None = MISSING
     strategy: Any = MISSING
     dataset: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -487,7 +501,8 @@ def check_keys(cfg: DictConfig) -> None:
 
     Hydra's ``+key=value`` deliberately bypasses the schema; a run must not silently ignore such a key.
     """
-    groups = {field_.name for field_ in dataclasses.fields(Config)}
+    root = OmegaConf.get_type(cfg)  # Config, or a config that extends it (the tuning app's)
+    groups = {field_.name for field_ in dataclasses.fields(root if dataclasses.is_dataclass(root) else Config)}
     unknown = [key for key in cfg if key not in groups and key != "hydra"]
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {unknown}: valid keys are {sorted(groups)}")
@@ -503,33 +518,53 @@ def check_keys(cfg: DictConfig) -> None:
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain Python containers, without Hydra's own node."""
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    """The resolved config as plain Python containers (enum values as their strings), without Hydra's own node."""
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True, enum_to_str=True)
     container.pop("hydra", None)
     return container
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts to dotted keys; lists stay whole (as JSON) so a param is one value."""
+    """Flatten nested dicts to dotted keys; lists stay whole (as JSON) so a param is one value; enums become their
+    strings."""
     flat: dict[str, Any] = {}
     if isinstance(tree, dict):
         for key, value in tree.items():
             flat.update(flatten(value, f"{prefix}{key}." if prefix or key else ""))
         return flat
     name = prefix[:-1]
-    flat[name] = json.dumps(tree) if isinstance(tree, (list, tuple)) else tree
+    if isinstance(tree, (list, tuple)):
+        flat[name] = json.dumps(tree, default=_plain)
+    else:
+        flat[name] = _plain(tree) if isinstance(tree, Enum) else tree
     return flat
 
 
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else str(value)
+
+
+# Keys that say where and how a run is recorded, not what it is: two runs differing only there are the same run.
+UNHASHED_KEYS = ("tracking", "sweep")
+
+
 def config_hash(cfg: DictConfig) -> str:
-    """A stable hash of the resolved config without the tracking keys (where a run is logged is not what it is)."""
+    """A stable hash of the resolved config without :data:`UNHASHED_KEYS`; an arm left null is not hashed either,
+    so configs written before the ``arm`` key existed keep their hash."""
     container = to_container(cfg)
-    container.pop("tracking", None)
-    container.pop("sweep", None)
-    payload = json.dumps(container, sort_keys=True, default=str)
+    for key in UNHASHED_KEYS:
+        container.pop(key, None)
+    if container.get("arm", "") is None:
+        container.pop("arm")
+    payload = json.dumps(container, sort_keys=True, default=_plain)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def arm_name(cfg: DictConfig) -> str:
+    """The run's arm: ``cfg.arm`` when an arm is selected, else the strategy's name."""
+    return str(cfg.get("arm") or cfg.strategy.name)
+
+
 def run_name(cfg: DictConfig) -> str:
-    """``{strategy}-{dataset}-s{seed}``: the MLflow run name."""
-    return f"{cfg.strategy.name}-{cfg.dataset.name}-s{cfg.seed}"
+    """``{arm}-{dataset}-s{seed}``: the MLflow run name (the arm is the strategy's name unless one is selected)."""
+    return f"{arm_name(cfg)}-{cfg.dataset.name}-s{cfg.seed}"

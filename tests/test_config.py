@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import typing
+from enum import Enum, StrEnum
+from pathlib import Path
+
 import pytest
+from hydra import compose as hydra_compose
+from hydra import initialize_config_module
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 
 import lstm_influence as li
-from lstm_influence.config import ConfigError, check_keys, config_hash, flatten, run_name, to_container
+from lstm_influence import config as config_module
+from lstm_influence.config import ConfigError, arm_name, check_keys, config_hash, flatten, run_name, to_container
 
 
 def test_defaults_match_the_contract():
@@ -68,3 +77,126 @@ def test_flatten_and_hash():
     assert config_hash(base) == config_hash(li.compose(["tracking.uri=sqlite:///elsewhere.db"]))
     assert config_hash(base) != config_hash(li.compose(["seed=1"]))
     assert "hydra" not in to_container(base)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# every default stated once: values in conf/*.yaml, types and docs in the schema dataclasses
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+SELECTED_THROUGH_OTHERS = {"sizes", "tuned"}  # chosen by experiment=... / written by the tuner, not options to pick
+
+
+def schema_classes() -> list[type]:
+    """Every structured-config dataclass of lstm_influence.config."""
+    return [
+        obj
+        for obj in vars(config_module).values()
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == config_module.__name__
+    ]
+
+
+def element_schemas() -> set[type]:
+    """Schemas used only as list items or dict values (``custom_init.targets``, ``tune.space``): no YAML node of
+    their own states defaults for their optional keys, so those keys keep theirs in the dataclass."""
+    elements: set[type] = set()
+    for schema in schema_classes():
+        for hint in typing.get_type_hints(schema).values():
+            if typing.get_origin(hint) in (list, dict):
+                elements.update(arg for arg in typing.get_args(hint) if dataclasses.is_dataclass(arg))
+    return {cls for cls in schema_classes() if any(issubclass(element, cls) for element in elements)} | elements
+
+
+def leaves_with_values(schema: type, prefix: str = "") -> list[str]:
+    """``Class.key`` of every leaf field of ``schema`` whose default is a value instead of MISSING."""
+    found = []
+    for field_ in dataclasses.fields(schema):
+        key = f"{prefix}{schema.__name__}.{field_.name}"
+        if field_.default_factory is not dataclasses.MISSING:
+            default = field_.default_factory()
+            if dataclasses.is_dataclass(default):
+                found += [f"{key} -> {leaf}" for leaf in leaves_with_values(type(default))]
+                continue
+            found.append(key)
+        elif field_.default is not MISSING:
+            found.append(key)
+    return found
+
+
+def test_every_schema_leaf_default_is_missing_so_the_yaml_is_the_one_place_a_value_is_written():
+    exempt = element_schemas()
+    stated_twice = [leaf for schema in schema_classes() if schema not in exempt for leaf in leaves_with_values(schema)]
+    assert stated_twice == [], f"defaults written in the dataclass instead of conf/*.yaml: {stated_twice}"
+
+
+def group_options() -> list[tuple[str, str, str]]:
+    """(config name, group, option) for every option file of every selectable group under conf/."""
+    found = []
+    for group in sorted(path for path in CONF.iterdir() if path.is_dir() and path.name not in SELECTED_THROUGH_OTHERS):
+        for option in sorted(group.glob("*.yaml")):
+            found.append(("tuning" if group.name == "tune" else "config", group.name, option.stem))
+    return found
+
+
+@pytest.mark.parametrize(("config_name", "group", "option"), group_options())
+def test_every_option_of_every_group_composes_with_no_missing_value(config_name, group, option):
+    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+        cfg = hydra_compose(config_name, overrides=[f"{group}={option}"])
+    assert OmegaConf.missing_keys(cfg) == set(), f"{group}={option} leaves keys without a value"
+    check_keys(cfg)
+    container = to_container(cfg)  # every interpolation resolves
+    assert json.loads(json.dumps(container)) == container  # plain values only: enums came out as strings
+
+
+def test_a_bad_closed_choice_is_rejected_at_compose_time_naming_the_key_and_the_valid_values():
+    with pytest.raises(ConfigCompositionException) as info:
+        li.compose(["strategy=bias_init", "strategy.preset=chrno"])
+    text = f"{info.value} {info.value.__cause__}"
+    assert "strategy.preset" in text and "chrno" in text
+    for preset in ("keras_default", "zeros", "forget_one", "forget_two", "chrono", "custom"):
+        assert preset in text
+
+
+def test_enums_reach_params_and_hash_as_their_plain_strings():
+    cfg = li.compose(["strategy=bias_init", "strategy.preset=zeros"])
+    preset = OmegaConf.to_object(cfg.strategy).preset
+    assert isinstance(preset, Enum) and preset == "zeros"  # typed in the config, equal to its string
+    container = to_container(cfg)
+    assert type(container["strategy"]["preset"]) is str
+    params = flatten(container)
+    assert type(params["strategy.preset"]) is str and params["strategy.preset"] == "zeros"
+    assert flatten({"gates": [BiasPresetLike.zeros]}) == {"gates": '["zeros"]'}
+    assert config_hash(cfg) == config_hash(li.compose(["strategy=bias_init", "strategy.preset=zeros"]))
+    assert config_hash(cfg) != config_hash(li.compose(["strategy=bias_init", "strategy.preset=chrono"]))
+
+
+class BiasPresetLike(StrEnum):
+    zeros = "zeros"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# named arms
+
+
+def test_without_an_arm_the_arm_is_the_strategy_and_the_hash_ignores_the_empty_key():
+    cfg = li.compose(["strategy=bias_init"])
+    assert cfg.arm is None and arm_name(cfg) == "bias_init" and run_name(cfg) == "bias_init-synthetic-s0"
+    without_key = OmegaConf.create(to_container(cfg))
+    del without_key["arm"]
+    assert config_hash(cfg) == config_hash(without_key)  # runs logged before the arm key existed keep their hash
+
+
+def test_an_arm_option_selects_its_strategy_and_names_the_run(tmp_path):
+    arms = tmp_path / "arm"
+    arms.mkdir()
+    (arms / "zeros.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /strategy: bias_init\narm: zeros\nstrategy:\n  preset: zeros\n"
+    )
+    cfg = li.compose([f"hydra.searchpath=[file://{tmp_path}]", "arm=zeros", "seed=3"])
+    assert (cfg.arm, cfg.strategy.name, cfg.strategy.preset) == ("zeros", "bias_init", "zeros")
+    assert arm_name(cfg) == "zeros" and run_name(cfg) == "zeros-synthetic-s3"
+    assert config_hash(cfg) != config_hash(li.compose(["strategy=bias_init", "strategy.preset=zeros", "seed=3"]))
+
+    from lstm_influence.tracking import run_tags
+
+    tags = run_tags(cfg)
+    assert (tags["arm"], tags["strategy"]) == ("zeros", "bias_init")

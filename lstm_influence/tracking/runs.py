@@ -19,7 +19,7 @@ from mlflow.entities import Metric, Param, Run, RunStatus, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import config_hash, flatten, run_name, to_container
+from lstm_influence.config import arm_name, config_hash, flatten, run_name, to_container
 from lstm_influence.tracking.names import ARM, CONFIG_HASH, DATASET, ERROR, PARENT_RUN_ID, RUN_TRAIN, RUN_TYPE, SEED
 from lstm_influence.tracking.names import STRATEGY as STRATEGY_TAG
 from lstm_influence.tracking.store import get_or_create_experiment, make_client
@@ -128,11 +128,6 @@ class RunLogger:
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, path, artifact_path)
-
-
-def arm_name(cfg: DictConfig) -> str:
-    """The run's arm: the ``arm`` key when an arm is selected, else the strategy's name."""
-    return str(cfg.get("arm") or cfg.strategy.name)
 
 
 def run_tags(cfg: DictConfig) -> dict[str, str]:

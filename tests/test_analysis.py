@@ -1,12 +1,13 @@
 """Analysis on a real (temporary) MLflow store with known metric values.
 
-The expected statistics are computed here independently (by hand or with numpy, resampling with the same seeded
-generator as ``scipy.stats.bootstrap``), then compared with what the analysis package reports, in its frames, in
-report.md, and on the sweep's parent run.
+The expected statistics are computed here independently (by hand, by brute-force enumeration of every sign pattern
+or split, or by a root finder), then compared with what the analysis package reports, in its frames, in report.md,
+in the shipped files and on the sweep's parent run.
 """
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -17,17 +18,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
-from scipy import stats
+from scipy import optimize, stats
 
 from lstm_influence.analysis import analyse, load_sweep
+from lstm_influence.analysis.estimators import holm, iqm, kaplan_meier_median, probability_of_improvement
 from lstm_influence.analysis.report import fmt, fmt_interval, tuning_section
-from lstm_influence.analysis.stats import (
-    aggregate_probability_of_improvement,
-    holm,
-    iqm,
-    kaplan_meier_median,
-    probability_of_improvement,
-)
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "analysis-test"
@@ -54,6 +49,8 @@ EPOCHS_TO_TARGET = {
 }
 DIVERGED = {("synthetic", "custom_init", 3)}
 RETENTION = {"bias_init": 0.8, "custom_init": 0.4}
+# reference predictors: ridge is the same on every run of a dataset; text's persistence disagrees on one run
+REFERENCES = {("synthetic", "ridge"): 0.31, ("text", "ridge"): 0.93, ("text", "persistence"): 1.7}
 
 
 def _ms(t: float) -> int:
@@ -161,6 +158,12 @@ def store(tmp_path_factory):
                 m["conv/epochs_to_target"] = ett
             if strategy in RETENTION:
                 m["influence/retention"] = RETENTION[strategy] + 0.01 * seed
+            # the diverged run logs the best AULC of all: it must still rank worst
+            m["conv/aulc"] = 0.01 if diverged else (loss or 1.0) + 0.1
+            for (ds, predictor), value in REFERENCES.items():
+                if ds == dataset:
+                    off = 0.05 if (predictor == "persistence" and strategy == "custom_init" and seed == 1) else 0
+                    m[f"baseline/{predictor}/test_norm_loss"] = value + off
             hist = [(1, 0.9), (2, 0.8), (3, float("inf"))] if diverged else _curve(loss)
             t += 1
             ids[(dataset, strategy, seed)] = _make_run(
@@ -231,8 +234,19 @@ def store(tmp_path_factory):
             )
 
     out = root / "out"
-    result = analyse(EXPERIMENT, tracking_uri=uri, out_dir=out, n_resamples=N_BOOT, seed=0)
-    return {"uri": uri, "client": client, "parent": pid, "ids": ids, "result": result, "out": out, "root": root}
+    started = time.perf_counter()
+    result = analyse(EXPERIMENT, tracking_uri=uri, out_dir=out, n_resamples=N_BOOT, seed=0, metrics=["conv/aulc"])
+    seconds = time.perf_counter() - started
+    return {
+        "uri": uri,
+        "client": client,
+        "parent": pid,
+        "ids": ids,
+        "result": result,
+        "out": out,
+        "root": root,
+        "seconds": seconds,
+    }
 
 
 # ------------------------------------------------------------------------------------------- independent maths
@@ -244,12 +258,18 @@ def hand_iqm(x) -> float:
     return float(x[k : x.size - k].mean())
 
 
-def hand_iqm_ci(x, seed=0, n=N_BOOT):
-    x = np.asarray(x, dtype=float)
-    idx = np.random.default_rng(seed).integers(0, x.size, (n, x.size))
-    k = int(0.25 * x.size)
-    dist = np.sort(x[idx], axis=1)[:, k : x.size - k].mean(axis=1)
-    return tuple(np.percentile(dist, [2.5, 97.5]))
+def hand_tukey_mclaughlin(x, confidence=0.95):
+    """Trimmed mean ± t(h-1) · sqrt((n-1) s_w² / (h (h-1))), s_w² the winsorized variance."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = x.size
+    g = int(0.25 * n)
+    h = n - 2 * g
+    w = x.copy()
+    w[:g] = x[g]
+    w[n - g :] = x[n - g - 1]
+    se = np.sqrt((n - 1) * np.var(w, ddof=1) / (h * (h - 1)))
+    half = stats.t.ppf(0.5 + confidence / 2, h - 1) * se
+    return hand_iqm(x) - half, hand_iqm(x) + half
 
 
 def hand_poi(x, y) -> float:
@@ -258,13 +278,50 @@ def hand_poi(x, y) -> float:
     return float(np.mean((x < y) + 0.5 * (x == y)))
 
 
-def hand_poi_ci(x, y, seed=0, n=N_BOOT):
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    rng = np.random.default_rng(seed)
-    xs = x[rng.integers(0, x.size, (n, x.size))]
-    ys = y[rng.integers(0, y.size, (n, y.size))]
-    dist = np.mean((xs[:, :, None] < ys[:, None, :]) + 0.5 * (xs[:, :, None] == ys[:, None, :]), axis=(1, 2))
-    return tuple(np.percentile(dist, [2.5, 97.5]))
+def hand_newcombe(theta, m, n, z=1.959963984540054):
+    """Newcombe's method 5 by a root finder: (theta - t)^2 = z^2 V(t) below and above theta."""
+    k = (m + n) / 2 - 1
+
+    def f(t):
+        v = t * (1 - t) / (m * n) * (1 + k * ((1 - t) / (2 - t) + t / (1 + t)))
+        return (theta - t) ** 2 - z**2 * v
+
+    low = 0.0 if theta == 0 else optimize.brentq(f, 0.0, theta - 1e-12)
+    high = 1.0 if theta == 1 else optimize.brentq(f, theta + 1e-12, 1.0)
+    return low, high
+
+
+def hand_signed_rank_p(d):
+    """Enumerate every sign pattern of the non-zero differences; ranks of |d| with midranks."""
+    d = np.asarray([v for v in d if v != 0], dtype=float)
+    r = stats.rankdata(np.abs(d))
+    observed = abs(np.sum(np.sign(d) * r))
+    hits = [abs(np.dot(signs, r)) >= observed - 1e-9 for signs in itertools.product([-1, 1], repeat=d.size)]
+    return float(np.mean(hits))
+
+
+def hand_rank_sum_p(x, y):
+    """Enumerate every split of the pooled runs into groups of len(x) and len(y); midranks."""
+    pooled = np.concatenate([x, y])
+    r = stats.rankdata(pooled)
+    centre = len(x) * (len(pooled) + 1) / 2
+    observed = abs(r[: len(x)].sum() - centre)
+    hits = [
+        abs(r[list(c)].sum() - centre) >= observed - 1e-9 for c in itertools.combinations(range(len(pooled)), len(x))
+    ]
+    return float(np.mean(hits))
+
+
+def hand_hodges_lehmann(d, confidence=0.95):
+    """Median of Walsh averages; interval from the W+ distribution enumerated over all 2^n sign patterns."""
+    d = np.asarray(d, dtype=float)
+    n = d.size
+    walsh = np.sort([(d[i] + d[j]) / 2 for i in range(n) for j in range(i, n)])
+    w_plus = [sum(i + 1 for i, s in enumerate(signs) if s) for signs in itertools.product([0, 1], repeat=n)]
+    counts = np.bincount(w_plus) / 2**n
+    cdf = np.cumsum(counts)
+    k = max([c + 1 for c in range(cdf.size) if cdf[c] <= (1 - confidence) / 2] or [1])
+    return float(np.median(walsh)), float(walsh[k - 1]), float(walsh[walsh.size - k])
 
 
 def hand_holm(p):
@@ -305,13 +362,6 @@ def test_probability_of_improvement_direction_and_ties():
     assert probability_of_improvement([1, 2], [3, 4], lower_is_better=False) == 0.0
     assert probability_of_improvement([1, 3], [3, 3]) == hand_poi([1, 3], [3, 3]) == 0.75
     assert np.isnan(probability_of_improvement([], [1.0]))
-
-
-def test_aggregate_probability_of_improvement_is_mean_over_datasets():
-    pairs = [([1.0, 2.0, 3.0], [2.0, 3.0]), ([5.0, 6.0], [4.0, 7.0, 8.0])]
-    point, (low, high) = aggregate_probability_of_improvement(pairs, n_resamples=N_BOOT)
-    assert point == pytest.approx(np.mean([hand_poi(*p) for p in pairs]))
-    assert low <= point <= high
 
 
 def test_kaplan_meier_median_with_censoring():
@@ -379,49 +429,84 @@ def test_old_sweep_by_id_and_unknown_names(store):
 # ------------------------------------------------------------------------------------------- statistics
 
 
-def test_iqm_and_bootstrap_interval(store):
+def test_iqm_and_its_interval(store):
     summary = store["result"].summaries["test/norm_loss"]
     for (dataset, strategy), values in NORM_LOSS.items():
         finite = [v for v in values if v is not None]
         r = row(summary, dataset, strategy)
         assert r["iqm"] == pytest.approx(hand_iqm(finite))
-        assert r["mean"] == pytest.approx(np.mean(finite))
         assert r["median"] == pytest.approx(np.median(finite))
         if len(finite) >= 2:
-            assert (r["iqm_low"], r["iqm_high"]) == pytest.approx(hand_iqm_ci(finite))
+            assert (r["iqm_low"], r["iqm_high"]) == pytest.approx(hand_tukey_mclaughlin(finite))
     # 5 values: the IQM drops the best and the worst seed, so the 0.90 outlier of bias_init does not count
     assert row(summary, "synthetic", "bias_init")["iqm"] == pytest.approx(np.mean([0.22, 0.25, 0.30]))
 
 
-def test_probability_of_improvement_and_interval(store):
+def test_probability_of_improvement_and_newcombe_interval(store):
     summary = store["result"].summaries["test/norm_loss"]
     for dataset, strategy in [("synthetic", "bias_init"), ("synthetic", "custom_init"), ("text", "custom_init")]:
         x, y = scores_of(dataset, strategy), scores_of(dataset, "baseline")
         r = row(summary, dataset, strategy)
         assert r["poi"] == pytest.approx(hand_poi(x, y))
-        assert (r["poi_low"], r["poi_high"]) == pytest.approx(hand_poi_ci(x, y))
-    assert row(summary, "synthetic", "bias_init")["poi"] == pytest.approx(0.8)
-    assert np.isnan(row(summary, "synthetic", "baseline")["poi"])
+        assert (r["poi_low"], r["poi_high"]) == pytest.approx(hand_newcombe(hand_poi(x, y), len(x), len(y)), abs=1e-9)
+    # complete separation still gives an open interval
+    separated = row(summary, "text", "custom_init")
+    assert separated["poi"] == 1.0 and separated["poi_low"] < 0.9 and separated["poi_high"] == 1.0
 
 
-def test_mann_whitney_and_holm_against_scipy(store):
+def test_paired_signed_rank_p_difference_and_interval(store):
+    """synthetic: bias_init and baseline have seeds 0-4 each, so the comparison is paired by seed."""
     summary = store["result"].summaries["test/norm_loss"]
-    cells = [(d, s) for (d, s) in NORM_LOSS if s != "baseline"]
-    p = [
-        stats.mannwhitneyu(scores_of(d, s), scores_of(d, "baseline"), alternative="two-sided").pvalue for d, s in cells
-    ]
-    adjusted = hand_holm(p)
-    for (d, s), pv, adj in zip(cells, p, adjusted):
-        r = row(summary, d, s)
-        assert r["p_value"] == pytest.approx(pv)
-        assert r["p_holm"] == pytest.approx(adj)
+    r = row(summary, "synthetic", "bias_init")
+    d = np.subtract(NORM_LOSS[("synthetic", "bias_init")], NORM_LOSS[("synthetic", "baseline")])
+    assert r["test"] == "signed-rank exact" and r["n_pairs"] == 5
+    assert r["p_value"] == pytest.approx(hand_signed_rank_p(d))
+    # 4 of 5 seeds better, the one worse seed has the smallest |d| (W+ = 1): P(W+ <= 1 or >= 14) = 4/32
+    assert r["p_value"] == pytest.approx(4 / 32)
+    estimate, low, high = hand_hodges_lehmann(d)
+    assert (r["diff"], r["diff_low"], r["diff_high"]) == pytest.approx((estimate, low, high))
+    assert r["diff_coverage"] == pytest.approx(1 - 2 / 32)
 
 
-def test_divergence_rate_and_worst_rank(store):
+def test_unpaired_cells_fall_back_to_exact_rank_sum(store):
+    """synthetic custom_init has seeds 0-3 (seed 3 diverged), baseline 0-4: seed 4 has no partner."""
     summary = store["result"].summaries["test/norm_loss"]
     r = row(summary, "synthetic", "custom_init")
-    assert (r["n_runs"], r["n_finite"], r["n_worst"], r["n_diverged"]) == (4, 3, 1, 1)
-    assert r["divergence_rate"] == 0.25
+    x, y = scores_of("synthetic", "custom_init"), scores_of("synthetic", "baseline")
+    assert r["test"] == "rank-sum exact" and r["n_pairs"] == 4
+    assert r["p_value"] == pytest.approx(hand_rank_sum_p(x, y))
+    assert r["p_min"] == pytest.approx(2 / 126)
+    ps = summary.loc[summary["p_value"].notna() & (summary["dataset"] != "all"), "p_value"].to_numpy()
+    holms = summary.loc[summary["p_value"].notna() & (summary["dataset"] != "all"), "p_holm"].to_numpy()
+    np.testing.assert_allclose(holms, hand_holm(ps))
+
+
+def test_mean_ranks_within_dataset_and_seed(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    # synthetic blocks: seeds 0-3 hold all three arms (custom_init's seed 3 diverged: worst rank)
+    arms = ["baseline", "custom_init", "bias_init"]
+    blocks = np.array([[scores_of("synthetic", a)[s] for a in arms] for s in range(4)])
+    expected = stats.rankdata(blocks, axis=1).mean(axis=0)
+    for arm, rank in zip(arms, expected):
+        r = row(summary, "synthetic", arm)
+        assert r["mean_rank"] == pytest.approx(rank) and r["n_blocks"] == 4
+        assert r["mean_rank_low"] <= r["mean_rank"] <= r["mean_rank_high"]
+
+
+def test_diverged_run_ranks_worst_whatever_it_logged(store):
+    summary = store["result"].summaries["conv/aulc"]
+    r = row(summary, "synthetic", "custom_init")
+    assert r["n_worst"] == 1 and r["n_diverged"] == 1
+    finite = [v + 0.1 for v in NORM_LOSS[("synthetic", "custom_init")] if v is not None]
+    assert r["iqm"] == pytest.approx(hand_iqm(finite))  # its 0.01 is not averaged in
+    x = [0.5, 0.62, 0.58, np.inf]
+    assert r["poi"] == pytest.approx(hand_poi(x, [v + 0.1 for v in NORM_LOSS[("synthetic", "baseline")]]))
+
+
+def test_divergence_rate_with_wilson_interval(store):
+    summary = store["result"].summaries["test/norm_loss"]
+    r = row(summary, "synthetic", "custom_init")
+    assert r["n_diverged"] == 1 and r["divergence_rate"] == 0.25
     ci = stats.binomtest(1, 4).proportion_ci(method="wilson")
     assert (r["divergence_low"], r["divergence_high"]) == pytest.approx((ci.low, ci.high))
     assert row(summary, "synthetic", "baseline")["divergence_rate"] == 0
@@ -431,8 +516,7 @@ def test_single_seed_has_no_interval(store):
     summary = store["result"].summaries["test/norm_loss"]
     r = row(summary, "text", "bias_init")
     assert r["n_runs"] == 1 and r["iqm"] == pytest.approx(0.6)
-    assert np.isnan(r["iqm_low"]) and np.isnan(r["iqm_high"])
-    assert np.isnan(r["poi_low"])
+    assert np.isnan(r["iqm_low"]) and np.isnan(r["iqm_high"]) and np.isnan(r["poi_low"])
     assert r["poi"] == 1.0
 
 
@@ -446,22 +530,39 @@ def test_epochs_to_target_is_censored_not_dropped(store):
     x = [EPOCHS + 1 if v is None else v for v in EPOCHS_TO_TARGET[("synthetic", "bias_init")]]
     r = row(summary, "synthetic", "bias_init")
     assert r["poi"] == pytest.approx(hand_poi(x, censored))
-    assert r["p_value"] == pytest.approx(stats.mannwhitneyu(x, censored).pvalue)
+    assert r["p_value"] == pytest.approx(hand_signed_rank_p(np.subtract(x, censored)))
     assert np.isnan(row(summary, "text", "baseline")["km_median"])  # never reached within the budget
 
 
-def test_aggregate_rows_over_shared_datasets(store):
+def test_aggregate_rows_are_scale_free(store):
     summary = store["result"].summaries["test/norm_loss"]
     r = row(summary, "all", "custom_init")
-    pairs = [(scores_of(d, "custom_init"), scores_of(d, "baseline")) for d in ("synthetic", "text")]
-    assert r["poi"] == pytest.approx(np.mean([hand_poi(x, y) for x, y in pairs]))
-    pooled = [v for d in ("synthetic", "text") for v in NORM_LOSS[(d, "custom_init")] if v is not None]
-    assert r["iqm"] == pytest.approx(hand_iqm(pooled))
-    assert r["poi_low"] <= r["poi"] <= r["poi_high"]
+    cells = [row(summary, d, "custom_init") for d in ("synthetic", "text")]
+    assert r["poi"] == pytest.approx(np.mean([c["poi"] for c in cells]))
+    low = r["poi"] - np.sqrt(sum((c["poi"] - c["poi_low"]) ** 2 for c in cells)) / 2
+    assert r["poi_low"] == pytest.approx(max(0.0, low))
+    assert np.isnan(r["iqm"]) and np.isnan(r["median"])  # no location pooled across datasets
+    # mean rank across datasets: each dataset's mean rank weighted equally
+    ranks = [row(summary, d, "custom_init")["mean_rank"] for d in ("synthetic", "text")]
+    assert r["mean_rank"] == pytest.approx(np.mean(ranks))
+
+
+def test_reference_predictors_are_reported_and_disagreement_flagged(store):
+    from lstm_influence.analysis.summaries import reference_predictors
+
+    data = store["result"].data
+    refs = reference_predictors(data.metrics, data.runs).set_index(["dataset", "predictor", "split"])
+    assert refs.at[("synthetic", "ridge", "test"), "value"] == pytest.approx(0.31)
+    assert refs.at[("synthetic", "ridge", "test"), "agree"]
+    assert not refs.at[("text", "persistence", "test"), "agree"]
+    assert refs.at[("text", "persistence", "test"), "high"] == pytest.approx(1.75)
+    text = store["result"].report.read_text(encoding="utf-8")
+    assert "## Reference predictors" in text and "| synthetic | `ridge` | 0.31 | 14 | yes |" in text
+    assert "**no**: 1.7 to 1.75" in text
 
 
 def test_convergence_bands_are_per_epoch_iqm(store):
-    from lstm_influence.analysis.stats import convergence_bands
+    from lstm_influence.analysis.summaries import convergence_bands
 
     data = store["result"].data
     bands = convergence_bands(data.history, n_resamples=N_BOOT)
@@ -486,6 +587,8 @@ def test_report_and_figures_hold_the_numbers(store):
     r = row(summary, "synthetic", "bias_init")
     assert fmt_interval(r["iqm"], r["iqm_low"], r["iqm_high"]) in text
     assert fmt_interval(r["poi"], r["poi_low"], r["poi_high"], 2) in text
+    assert fmt_interval(r["diff"], r["diff_low"], r["diff_high"]) in text
+    assert "signed-rank (5)" in text and "rank-sum (4)" in text
     assert fmt(r["p_holm"]) in text
     assert "0.25 (1/4)" in text  # divergence rate of synthetic/custom_init
     assert "custom_init †" not in text and "bias_init †" in text and "a single seed" in text
@@ -493,20 +596,63 @@ def test_report_and_figures_hold_the_numbers(store):
     assert "sweep-new" in text and "strategy=baseline,bias_init,custom_init" in text
     assert "> 6 (not reached)" in text
     assert "1 with run_type=trial" in text
+    assert "(lower is better; confirmatory (primary))" in text and "`conv/aulc` (lower is better; exploratory)" in text
+    # the families table: 4 comparisons, smallest p 2/32 (paired, 5 pairs) ... after Holm 4 × that
+    assert "| `test/norm_loss` | confirmatory | 4 |" in text
+    # smallest: the 4-vs-5 rank-sum, 2/C(9, 4); 4 comparisons need 8 pairs for 4 · 2/2^8 ≤ 0.05
+    assert f"| {fmt(2 / 126)} | {fmt(8 / 126)} | 8 |" in text
+    assert "Coverage at these sample sizes" in text
     for stem in ("convergence", "final_loss", "stability", "retention", "improvement"):
         for ext in ("png", "svg"):
             path = result.out_dir / "figures" / f"{stem}.{ext}"
             assert path.stat().st_size > 1000, path
         assert f"figures/{stem}.png" in text
     csv = pd.read_csv(result.out_dir / "summary.csv")
-    assert set(csv["metric"]) == {"test/norm_loss", "conv/epochs_to_target"}
+    assert set(csv["metric"]) == {"test/norm_loss", "conv/epochs_to_target", "conv/aulc"}
+    for column in ("test", "n_pairs", "diff", "diff_low", "diff_high", "p_value", "p_holm", "n_worst"):
+        assert column in csv.columns
+
+
+def test_raw_data_ship_with_the_report(store):
+    out = store["out"]
+    runs = pd.read_csv(out / "runs.csv", dtype=str, keep_default_na=False)
+    ids = store["ids"]
+    rid = ids[("synthetic", "bias_init", 2)]
+    one = runs.set_index("run_id").loc[rid]
+    assert float(one["metrics.test/norm_loss"]) == 0.30 and one["tags.strategy"] == "bias_init"
+    assert one["params.train.epochs"] == str(EPOCHS) and one["role"] == "run" and one["included"] == "True"
+    assert runs.set_index("run_id").at[store["parent"], "role"] == "sweep"
+    assert runs.set_index("run_id").at[ids["failed"], "included"] == "False"
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns) == ["run_id", "step", "metric", "value"]
+    h = history[(history["run_id"] == rid) & (history["metric"] == "val/norm_loss")]
+    assert h["value"].tolist() == pytest.approx([v for _, v in _curve(0.30)])
+
+
+def test_rebuild_from_shipped_files_is_identical(store, tmp_path):
+    """compare.py --from, in a fresh interpreter where any MLflow client raises, reproduces the report."""
+    code = (
+        "import runpy, sys\n"
+        "from mlflow.tracking import MlflowClient\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise AssertionError('--from must not open an MLflow client')\n"
+        "MlflowClient.__init__ = refuse\n"
+        "sys.argv = ['experiments/compare.py', *sys.argv[1:]]\n"
+        "runpy.run_path('experiments/compare.py', run_name='__main__')\n"
+    )
+    out = tmp_path / "rebuilt"
+    args = ["--from", str(store["out"]), "--out", str(out), "--metric", "conv/aulc", "--n-resamples", str(N_BOOT)]
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("report.md", "summary.csv", "runs.csv", "history.csv"):
+        assert (out / name).read_bytes() == (store["out"] / name).read_bytes(), name
 
 
 def test_artifacts_are_on_the_parent_run(store):
     client, pid = store["client"], store["parent"]
     assert store["result"].logged_to == pid
     top = {Path(a.path).name for a in client.list_artifacts(pid, "analysis")}
-    assert {"report.md", "summary.csv", "runs.csv", "figures"} <= top
+    assert {"report.md", "summary.csv", "runs.csv", "history.csv", "figures"} <= top
     figs = {Path(a.path).name for a in client.list_artifacts(pid, "analysis/figures")}
     assert {"convergence.png", "improvement.svg"} <= figs and len(figs) == 10
     local = client.download_artifacts(pid, "analysis/report.md", str(store["root"] / "dl"))
@@ -518,9 +664,9 @@ def test_experiment_without_sweep_uses_all_finished_runs(store, tmp_path):
     assert result.data.sweep is None and result.logged_to is None
     assert int(result.data.runs["included"].sum()) == 4
     text = result.report.read_text(encoding="utf-8")
-    assert "no sweep parent run" in text and "Not logged to MLflow" in text
+    assert "no sweep parent run" in text
     r = row(result.summaries["test/norm_loss"], "synthetic", "bias_init")
-    assert r["poi"] == 1.0 and r["p_value"] == pytest.approx(stats.mannwhitneyu([0.3, 0.4], [0.5, 0.6]).pvalue)
+    assert r["poi"] == 1.0 and r["p_value"] == pytest.approx(hand_signed_rank_p([0.3 - 0.5, 0.4 - 0.6]))
 
 
 def test_cli_runs_without_tensorflow(store, tmp_path):

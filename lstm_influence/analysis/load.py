@@ -1,33 +1,53 @@
-"""Read a sweep's runs and per-epoch histories from MLflow into tidy pandas frames.
+"""Read a sweep's runs and per-epoch histories into tidy pandas frames, from MLflow or from shipped files.
 
-The MLflow side of the contract (../shared/DESIGN.md and the sweeps issue):
+The MLflow side of the contract:
 
-* a training run has tags ``strategy, dataset, seed, config_hash, run_type=train``, in a sweep also ``sweep_id``
-  and ``mlflow.parentRunId``; params are the resolved config with dotted keys (``train.epochs``);
+* a training run has tags ``strategy, dataset, seed, config_hash, run_type=train`` (and ``arm`` when it runs a named
+  arm), in a sweep also ``sweep_id`` and ``mlflow.parentRunId``; params are the resolved config with dotted keys
+  (``train.epochs``);
 * a sweep's parent run has tags ``run_type=sweep, sweep_id``; the latest sweep is the parent run with the latest
   start time;
 * a run that raised is FAILED with an ``error`` tag; a run that diverged is FINISHED with ``stab/diverged = 1``.
 
-Only :func:`load_sweep` and :func:`list_sweeps` talk to MLflow; the frame builders are pure.
+Both sources go through the same pure :func:`assemble`: :func:`load_sweep` turns MLflow runs into
+:class:`RunRecord` s (every MLflow call goes through :mod:`lstm_influence.tracking` or the client it makes), and
+:mod:`lstm_influence.analysis.raw` reads the same records back from ``runs.csv`` and ``history.csv``, so a report
+rebuilt from the shipped files is the report built from the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities import Run, ViewType
+from mlflow.entities import Run
+
+from lstm_influence import tracking
+from lstm_influence.tracking import names
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_HISTORY_METRICS = ("val/norm_loss",)
-TRAIN = "train"
-SWEEP = "sweep"
+#: The metrics the runner logs once per epoch (step = epoch): what ``history`` holds.
+PER_EPOCH_METRICS = (
+    names.TRAIN_LOSS,
+    names.VAL_LOSS,
+    names.VAL_NORM_LOSS,
+    names.VAL_BPC,
+    names.GRAD_GLOBAL_NORM,
+    names.GRAD_MAX_NORM,
+    names.EPOCH_TIME,
+    names.GATES_FORGET_MEAN,
+    names.GATES_INPUT_MEAN,
+    names.GATES_SATURATED_FRAC,
+)
 BUDGET_PARAM = "train.epochs"
 TARGET_PARAM = "train.target_norm_loss"
+DATA_SEED_PARAM = "dataset.data_seed"
+#: How a record entered the analysis: the analysed sweep's parent, another sweep's parent, a run of the selection.
+ROLE_SWEEP, ROLE_OTHER_SWEEP, ROLE_RUN = "sweep", "other_sweep", "run"
+ROLES = (ROLE_SWEEP, ROLE_OTHER_SWEEP, ROLE_RUN)
 
 RUN_COLUMNS = [
     "run_id",
@@ -37,8 +57,10 @@ RUN_COLUMNS = [
     "end_time",
     "run_type",
     "strategy",
+    "strategy_tag",
     "dataset",
     "seed",
+    "data_seed",
     "config_hash",
     "sweep_id",
     "parent_run_id",
@@ -47,6 +69,31 @@ RUN_COLUMNS = [
     "budget",
     "target",
 ]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One MLflow run as the analysis needs it: identity, times (ms since the epoch), tags, params, last metrics."""
+
+    run_id: str
+    run_name: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    tags: Mapping[str, str]
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    role: str = ROLE_RUN
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the records came from: the experiment, the store, and the sweep analysed (None: every run)."""
+
+    experiment_name: str
+    experiment_id: str
+    tracking_uri: str
+    sweep_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,12 +107,14 @@ class SweepData:
         sweeps: every sweep parent in the experiment, newest first (columns ``run_id, run_name, sweep_id,
             start_time, status``).
         runs: one row per training run considered (:data:`RUN_COLUMNS` plus ``included`` and ``reason``: why a
-            run was left out, empty when it is used).
+            run was left out, empty when it is used). ``strategy`` is the run's arm: its ``arm`` tag, else its
+            ``strategy`` tag (kept in ``strategy_tag``); the analysis groups by it.
         metrics: summary metrics, long: ``run_id, dataset, strategy, seed, metric, value`` (every training run).
         history: per-epoch metrics, long: ``run_id, dataset, strategy, seed, metric, step, value`` (included runs).
         params: params, long: ``run_id, key, value`` (strings, as MLflow stores them; every training run).
         ignored: counts of other runs in the selection by ``run_type`` (tuning trials, sweeps), not analysed.
         notes: sentences for the report about how the runs were chosen.
+        records: every record read (parents and runs), what ``runs.csv`` ships.
     """
 
     experiment_name: str
@@ -79,6 +128,8 @@ class SweepData:
     params: pd.DataFrame
     ignored: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    records: tuple[RunRecord, ...] = ()
+    source: Source | None = None
 
     @property
     def included(self) -> pd.DataFrame:
@@ -105,7 +156,23 @@ def _number(text: Any) -> float:
         return np.nan
 
 
-def runs_frame(runs: Iterable[Run]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def record_of(run: Run, role: str = ROLE_RUN) -> RunRecord:
+    """The :class:`RunRecord` of an MLflow run."""
+    info, data = run.info, run.data
+    return RunRecord(
+        run_id=info.run_id,
+        run_name=info.run_name or data.tags.get("mlflow.runName", ""),
+        status=info.status,
+        start_time=info.start_time,
+        end_time=info.end_time,
+        tags=dict(data.tags),
+        params=dict(data.params),
+        metrics={k: float(v) for k, v in data.metrics.items()},
+        role=role,
+    )
+
+
+def runs_frame(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The runs, their summary metrics and their params as three frames (no filtering).
 
     Returns:
@@ -113,31 +180,33 @@ def runs_frame(runs: Iterable[Run]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         (``run_id, metric, value``, the last logged value); ``params`` is long (``run_id, key, value``).
     """
     rows, metric_rows, param_rows = [], [], []
-    for run in runs:
-        tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-        seed = tags.get("seed", params.get("seed"))
+    for rec in records:
+        tags, params, metrics = rec.tags, rec.params, rec.metrics
+        seed = tags.get(names.SEED, params.get("seed"))
         rows.append(
             {
-                "run_id": run.info.run_id,
-                "run_name": run.info.run_name or tags.get("mlflow.runName", ""),
-                "status": run.info.status,
-                "start_time": _to_time(run.info.start_time),
-                "end_time": _to_time(run.info.end_time),
-                "run_type": tags.get("run_type"),
-                "strategy": tags.get("strategy"),
-                "dataset": tags.get("dataset"),
+                "run_id": rec.run_id,
+                "run_name": rec.run_name,
+                "status": rec.status,
+                "start_time": _to_time(rec.start_time),
+                "end_time": _to_time(rec.end_time),
+                "run_type": tags.get(names.RUN_TYPE),
+                "strategy": tags.get(names.ARM) or tags.get(names.STRATEGY),
+                "strategy_tag": tags.get(names.STRATEGY),
+                "dataset": tags.get(names.DATASET),
                 "seed": _number(seed),
-                "config_hash": tags.get("config_hash"),
-                "sweep_id": tags.get("sweep_id"),
-                "parent_run_id": tags.get("mlflow.parentRunId"),
-                "error": tags.get("error"),
-                "diverged": _number(metrics.get("stab/diverged")) == 1,
+                "data_seed": _number(params.get(DATA_SEED_PARAM)),
+                "config_hash": tags.get(names.CONFIG_HASH),
+                "sweep_id": tags.get(names.SWEEP_ID),
+                "parent_run_id": tags.get(names.PARENT_RUN_ID),
+                "error": tags.get(names.ERROR),
+                "diverged": _number(metrics.get(names.DIVERGED_METRIC)) == 1,
                 "budget": _number(params.get(BUDGET_PARAM)),
                 "target": _number(params.get(TARGET_PARAM)),
             }
         )
-        metric_rows += [(run.info.run_id, k, v) for k, v in metrics.items()]
-        param_rows += [(run.info.run_id, k, v) for k, v in params.items()]
+        metric_rows += [(rec.run_id, k, v) for k, v in metrics.items()]
+        param_rows += [(rec.run_id, k, v) for k, v in params.items()]
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     frame["seed"] = frame["seed"].astype("Int64")
     metrics_long = pd.DataFrame(metric_rows, columns=["run_id", "metric", "value"])
@@ -148,7 +217,7 @@ def runs_frame(runs: Iterable[Run]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
 def is_training_run(runs: pd.DataFrame) -> pd.Series:
     """``run_type == "train"``; runs without a ``run_type`` tag count when they have strategy and dataset tags."""
     untagged = runs["run_type"].isna() & runs["strategy"].notna() & runs["dataset"].notna()
-    return (runs["run_type"] == TRAIN) | untagged
+    return (runs["run_type"] == names.RUN_TRAIN) | untagged
 
 
 def select_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -191,52 +260,122 @@ def select_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def history_frame(histories: dict[tuple[str, str], Sequence[Any]], runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy per-epoch frame from ``{(run_id, metric): [mlflow Metric, ...]}`` joined with run labels."""
-    rows = [(run_id, key, m.step, m.value) for (run_id, key), ms in histories.items() for m in ms]
-    h = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value"])
+def history_frame(history: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Tidy per-epoch frame from ``run_id, metric, step, value`` rows, joined with the runs' labels."""
+    h = history[["run_id", "metric", "step", "value"]].copy()
+    h["step"] = h["step"].astype(int)
+    h["value"] = h["value"].astype(float)
     h = h.sort_values(["run_id", "metric", "step"]).drop_duplicates(["run_id", "metric", "step"], keep="last")
     labels = runs[["run_id", "dataset", "strategy", "seed"]]
     return h.merge(labels, on="run_id", how="left")[
         ["run_id", "dataset", "strategy", "seed", "metric", "step", "value"]
-    ]
+    ].reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------------------------- MLflow edge
-
-
-def _search(client: MlflowClient, experiment_id: str, filter_string: str = "") -> list[Run]:
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=filter_string,
-            run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=1000,
-            order_by=["attributes.start_time DESC"],
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def list_sweeps(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
-    """Every sweep parent run of the experiment, newest first."""
-    parents = _search(client, experiment_id, f"tags.run_type = '{SWEEP}'")
+def _sweeps_frame(parents: Sequence[RunRecord]) -> pd.DataFrame:
     rows = [
         {
-            "run_id": r.info.run_id,
-            "run_name": r.info.run_name,
-            "sweep_id": r.data.tags.get("sweep_id"),
-            "start_time": _to_time(r.info.start_time),
-            "status": r.info.status,
+            "run_id": r.run_id,
+            "run_name": r.run_name,
+            "sweep_id": r.tags.get(names.SWEEP_ID),
+            "start_time": _to_time(r.start_time),
+            "status": r.status,
         }
         for r in parents
     ]
     frame = pd.DataFrame(rows, columns=["run_id", "run_name", "sweep_id", "start_time", "status"])
-    return frame.sort_values("start_time", ascending=False, kind="stable").reset_index(drop=True)
+    return frame.sort_values(["start_time", "run_id"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _order(records: Iterable[RunRecord]) -> tuple[RunRecord, ...]:
+    """A fixed order (role, start time, id), whatever order the store returned the runs in."""
+    return tuple(sorted(records, key=lambda r: (ROLES.index(r.role), r.start_time or 0, r.run_id)))
+
+
+def training_selection(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """The training runs among the ``run`` records with the selection applied, their metrics and params, and the
+    counts of the other run types: ``(runs, metrics, params, ignored)``."""
+    all_runs, metrics, params = runs_frame(r for r in records if r.role == ROLE_RUN)
+    training = is_training_run(all_runs)
+    ignored = all_runs.loc[~training, "run_type"].fillna("untagged").value_counts().to_dict()
+    runs = select_runs(all_runs[training].reset_index(drop=True))
+    labels = runs[["run_id", "dataset", "strategy", "seed"]]
+    metrics = metrics[metrics["run_id"].isin(runs["run_id"])].merge(labels, on="run_id", how="left")
+    metrics = metrics[["run_id", "dataset", "strategy", "seed", "metric", "value"]].reset_index(drop=True)
+    params = params[params["run_id"].isin(runs["run_id"])].reset_index(drop=True)
+    return runs, metrics, params, {str(k): int(v) for k, v in sorted(ignored.items())}
+
+
+def assemble(source: Source, records: Iterable[RunRecord], history: pd.DataFrame) -> SweepData:
+    """Build :class:`SweepData` from records and per-epoch rows (``run_id, metric, step, value``): no I/O.
+
+    Args:
+        source: the experiment, store and analysed sweep id.
+        records: the analysed sweep's parent (role ``sweep``, if any), every other sweep parent of the experiment
+            (``other_sweep``) and the runs of the selection (``run``).
+        history: per-epoch values of the included runs.
+    """
+    records = _order(records)
+    parent = next((r for r in records if r.role == ROLE_SWEEP), None)
+    sweeps = _sweeps_frame([r for r in records if r.role in (ROLE_SWEEP, ROLE_OTHER_SWEEP)])
+    runs, metrics, params, ignored = training_selection(records)
+    notes: list[str] = []
+    if parent is not None:
+        chosen = parent.tags.get(names.SWEEP_ID) or source.sweep_id
+        if len(sweeps) > 1:
+            notes.append(f"The experiment has {len(sweeps)} sweeps; this report analyses `{chosen}`.")
+        same_id = int((sweeps["sweep_id"] == chosen).sum())
+        if same_id > 1:
+            notes.append(f"{same_id} parent runs carry sweep_id {chosen!r}; the latest is used.")
+        sweep = {
+            "run_id": parent.run_id,
+            "run_name": parent.run_name,
+            "sweep_id": chosen,
+            "start_time": _to_time(parent.start_time),
+            "status": parent.status,
+            "params": dict(parent.params),
+            "tags": {k: v for k, v in parent.tags.items() if not k.startswith("mlflow.")},
+        }
+    elif source.sweep_id is not None:
+        notes.append(
+            f"No parent run found for sweep {source.sweep_id!r}: its training runs are analysed, and the "
+            "report cannot be logged to a parent run."
+        )
+        sweep = {
+            "run_id": None,
+            "run_name": None,
+            "sweep_id": source.sweep_id,
+            "start_time": None,
+            "status": None,
+            "params": {},
+            "tags": {},
+        }
+    else:
+        sweep = None
+        notes.append(
+            "The experiment has no sweep parent run: every FINISHED training run of the experiment is "
+            "analysed, and the report is not logged to MLflow."
+        )
+    included = set(runs.loc[runs["included"], "run_id"])
+    history = history[history["run_id"].isin(included)]
+    return SweepData(
+        experiment_name=source.experiment_name,
+        experiment_id=source.experiment_id,
+        tracking_uri=source.tracking_uri,
+        sweep=sweep,
+        sweeps=sweeps,
+        runs=runs,
+        metrics=metrics,
+        history=history_frame(history, runs),
+        params=params,
+        ignored=ignored,
+        notes=notes,
+        records=records,
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------------------------- MLflow edge
 
 
 def load_sweep(
@@ -244,7 +383,7 @@ def load_sweep(
     *,
     sweep_id: str | None = None,
     tracking_uri: str = DEFAULT_TRACKING_URI,
-    history_metrics: Sequence[str] = DEFAULT_HISTORY_METRICS,
+    history_metrics: Sequence[str] = PER_EPOCH_METRICS,
 ) -> SweepData:
     """Read one sweep (default: the latest) of an MLflow experiment into tidy frames.
 
@@ -253,101 +392,57 @@ def load_sweep(
         sweep_id: a sweep's ``sweep_id`` tag (or its parent run id); None picks the sweep whose parent run started
             last. When the experiment has no sweep parent, every training run of the experiment is read.
         tracking_uri: any MLflow tracking URI (``sqlite:///mlflow.db``, ``http://127.0.0.1:5000``, ...).
-        history_metrics: per-epoch metrics to fetch for the included runs.
+        history_metrics: per-epoch metrics to fetch for the included runs (those a run logged).
 
     Raises:
         ValueError: the experiment or the sweep does not exist (the message lists the valid names).
     """
-    client = MlflowClient(tracking_uri)
+    client = tracking.make_client(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise ValueError(f"No MLflow experiment named {experiment!r} at {tracking_uri}; found: {names}")
-    sweeps = list_sweeps(client, exp.experiment_id)
-    notes: list[str] = []
-    parent: Run | None = None
-
-    if sweep_id is None and not sweeps.empty:
-        parent = client.get_run(sweeps.iloc[0]["run_id"])
-        if len(sweeps) > 1:
-            notes.append(f"The experiment has {len(sweeps)} sweeps; this report analyses the latest one.")
-    elif sweep_id is not None:
-        match = sweeps[(sweeps["sweep_id"] == sweep_id) | (sweeps["run_id"] == sweep_id)]
-        if not match.empty:
-            parent = client.get_run(match.iloc[0]["run_id"])
-            if len(match) > 1:
-                notes.append(f"{len(match)} parent runs carry sweep_id {sweep_id!r}; the latest is used.")
-
+        found = sorted(e.name for e in client.search_experiments())
+        raise ValueError(f"No MLflow experiment named {experiment!r} at {tracking_uri}; found: {found}")
+    exp_id = exp.experiment_id
+    parents = [
+        record_of(r, ROLE_OTHER_SWEEP)
+        for r in tracking.search_all_runs(client, exp_id, f"tags.{names.RUN_TYPE} = '{names.RUN_SWEEP}'")
+    ]
+    newest_first = sorted(parents, key=lambda r: (r.start_time or 0, r.run_id), reverse=True)
+    if sweep_id is None:
+        parent = newest_first[0] if newest_first else None
+    else:
+        parent = next((r for r in newest_first if sweep_id in (r.tags.get(names.SWEEP_ID), r.run_id)), None)
     if parent is not None:
-        chosen = parent.data.tags.get("sweep_id") or sweep_id
-        selected = _search(client, exp.experiment_id, f"tags.sweep_id = '{chosen}'")
-        by_parent = _search(client, exp.experiment_id, f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        chosen = parent.tags.get(names.SWEEP_ID) or sweep_id
+        selected = tracking.search_all_runs(client, exp_id, f"tags.{names.SWEEP_ID} = '{chosen}'")
+        by_parent = tracking.search_all_runs(client, exp_id, f"tags.`{names.PARENT_RUN_ID}` = '{parent.run_id}'")
         seen = {r.info.run_id for r in selected}
         selected += [r for r in by_parent if r.info.run_id not in seen]
-        selected = [r for r in selected if r.info.run_id != parent.info.run_id]
-        sweep_info = {
-            "run_id": parent.info.run_id,
-            "run_name": parent.info.run_name,
-            "sweep_id": chosen,
-            "start_time": _to_time(parent.info.start_time),
-            "status": parent.info.status,
-            "params": dict(parent.data.params),
-            "tags": {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")},
-        }
     elif sweep_id is not None:
-        selected = _search(client, exp.experiment_id, f"tags.sweep_id = '{sweep_id}'")
+        chosen = sweep_id
+        selected = tracking.search_all_runs(client, exp_id, f"tags.{names.SWEEP_ID} = '{sweep_id}'")
         if not selected:
-            raise ValueError(
-                f"No sweep {sweep_id!r} in experiment {experiment!r}; sweeps: {sweeps['sweep_id'].tolist()}"
-            )
-        notes.append(
-            f"No parent run found for sweep {sweep_id!r}: its training runs are analysed, and the "
-            "report cannot be logged to a parent run."
-        )
-        sweep_info = {
-            "run_id": None,
-            "run_name": None,
-            "sweep_id": sweep_id,
-            "start_time": None,
-            "status": None,
-            "params": {},
-            "tags": {},
-        }
+            known = [r.tags.get(names.SWEEP_ID) for r in newest_first]
+            raise ValueError(f"No sweep {sweep_id!r} in experiment {experiment!r}; sweeps: {known}")
     else:
-        selected = _search(client, exp.experiment_id)
-        sweep_info = None
-        notes.append(
-            "The experiment has no sweep parent run: every FINISHED training run of the experiment is "
-            "analysed, and the report is not logged to MLflow."
-        )
-
-    all_runs, metrics, params = runs_frame(selected)
-    training = is_training_run(all_runs)
-    ignored = all_runs.loc[~training, "run_type"].fillna("untagged").value_counts().to_dict()
-    runs = select_runs(all_runs[training].reset_index(drop=True))
-    metrics = metrics[metrics["run_id"].isin(runs["run_id"])]
-    metrics = metrics.merge(runs[["run_id", "dataset", "strategy", "seed"]], on="run_id", how="left")[
-        ["run_id", "dataset", "strategy", "seed", "metric", "value"]
+        chosen, selected = None, tracking.search_all_runs(client, exp_id)
+    parent_ids = {r.run_id for r in parents}
+    records = [
+        RunRecord(**{**r.__dict__, "role": ROLE_SWEEP}) if parent is not None and r.run_id == parent.run_id else r
+        for r in parents
     ]
-    params = params[params["run_id"].isin(runs["run_id"])].reset_index(drop=True)
-    histories = {
-        (run_id, key): client.get_metric_history(run_id, key)
+    records += [record_of(r) for r in selected if r.info.run_id not in parent_ids]
+    runs, _, _, _ = training_selection(records)
+    metrics_by_run = {r.run_id: r.metrics for r in records}
+    rows = [
+        (run_id, key, m.step, m.value)
         for run_id in runs.loc[runs["included"], "run_id"]
         for key in history_metrics
-    }
-    return SweepData(
-        experiment_name=experiment,
-        experiment_id=exp.experiment_id,
-        tracking_uri=tracking_uri,
-        sweep=sweep_info,
-        sweeps=sweeps,
-        runs=runs,
-        metrics=metrics.reset_index(drop=True),
-        history=history_frame(histories, runs),
-        params=params,
-        ignored={str(k): int(v) for k, v in ignored.items()},
-        notes=notes,
-    )
+        if key in metrics_by_run[run_id]
+        for m in client.get_metric_history(run_id, key)
+    ]
+    history = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value"])
+    return assemble(Source(experiment, exp_id, tracking_uri, chosen), records, history)
 
 
 def constant_and_varying_params(params: pd.DataFrame, run_ids: Iterable[str]) -> tuple[dict, dict]:

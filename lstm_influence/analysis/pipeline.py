@@ -1,8 +1,14 @@
-"""One call from an MLflow experiment to a report folder (and the sweep's parent run): what compare.py runs."""
+"""One call from an MLflow sweep (or from a report's shipped files) to a report folder: what compare.py runs.
+
+Either way the report is built from the folder's own ``runs.csv`` and ``history.csv``: :func:`analyse` writes them
+from the store first and reads them back, :func:`analyse_files` reads them from an earlier report. So a report and
+its rebuild from the shipped files are the same bytes.
+"""
 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,39 +18,44 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstm_influence.analysis import plots
+from lstm_influence.analysis.estimators import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI, SweepData, load_sweep
+from lstm_influence.analysis.raw import HISTORY_FILE, RUNS_FILE, read_raw, write_raw
 from lstm_influence.analysis.report import (
     ARTIFACT_PATH,
+    SIGNIFICANCE,
     ReportSettings,
     log_artifacts,
     render_report,
     save_figure,
     write_text,
 )
-from lstm_influence.analysis.stats import (
-    BOOTSTRAP_SEED,
-    CONFIDENCE,
-    N_RESAMPLES,
+from lstm_influence.analysis.summaries import (
+    ALL_DATASETS,
+    CONFIRMATORY,
+    EXPLORATORY,
     convergence_bands,
     metric_scores,
+    reference_predictors,
     summarize,
 )
+from lstm_influence.tracking import names
 
-PRIMARY_METRIC = "test/norm_loss"
-DEFAULT_METRICS = (PRIMARY_METRIC, "conv/epochs_to_target")
-CURVE_METRIC = "val/norm_loss"
+SECONDARY_METRICS = (names.EPOCHS_TO_TARGET,)
+CURVE_METRIC = names.VAL_NORM_LOSS
+TUNING_FILE = "tuning.csv"
 FIGURES = {
     "convergence": "Figure 1: convergence of val/norm_loss (IQM across seeds, 95% CI band)",
-    "final_loss": "Figure 2: final normalised test loss per strategy (points: seeds; bar: IQM, 95% CI)",
+    "final_loss": "Figure 2: final primary metric per arm (points: seeds; bar: IQM, 95% CI; dashes: references)",
     "stability": "Figure 3: stability (seed spread, divergence rate, gradient-norm spikes)",
-    "retention": "Figure 4: influence retention per strategy",
-    "improvement": "Figure 5: probability of improvement over the baseline (95% CI)",
+    "retention": "Figure 4: influence retention per arm",
+    "improvement": "Figure 5: probability of improvement over the control arm (95% CI)",
 }
 
 
 @dataclass
 class AnalysisResult:
-    """What :func:`analyse` produced."""
+    """What :func:`analyse` or :func:`analyse_files` produced."""
 
     out_dir: Path
     report: Path
@@ -60,9 +71,9 @@ def default_out_dir(experiment: str) -> Path:
     return Path("results") / (re.sub(r"[^\w.-]+", "_", experiment).strip("._") or "experiment")
 
 
-def metric_list(extra: Sequence[str] = ()) -> list[str]:
-    """The default metrics followed by ``extra``, without repeats."""
-    return list(dict.fromkeys([*DEFAULT_METRICS, *extra]))
+def metric_list(primary: str = names.PRIMARY_METRIC, extra: Sequence[str] = ()) -> list[str]:
+    """The primary metric, the default secondary ones, then ``extra``, without repeats."""
+    return list(dict.fromkeys([primary, *SECONDARY_METRICS, *extra]))
 
 
 def diverged_ends(data: SweepData, metric: str = CURVE_METRIC) -> pd.DataFrame:
@@ -85,19 +96,68 @@ def build_figures(
     summaries: dict[str, pd.DataFrame],
     scores: dict[str, pd.DataFrame],
     *,
-    baseline: str,
+    settings: ReportSettings,
     bands: pd.DataFrame,
+    references: pd.DataFrame,
 ) -> dict[str, Figure]:
     """The five figures, by file stem (see :data:`FIGURES`)."""
-    primary = summaries[PRIMARY_METRIC]
-    per_dataset = primary[primary["dataset"] != "all"]
+    primary = summaries[settings.primary]
+    per_dataset = primary[primary["dataset"] != ALL_DATASETS]
+    lines = references[references["split"] == "test"] if settings.primary == names.TEST_NORM_LOSS else None
     return {
         "convergence": plots.convergence_figure(bands, targets=targets_by_dataset(data), ends=diverged_ends(data)),
-        "final_loss": plots.distribution_figure(scores[PRIMARY_METRIC], primary, metric=PRIMARY_METRIC),
-        "stability": plots.stability_figure(scores[PRIMARY_METRIC], per_dataset, data.metrics),
+        "final_loss": plots.distribution_figure(
+            scores[settings.primary], primary, metric=settings.primary, references=lines
+        ),
+        "stability": plots.stability_figure(scores[settings.primary], per_dataset, data.metrics),
         "retention": plots.retention_figure(data.metrics[data.metrics["run_id"].isin(data.included["run_id"])]),
-        "improvement": plots.improvement_figure(primary, baseline=baseline),
+        "improvement": plots.improvement_figure(primary, baseline=settings.control),
     }
+
+
+def write_report(
+    data: SweepData, out: Path, settings: ReportSettings, *, tuning: pd.DataFrame | None = None
+) -> tuple[Path, list[Path], dict[str, pd.DataFrame]]:
+    """Statistics, figures, ``summary.csv`` and ``report.md`` of ``data`` into ``out``.
+
+    Returns:
+        ``(report path, every file written, summaries by metric)``.
+    """
+    boot = {"n_resamples": settings.n_resamples, "seed": settings.seed, "confidence": settings.confidence}
+    scores = {m: metric_scores(data.runs, data.metrics, m) for m in settings.metrics}
+    summaries = {
+        m: summarize(
+            scores[m],
+            m,
+            control=settings.control,
+            family=CONFIRMATORY if m == settings.primary else EXPLORATORY,
+            **boot,
+        )
+        for m in settings.metrics
+    }
+    references = reference_predictors(data.metrics, data.runs)
+    bands = convergence_bands(data.history, CURVE_METRIC, **boot)
+    files: list[Path] = []
+    figures_rel: dict[str, str] = {}
+    if not data.included.empty:
+        figures = build_figures(data, summaries, scores, settings=settings, bands=bands, references=references)
+        for stem, fig in figures.items():
+            files += save_figure(fig, out / "figures", stem)
+            figures_rel[FIGURES[stem]] = f"figures/{stem}.png"
+    summary_csv = pd.concat(summaries.values()).to_csv(index=False, lineterminator="\n")
+    files.append(write_text(out / "summary.csv", summary_csv))
+    text = render_report(data, summaries, scores, figures_rel, settings, references=references, tuning=tuning)
+    report = write_text(out / "report.md", text)
+    return report, [report, *files], summaries
+
+
+def _tuning_round_trip(tuning: pd.DataFrame | None, out: Path) -> tuple[pd.DataFrame | None, list[Path]]:
+    """Ship the tuning table as ``tuning.csv`` and use what the file holds, so a rebuild reads the same table."""
+    if tuning is None or tuning.empty:
+        return None, []
+    path = out / TUNING_FILE
+    write_text(path, tuning.to_csv(index=False, lineterminator="\n"))
+    return pd.read_csv(path), [path]
 
 
 def analyse(
@@ -106,73 +166,95 @@ def analyse(
     sweep_id: str | None = None,
     tracking_uri: str = DEFAULT_TRACKING_URI,
     out_dir: Path | str | None = None,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    baseline: str = "baseline",
-    higher_is_better: Sequence[str] = (),
+    metrics: Sequence[str] = (),
+    primary: str = names.PRIMARY_METRIC,
+    control: str = names.CONTROL_ARM,
     n_resamples: int = N_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     confidence: float = CONFIDENCE,
+    alpha: float = SIGNIFICANCE,
     log_to_mlflow: bool = True,
     tuning: pd.DataFrame | None = None,
 ) -> AnalysisResult:
-    """Load a sweep, compute the statistics, write figures, ``report.md`` and CSVs, and log them to the parent run.
+    """Load a sweep from MLflow, ship its raw data, and write the statistics, figures and ``report.md``.
 
     Args:
         experiment: MLflow experiment name.
         sweep_id: the sweep to analyse (default: the latest; all training runs when the experiment has no sweep).
         tracking_uri: any MLflow tracking URI.
         out_dir: output folder (default ``results/<experiment>/``).
-        metrics: summary metrics to analyse; ``test/norm_loss`` is always included and comes first.
-        baseline: the reference strategy.
-        higher_is_better: metrics to treat as higher-is-better besides ``conv/reached_target``.
-        n_resamples, seed, confidence: bootstrap settings.
-        log_to_mlflow: log the report and figures as artifacts of the sweep's parent run under ``analysis/``.
-        tuning: optional tuning results for the report's tuning section.
+        metrics: further summary metrics to analyse (exploratory); ``primary`` and
+            :data:`SECONDARY_METRICS` always are.
+        primary: the confirmatory metric.
+        control: the reference arm.
+        n_resamples, seed, confidence: bootstrap settings and interval level.
+        alpha: the family-wise error rate the report's verdicts use.
+        log_to_mlflow: log the folder as artifacts of the sweep's parent run under ``analysis/``.
+        tuning: optional tuning results for the report's tuning section (shipped as ``tuning.csv``).
     """
     out = Path(out_dir) if out_dir is not None else default_out_dir(experiment)
-    metrics = list(dict.fromkeys([PRIMARY_METRIC, *metrics]))
-    data = load_sweep(experiment, sweep_id=sweep_id, tracking_uri=tracking_uri, history_metrics=(CURVE_METRIC,))
-    boot = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
-    scores = {m: metric_scores(data.runs, data.metrics, m, higher_is_better=higher_is_better) for m in metrics}
-    summaries = {
-        m: summarize(scores[m], m, baseline=baseline, higher_is_better=higher_is_better, **boot) for m in metrics
-    }
-    bands = convergence_bands(data.history, CURVE_METRIC, **boot)
-
-    files: list[Path] = []
-    figures_rel: dict[str, str] = {}
-    if not data.included.empty:
-        for stem, fig in build_figures(data, summaries, scores, baseline=baseline, bands=bands).items():
-            files += save_figure(fig, out / "figures", stem)
-            figures_rel[FIGURES[stem]] = f"figures/{stem}.png"
-    files.append(write_text(out / "summary.csv", pd.concat(summaries.values()).to_csv(index=False)))
-    files.append(write_text(out / "runs.csv", data.runs.to_csv(index=False)))
-
-    settings = ReportSettings(metrics=metrics, baseline=baseline, **boot)
+    loaded = load_sweep(experiment, sweep_id=sweep_id, tracking_uri=tracking_uri)
+    raw_files = write_raw(loaded, out)
+    data = read_raw(out)
+    tuning, tuning_files = _tuning_round_trip(tuning, out)
+    settings = ReportSettings(
+        metrics=metric_list(primary, metrics),
+        primary=primary,
+        control=control,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        alpha=alpha,
+    )
+    report, files, summaries = write_report(data, out, settings, tuning=tuning)
+    files += raw_files + tuning_files
     parent = data.sweep["run_id"] if data.sweep else None
     logged_to, messages = None, []
     if log_to_mlflow and parent:
-        logged_to = parent
-        log_note = None
-    elif parent:
-        log_note = "Not logged to MLflow (logging was turned off)."
-    else:
-        log_note = "Not logged to MLflow: there is no sweep parent run to attach it to."
-
-    def write(logged: str | None, note: str | None) -> Path:
-        text = render_report(
-            data, summaries, scores, figures_rel, settings, logged_to=logged, log_note=note, tuning=tuning
-        )
-        return write_text(out / "report.md", text)
-
-    report = write(logged_to, log_note)
-    if logged_to:
         try:
-            log_artifacts(tracking_uri, logged_to, out, [report, *files], artifact_path=ARTIFACT_PATH)
+            log_artifacts(tracking_uri, parent, out, files, artifact_path=ARTIFACT_PATH)
+            logged_to = parent
         except Exception as err:  # the local report stays useful; say why it is not in MLflow
-            messages.append(f"Could not log artifacts to run {logged_to}: {err}")
-            report = write(None, f"Logging to MLflow failed: {err}")
-            logged_to = None
+            messages.append(f"Could not log artifacts to run {parent}: {err}")
     if data.included.empty:
         messages.append("No finished training runs to analyse.")
-    return AnalysisResult(out, report, [report, *files], summaries, data, logged_to, messages)
+    return AnalysisResult(out, report, files, summaries, data, logged_to, messages)
+
+
+def analyse_files(
+    from_dir: Path | str,
+    *,
+    out_dir: Path | str,
+    metrics: Sequence[str] = (),
+    primary: str = names.PRIMARY_METRIC,
+    control: str = names.CONTROL_ARM,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+    alpha: float = SIGNIFICANCE,
+) -> AnalysisResult:
+    """Rebuild a report from a report folder's ``runs.csv`` and ``history.csv`` (and ``tuning.csv``), no MLflow.
+
+    With the settings the original was made with, the new ``report.md`` and ``summary.csv`` are byte-identical.
+    """
+    source, out = Path(from_dir), Path(out_dir)
+    data = read_raw(source)
+    files: list[Path] = []
+    if source.resolve() != out.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (RUNS_FILE, HISTORY_FILE, TUNING_FILE):
+            if (source / name).is_file():
+                files.append(Path(shutil.copyfile(source / name, out / name)))
+    tuning = pd.read_csv(source / TUNING_FILE) if (source / TUNING_FILE).is_file() else None
+    settings = ReportSettings(
+        metrics=metric_list(primary, metrics),
+        primary=primary,
+        control=control,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        alpha=alpha,
+    )
+    report, written, summaries = write_report(data, out, settings, tuning=tuning)
+    messages = ["No finished training runs to analyse."] if data.included.empty else []
+    return AnalysisResult(out, report, written + files, summaries, data, None, messages)

@@ -5,8 +5,9 @@ axes. Each ``*_figure`` function lays the panels out, one per dataset where that
 ``matplotlib.figure.Figure``. Nothing here saves or shows a figure; the caller decides. Figures are built with
 ``matplotlib.figure.Figure`` directly, not pyplot, so no GUI backend is needed and no global state is touched.
 
-Inputs are the tidy frames of :mod:`lstm_influence.analysis.stats` (``convergence_bands``, ``metric_scores``,
-``summarize``) and the long metrics frame of :mod:`lstm_influence.analysis.load`.
+Inputs are the tidy frames of :mod:`lstm_influence.analysis.summaries` (``convergence_bands``,
+``metric_scores``, ``summarize``, ``reference_predictors``; their ``strategy`` column is the arm) and the long
+metrics frame of :mod:`lstm_influence.analysis.load`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from lstm_influence.analysis.stats import strategy_order
+from lstm_influence.analysis.summaries import strategy_order
 
 #: Okabe & Ito (2008), "Color universal design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {
@@ -202,15 +203,19 @@ def plot_score_distribution(
     ax: Axes | None = None,
     styles: dict[str, dict[str, str]] | None = None,
     metric: str = "test/norm_loss",
+    references: pd.DataFrame | None = None,
 ) -> Axes:
-    """One dataset's per-run scores (hollow points) beside each strategy's IQM with its 95 % CI (bar).
+    """One dataset's per-run scores (hollow points) beside each arm's IQM with its 95 % CI (bar).
 
-    Runs whose score is non-finite (diverged) are drawn as crosses on the top edge.
+    Runs that take the worst rank (diverged) are drawn as crosses on the top edge. ``references`` (rows
+    ``dataset, predictor, value`` of :func:`~lstm_influence.analysis.summaries.reference_predictors`) are drawn as
+    labelled dashed lines.
     """
     ax = _new_axes(ax)
     s = scores[(scores["dataset"] == dataset) & (scores["status"] != "missing")]
     if s.empty:
         return _no_data(ax, f"{dataset}: no {metric}")
+    s = s.assign(value=s["value"].where(s["status"] != "worst", np.inf))
     strategies = strategy_order(s["strategy"].unique())
     styles = styles or strategy_styles(strategies)
     summ = summary[summary["dataset"] == dataset].set_index("strategy")
@@ -270,7 +275,21 @@ def plot_score_distribution(
             ax.plot(i + 0.2, centre, marker=st["marker"], color=st["color"], markersize=7)
     if "norm" in metric:
         ax.axhline(1.0, color="#888888", linestyle=":", linewidth=1)
-    _maybe_log(ax, finite_all.to_numpy())
+    if references is not None:
+        for _, ref in references[references["dataset"] == dataset].iterrows():
+            ax.axhline(ref["value"], color="#555555", linestyle="--", linewidth=0.9)
+            ax.annotate(
+                str(ref["predictor"]),
+                (1.0, ref["value"]),
+                xycoords=("axes fraction", "data"),
+                xytext=(-2, 2),
+                textcoords="offset points",
+                ha="right",
+                fontsize=7,
+                color="#555555",
+            )
+        finite_all = pd.concat([finite_all, references.loc[references["dataset"] == dataset, "value"]])
+    _maybe_log(ax, finite_all.to_numpy(dtype=float))
     counts = s.groupby("strategy").size()
     labels = [f"{x}\n(n={counts.get(x, 0)})" for x in strategies]
     ax.set_xticks(range(len(strategies)), labels, rotation=25, ha="right", rotation_mode="anchor")
@@ -281,8 +300,15 @@ def plot_score_distribution(
     return ax
 
 
-def distribution_figure(scores: pd.DataFrame, summary: pd.DataFrame, *, metric: str = "test/norm_loss") -> Figure:
-    """Figure 2: per-strategy distributions of a final score, points per seed with IQM and 95 % CI."""
+def distribution_figure(
+    scores: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    metric: str = "test/norm_loss",
+    references: pd.DataFrame | None = None,
+) -> Figure:
+    """Figure 2: per-arm distributions of a final score, points per seed with IQM and 95 % CI, and the reference
+    predictors of each dataset as dashed lines."""
     used = scores[scores["status"] != "missing"]
     datasets = sorted(used["dataset"].unique())
     styles = strategy_styles(strategy_order(used["strategy"].unique()))
@@ -290,7 +316,7 @@ def distribution_figure(scores: pd.DataFrame, summary: pd.DataFrame, *, metric: 
     if not datasets:
         _no_data(axes[0], f"no {metric}")
     for ax, dataset in zip(axes, datasets):
-        plot_score_distribution(scores, summary, dataset, ax=ax, styles=styles, metric=metric)
+        plot_score_distribution(scores, summary, dataset, ax=ax, styles=styles, metric=metric, references=references)
     extra = [
         Line2D([], [], color="#444444", marker="o", markerfacecolor="none", linestyle="none", label="one seed"),
         Line2D([], [], color="#444444", marker="o", linewidth=2.2, label="IQM, 95% CI"),

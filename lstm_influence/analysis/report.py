@@ -16,8 +16,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lstm_influence.analysis.coverage import interval_coverage
+from lstm_influence.analysis.estimators import min_p_signed_rank, pairs_for_clean_separation
 from lstm_influence.analysis.load import SweepData, constant_and_varying_params
-from lstm_influence.analysis.stats import CENSORED_METRICS, strategy_order
+from lstm_influence.analysis.summaries import (
+    ALL_DATASETS,
+    CENSORED_METRICS,
+    CONFIRMATORY,
+    PAIRED_TEST,
+    strategy_order,
+)
+from lstm_influence.tracking import names
 
 FIGURE_FORMATS = ("png", "svg")
 ARTIFACT_PATH = "analysis"
@@ -31,10 +40,12 @@ class ReportSettings:
     """How the statistics were computed, quoted in the report's methods section."""
 
     metrics: Sequence[str]
-    baseline: str = "baseline"
+    primary: str = names.PRIMARY_METRIC
+    control: str = names.CONTROL_ARM
     n_resamples: int = 2000
     seed: int = 0
     confidence: float = 0.95
+    alpha: float = SIGNIFICANCE
 
 
 # --------------------------------------------------------------------------------------------- formatting
@@ -85,48 +96,58 @@ def _when(t: Any) -> str:
 
 
 def summary_section(
-    summary: pd.DataFrame, metric: str, *, baseline: str = "baseline", alpha: float = SIGNIFICANCE
+    summary: pd.DataFrame, metric: str, *, control: str = names.CONTROL_ARM, alpha: float = SIGNIFICANCE
 ) -> str:
-    """Markdown for one metric's summary table (rows: dataset × strategy, then the across-dataset rows)."""
+    """Markdown for one metric's summary table (rows: dataset × arm, then the across-dataset rows)."""
     if summary.empty:
         return f"### `{metric}`\n\nNo used run logged this metric.\n"
     lower = bool(summary["lower_is_better"].iloc[0])
+    family = summary["family"].iloc[0]
+    confirmatory = family == CONFIRMATORY
     censored = metric in CENSORED_METRICS
     headers = [
         "dataset",
-        "strategy",
+        "arm",
         "n",
         "IQM [95% CI]",
         "median",
-        "mean",
         "P(improvement) [95% CI]",
-        "p (MW)",
+        f"diff vs {control} [95% CI]",
+        "test (pairs)",
+        "p",
         "p Holm",
+        "mean rank [95% CI]",
         "divergence",
     ]
     if censored:
-        headers[6:6] = ["reached", "KM median [95% CI]"]
+        headers[5:5] = ["reached", "KM median [95% CI]"]
     rows, single = [], False
     for _, r in summary.iterrows():
+        is_control = r["strategy"] == control
         mark = ""
-        no_iqm_ci = np.isfinite(r["iqm"]) and not np.isfinite(r["iqm_low"])
-        no_poi_ci = np.isfinite(r["poi"]) and not np.isfinite(r["poi_low"])
-        if no_iqm_ci or no_poi_ci:
+        if (np.isfinite(r["iqm"]) and not np.isfinite(r["iqm_low"])) or (
+            np.isfinite(r["poi"]) and not np.isfinite(r["poi_low"])
+        ):
             mark, single = " †", True
         p_holm = fmt(r["p_holm"])
-        if np.isfinite(r["p_holm"]) and r["p_holm"] < alpha:
+        if confirmatory and np.isfinite(r["p_holm"]) and r["p_holm"] < alpha:
             p_holm = f"**{p_holm}**"
-        n = f"{int(r['n_runs'])}" if np.isfinite(r["n_runs"]) else "—"
+        test = "—"
+        if isinstance(r["test"], str):
+            short = "signed-rank" if r["test"] == PAIRED_TEST else "rank-sum"
+            test = f"{short} ({int(r['n_pairs'])})"
         row = [
             r["dataset"],
             r["strategy"] + mark,
-            n,
+            f"{int(r['n_runs'])}" if np.isfinite(r["n_runs"]) else "—",
             fmt_interval(r["iqm"], r["iqm_low"], r["iqm_high"]),
             fmt(r["median"]),
-            fmt(r["mean"]),
-            "—" if r["strategy"] == baseline else fmt_interval(r["poi"], r["poi_low"], r["poi_high"], 2),
+            "—" if is_control else fmt_interval(r["poi"], r["poi_low"], r["poi_high"], 2),
+            "—" if is_control else fmt_interval(r["diff"], r["diff_low"], r["diff_high"]),
+            test,
             fmt(r["p_value"]),
             p_holm,
+            fmt_interval(r["mean_rank"], r["mean_rank_low"], r["mean_rank_high"], 2),
             f"{fmt(r['divergence_rate'], 2)} ({int(r['n_diverged'])}/{int(r['n_runs'])})",
         ]
         if censored:
@@ -135,41 +156,143 @@ def summary_section(
                 km = f"{fmt(r['km_median'])} [{fmt(r['km_low'])}, > {fmt(r['budget'])}]"
             if not np.isfinite(r["km_median"]):
                 km = f"> {fmt(r['budget'])} (not reached)" if np.isfinite(r["budget"]) else "—"
-            reached = "—" if r["dataset"] == "all" else f"{int(r['n_reached'])}/{int(r['n_runs'])}"
-            row[6:6] = [reached, km]
+            reached = "—" if r["dataset"] == ALL_DATASETS else f"{int(r['n_reached'])}/{int(r['n_runs'])}"
+            row[5:5] = [reached, km]
         rows.append(row)
     direction = "lower is better" if lower else "higher is better"
+    label = "confirmatory (primary)" if confirmatory else "exploratory"
+    k = int(summary["p_value"].notna().sum())
     text = [
-        f"### `{metric}` ({direction})\n",
+        f"### `{metric}` ({direction}; {label})\n",
         markdown_table(rows, headers),
         "",
-        f"P(improvement) = P(a {'' if lower else 'higher '}run of the strategy "
-        f"{'has a lower value than' if lower else 'beats'} a run of `{baseline}`), ties ½; 0.5 = no difference. "
-        f"p (MW): two-sided Mann–Whitney U against `{baseline}` on the same dataset; p Holm: Holm-adjusted over "
-        f"the {int(summary['p_value'].notna().sum())} comparisons of this metric (bold: < {alpha}).",
+        f"P(improvement) = P(a run of the arm {'has a lower value than' if lower else 'beats'} a run of "
+        f"`{control}`), ties ½; 0.5 = no difference. diff: arm − `{control}` (Hodges–Lehmann; paired by seed "
+        "where every run has a partner). test: the exact Wilcoxon signed-rank test on the paired differences, or "
+        "the exact Mann–Whitney rank-sum test where partners are missing (number of pairs in brackets). p Holm: "
+        f"Holm-adjusted over the {k} comparisons of this metric"
+        + (f" (bold: < {alpha})." if confirmatory else "; exploratory, so no verdict is drawn from it.")
+        + " Mean rank: 1 = best of the arms within each dataset × seed.",
     ]
-    if (summary["dataset"] == "all").any():
+    if (summary["dataset"] == ALL_DATASETS).any():
         text.append(
-            "Rows `all`: P(improvement) averaged over datasets (rliable), IQM pooled over datasets (normalised "
-            "metrics only), both with a bootstrap stratified by dataset; no test."
+            "Rows `all`: P(improvement) averaged over datasets (Newcombe's square-and-add interval) and the mean "
+            "rank across datasets, each dataset weighted equally (bootstrap over seeds, stratified by dataset); "
+            "no location is pooled across datasets, whose scales differ."
         )
     if single:
         text.append(
-            "† no interval: the cell (or a cell this row compares with or pools) has a single seed with a finite "
-            "value, and one seed gives no interval."
+            "† no interval: the cell (or the control it is compared with) has a single seed with a finite value."
         )
     if summary["n_worst"].fillna(0).sum():
         text.append(
-            "Runs that diverged without a finite value are left out of IQM/median/mean (n counts them) and enter "
-            "P(improvement) and the test at the worst rank."
+            "Runs that diverged are left out of IQM and median (n counts them) and take the worst rank in "
+            "P(improvement), the tests, the differences and the mean rank, whatever value they logged."
         )
     if censored:
         text.append(
-            "Runs that never reached the target are censored at `train.epochs`: in IQM, median, mean, "
-            "P(improvement) and the test they count as `train.epochs + 1` (tied, worse than any run that reached "
+            "Runs that never reached the target are censored at `train.epochs`: in IQM, median, P(improvement), "
+            "the tests and the ranks they count as `train.epochs + 1` (tied, worse than any run that reached "
             "it); the Kaplan–Meier median treats them as not reached by the end of the budget."
         )
     return "\n".join(text) + "\n"
+
+
+def families_section(summaries: dict[str, pd.DataFrame], settings: ReportSettings) -> str:
+    """Per family: its comparisons, the smallest p the design allows after Holm, and the pairs a verdict needs."""
+    rows = []
+    for metric, summary in summaries.items():
+        cells = summary[summary["p_value"].notna()]
+        if cells.empty:
+            continue
+        k = len(cells)
+        smallest = float(cells["p_min"].min())
+        rows.append(
+            [
+                _code(metric),
+                "confirmatory" if metric == settings.primary else "exploratory",
+                k,
+                ", ".join(sorted({f"{t} ({int(n)})" for t, n in zip(cells["test"], cells["n_pairs"])})),
+                fmt(smallest),
+                fmt(min(1.0, k * smallest)),
+                pairs_for_clean_separation(k, settings.alpha),
+            ]
+        )
+    if not rows:
+        return ""
+    n10 = min_p_signed_rank(10)
+    return (
+        "## Families and what this design can show\n\n"
+        f"The primary metric `{settings.primary}` is the confirmatory family: its comparisons with "
+        f"`{settings.control}` are Holm-corrected together and decide. Every other metric is exploratory. An exact "
+        "test cannot give a p-value below the smallest one its design allows, however clear the data: with n pairs "
+        f"the signed-rank test's smallest two-sided p is 2/2^n (5 pairs: {fmt(min_p_signed_rank(5))}; 10 pairs: "
+        f"{fmt(n10)}), and Holm multiplies the smallest p of a family of k comparisons by k.\n\n"
+        + markdown_table(
+            rows,
+            [
+                "metric",
+                "family",
+                "comparisons k",
+                "tests (pairs)",
+                "smallest p possible",
+                "smallest p after Holm",
+                f"pairs for a clean separation to reach p Holm ≤ {settings.alpha}",
+            ],
+        )
+        + "\n"
+    )
+
+
+def references_section(references: pd.DataFrame, primary: pd.DataFrame, control: str) -> str:
+    """Reference predictors' normalised test loss per dataset, beside the arms' IQM of the primary metric."""
+    if references.empty:
+        return ""
+    test = references[references["split"] == "test"]
+    rows = []
+    for dataset in sorted(test["dataset"].unique()):
+        arms = primary[(primary["dataset"] == dataset)]
+        best = arms.loc[arms["iqm"].idxmin()] if arms["iqm"].notna().any() else None
+        for _, r in test[test["dataset"] == dataset].iterrows():
+            agree = "yes" if r["agree"] else f"**no**: {fmt(r['low'], 4)} to {fmt(r['high'], 4)}"
+            beaten = "—"
+            if best is not None and np.isfinite(r["value"]):
+                better = arms.loc[arms["iqm"] < r["value"], "strategy"].tolist()
+                beaten = ", ".join(better) if better else "none"
+            rows.append([dataset, _code(r["predictor"]), fmt(r["value"], 4), int(r["n_runs"]), agree, beaten])
+    return (
+        "## Reference predictors\n\n"
+        "Simple predictors fitted on the training split only, logged on every run as "
+        "`baseline/<predictor>/test_norm_loss` (test loss ÷ the trivial predictor's, so the trivial predictor is 1). "
+        "They depend on the data alone, so every run of a dataset should log the same value.\n\n"
+        + markdown_table(
+            rows,
+            ["dataset", "predictor", "test/norm_loss", "runs", "same on every run", "arms whose IQM is lower"],
+        )
+        + "\n"
+    )
+
+
+def coverage_section(summaries: dict[str, pd.DataFrame], settings: ReportSettings) -> str:
+    """Simulated coverage of the intervals at the sample sizes below 10 that the report's cells have."""
+    sizes: set[int] = set()
+    for summary in summaries.values():
+        cells = summary[summary["dataset"] != ALL_DATASETS]
+        sizes |= {int(n) for n in cells["n_finite"].dropna() if 2 <= n < 10}
+        sizes |= {int(n) for n in cells["n_pairs"].dropna() if 2 <= n < 10}
+    if not sizes:
+        return ""
+    rows = []
+    for n in sorted(sizes):
+        c = interval_coverage(n, confidence=settings.confidence)
+        rows.append([n, fmt(c["iqm"]), fmt(c["poi"]), fmt(c["paired_diff"])])
+    return (
+        "**Coverage at these sample sizes.** Nominal 95% intervals from few seeds cover less than 95% when no exact "
+        "level is reachable. Measured by simulation (2,000 normal experiments per method, seeded; P(improvement) "
+        "and the difference: the worst of shifts 0, 0.5, 1 and 2 SD):\n\n"
+        + markdown_table(rows, ["runs (pairs) per arm", "IQM", "P(improvement)", "paired difference"])
+        + "\n"
+    )
 
 
 def run_counts_section(data: SweepData) -> str:
@@ -312,28 +435,35 @@ def methods_section(settings: ReportSettings) -> str:
     pct = f"{settings.confidence:.0%}"
     return f"""## Methods
 
-- Unit of analysis: one training run (one seed) of a strategy on a dataset; statistics are per dataset × strategy
-  across seeds. The data are fixed by `dataset.data_seed`, so strategies are compared on the same data.
-- IQM: interquartile mean, the 25% trimmed mean (`scipy.stats.trim_mean(x, 0.25)`), robust to a few outlier seeds
-  (Agarwal et al. 2021, rliable).
-- {pct} intervals: percentile bootstrap (`scipy.stats.bootstrap`, `method="percentile"`), {settings.n_resamples}
-  resamples, seed {settings.seed}, stratified: each strategy's runs on each dataset are resampled on their own.
-  A cell with one seed has no interval.
-- P(improvement): rliable's probability of improvement, P(X beats Y) + ½ P(tie) from the Mann–Whitney U statistic,
-  X a run of the strategy and Y a run of `{settings.baseline}` on the same dataset. Losses are negated first, so
-  for them it is P(lower loss); its interval is a bootstrap resampling both samples independently.
-- Tests: two-sided Mann–Whitney U against `{settings.baseline}` (`scipy.stats.mannwhitneyu`, exact when a sample
-  has ≤ 8 runs and no ties, else the normal approximation with tie correction); Holm's step-down correction over
-  all strategy × dataset comparisons of one metric. Different metrics are separate families; `test/norm_loss` is
-  the primary one.
-- Divergence rate: runs with `stab/diverged = 1` over runs used, with a Wilson score interval
-  (`scipy.stats.binomtest`). Diverged runs are kept. A diverged (or non-finite) score has no finite value: it is left
-  out of IQM/median/mean and enters P(improvement) and the test at the worst rank.
+- Unit of analysis: one training run (one seed) of an arm on a dataset. Arms are the runs' `arm` tags (the
+  `strategy` tag where a run has none). Every arm sees the same data (`dataset.data_seed`) and `seed` fixes the
+  initial weights and the shuffling, so runs of two arms with the same seed, budget and data seed are pairs.
+- Primary comparison, per dataset, each arm against `{settings.control}`: the paired differences arm − control;
+  their Hodges–Lehmann estimate (median of the Walsh averages) with the exact {pct} interval from the Wilcoxon
+  signed-rank distribution; the exact two-sided Wilcoxon signed-rank test (the sign-flip permutation distribution
+  of the rank sum, computed exactly, ties by midranks, zero differences dropped). Where some run has no partner:
+  the exact Mann–Whitney rank-sum test (full permutation distribution, ties by midranks) and the two-sample
+  Hodges–Lehmann shift with its exact interval. No p-value comes from a normal approximation, so none is below the
+  smallest the design allows.
+- Families: `{settings.primary}` is confirmatory; Holm's step-down correction over its comparisons. Other metrics are
+  exploratory (Holm within each metric, no verdict).
+- IQM: interquartile mean, the 25% trimmed mean (rliable); {pct} Tukey–McLaughlin interval (trimmed mean ± t(h − 1)
+  × winsorized SE, h the runs kept).
+- P(improvement): P(a run of the arm beats a run of `{settings.control}`) + ½ P(tie) (rliable), with Newcombe's
+  score-type interval (Hanley–McNeil variance), which stays open at complete separation. Across datasets: the mean
+  over datasets with Newcombe's square-and-add interval.
+- Mean rank: arms ranked within each dataset × seed block where every arm has a run (1 = best, ties share), averaged
+  over blocks and then over datasets; percentile bootstrap over blocks stratified by dataset ({settings.n_resamples}
+  resamples, seed {settings.seed}).
+- Diverged runs (`stab/diverged = 1`) take the worst rank in every metric, whatever value they logged, and are left
+  out of IQM and median; their rate has a Wilson score interval.
 - Censoring of `conv/epochs_to_target`: a run that never reached `train.target_norm_loss` is right-censored at
   `train.epochs`; rank-based statistics and IQM use `train.epochs + 1`, the Kaplan–Meier median
   (`scipy.stats.ecdf` on `CensoredData`, log-log pointwise band) treats it as not reached by the budget.
 - Runs left out: not FINISHED (FAILED with their `error` tag, still RUNNING, KILLED), without strategy/dataset tags,
   or superseded by a later run of the same `config_hash`.
+- Data: this report is built from `runs.csv` (every run's tags, params and summary metrics) and `history.csv`
+  (every per-epoch value) beside it; `python experiments/compare.py --from <this folder> --out DIR` rebuilds it.
 """
 
 
@@ -353,12 +483,11 @@ def render_report(
     figures: dict[str, str],
     settings: ReportSettings,
     *,
-    logged_to: str | None = None,
-    log_note: str | None = None,
+    references: pd.DataFrame | None = None,
     tuning: pd.DataFrame | None = None,
     extra_sections: Sequence[str] = (),
 ) -> str:
-    """The whole report as markdown.
+    """The whole report as markdown (a pure function of its inputs: the same files give the same bytes).
 
     Args:
         data: what was loaded.
@@ -366,8 +495,7 @@ def render_report(
         scores: ``{metric: metric_scores(...) frame}`` (for the missing-metric list).
         figures: ``{caption: relative path of the PNG}`` (an SVG beside it is linked).
         settings: the statistics settings.
-        logged_to: the parent run id the report is logged to, if any.
-        log_note: why it was not logged, if it was not.
+        references: from :func:`~lstm_influence.analysis.summaries.reference_predictors`.
         tuning: optional tuning results (see :func:`tuning_section`).
         extra_sections: further markdown sections appended at the end.
     """
@@ -379,17 +507,20 @@ def render_report(
         f"{scope}. MLflow UI: {mlflow_link(data)}.",
     ]
     head += [f"> {note}" for note in data.notes]
-    if logged_to:
-        head.append(
-            f"\nThis report and its figures are logged as artifacts of run `{logged_to}` under `{ARTIFACT_PATH}/`."
-        )
-    elif log_note:
-        head.append(f"\n{log_note}")
     body = ["## Summary", ""]
     if not summaries or all(s.empty for s in summaries.values()):
         body.append("No finished training run with the analysed metrics: nothing to summarise.\n")
     for metric, summary in summaries.items():
-        body.append(summary_section(summary, metric, baseline=settings.baseline))
+        body.append(summary_section(summary, metric, control=settings.control, alpha=settings.alpha))
+    primary = summaries.get(settings.primary)
+    sections = [
+        references_section(references, primary, settings.control)
+        if references is not None and primary is not None
+        else "",
+        families_section(summaries, settings),
+        coverage_section(summaries, settings),
+    ]
+    body += [section for section in sections if section]
     missing = missing_metrics_section(scores)
     if missing:
         body.append(missing)
@@ -435,9 +566,9 @@ def log_artifacts(
 ) -> None:
     """Log ``files`` (inside ``out_dir``) as artifacts of ``run_id``, keeping their paths relative to
     ``out_dir`` under ``artifact_path``."""
-    from mlflow import MlflowClient
+    from lstm_influence import tracking
 
-    client = MlflowClient(tracking_uri)
+    client = tracking.make_client(tracking_uri)
     for f in files:
         rel = Path(f).resolve().relative_to(out_dir.resolve()).parent
         dest = artifact_path if str(rel) == "." else f"{artifact_path}/{rel.as_posix()}"

@@ -1,0 +1,475 @@
+"""DataFrame summaries of a sweep: the estimators of :mod:`~lstm_influence.analysis.estimators` per dataset × arm.
+
+Every function here is pure: tidy frames in, tidy frames out. Nothing reads MLflow or writes files.
+
+Data contract. A *scores* frame (see :func:`metric_scores`) has one row per training run and the columns
+``run_id, dataset, strategy, seed, pair, value, status, diverged, budget``; ``strategy`` is the run's arm (its
+``arm`` tag, else its ``strategy`` tag), ``pair`` the key that pairs runs of different arms (seed, budget and
+``dataset.data_seed``: the same data, initial-weight seed and epochs), and ``status`` is one of
+
+* ``"ok"``: the run finished and logged a finite value;
+* ``"censored"``: ``conv/epochs_to_target`` of a run that never reached the target; ``value`` holds the censoring
+  value ``train.epochs + 1`` (one epoch past the budget, so it ranks below every run that reached the target);
+* ``"worst"``: a run that diverged (whatever finite number it logged: a diverged run's AULC or spike count does not
+  describe a finished run) or logged a non-finite value; ``value`` is ``+inf`` for a lower-is-better metric and
+  ``-inf`` otherwise, so it takes the worst rank in every rank-based statistic, and it is left out of the
+  location estimates (mean, median, IQM);
+* ``"missing"``: a run that did not log the metric and did not diverge; it is left out of this metric.
+
+Per dataset, each arm is compared with the control arm. When every run of both arms has a partner with the same
+``pair`` key, the comparison is *paired*: the differences arm − control, the exact Wilcoxon signed-rank test and the
+Hodges–Lehmann difference with its exact interval. Otherwise (missing partners) it falls back to the exact
+Mann–Whitney test and the two-sample Hodges–Lehmann shift. P(improvement) (rliable's, unpaired) and the mean rank
+within each dataset × seed block (complete blocks only) are reported beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lstm_influence.analysis.estimators import (
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    N_RESAMPLES,
+    block_ranks,
+    finite_or_inf,
+    hodges_lehmann_paired,
+    hodges_lehmann_shift,
+    holm,
+    iqm,
+    iqm_interval,
+    kaplan_meier_median,
+    mean_rank_interval,
+    min_p_rank_sum,
+    min_p_signed_rank,
+    mover_mean_interval,
+    newcombe_interval,
+    paired_difference,
+    probability_of_improvement,
+    proportion_ci,
+    rank_sum_test,
+    signed_rank_test,
+)
+from lstm_influence.tracking import names
+
+#: The censored metrics and the 0/1 metric that says whether the event happened.
+CENSORED_METRICS = {names.EPOCHS_TO_TARGET: names.REACHED_TARGET}
+#: Metrics where a larger value is better; every other metric is treated as lower-is-better.
+HIGHER_IS_BETTER = frozenset({names.REACHED_TARGET})
+#: What the ``test`` column says produced ``p_value``.
+PAIRED_TEST = "signed-rank exact"
+UNPAIRED_TEST = "rank-sum exact"
+CONFIRMATORY = "confirmatory"
+EXPLORATORY = "exploratory"
+#: Aggregate rows across datasets carry this in the ``dataset`` column.
+ALL_DATASETS = "all"
+
+SUMMARY_COLUMNS = [
+    "metric",
+    "family",
+    "lower_is_better",
+    "dataset",
+    "strategy",
+    "n_runs",
+    "n_finite",
+    "n_worst",
+    "n_censored",
+    "seeds",
+    "mean",
+    "median",
+    "iqm",
+    "iqm_low",
+    "iqm_high",
+    "poi",
+    "poi_low",
+    "poi_high",
+    "test",
+    "n_pairs",
+    "diff",
+    "diff_low",
+    "diff_high",
+    "diff_coverage",
+    "p_value",
+    "p_min",
+    "p_holm",
+    "mean_rank",
+    "mean_rank_low",
+    "mean_rank_high",
+    "n_blocks",
+    "n_diverged",
+    "divergence_rate",
+    "divergence_low",
+    "divergence_high",
+    "km_median",
+    "km_low",
+    "km_high",
+    "n_reached",
+    "budget",
+]
+SCORE_COLUMNS = ["run_id", "dataset", "strategy", "seed", "pair", "value", "status", "diverged", "budget"]
+
+
+def lower_is_better(metric: str, higher_is_better: Sequence[str] = ()) -> bool:
+    """Whether a smaller value of ``metric`` is better (every metric except :data:`HIGHER_IS_BETTER` ones)."""
+    return metric not in HIGHER_IS_BETTER and metric not in set(higher_is_better)
+
+
+def strategy_order(arms: Sequence[str], control: str = names.CONTROL_ARM) -> list[str]:
+    """The control first, then the project's strategies in :data:`names.STRATEGIES` order, then the rest sorted."""
+    present = list(dict.fromkeys(a for a in arms if isinstance(a, str)))
+    ordered = [control] if control in present else []
+    ordered += [s for s in names.STRATEGIES if s in present and s not in ordered]
+    ordered += sorted(s for s in present if s not in ordered)
+    return ordered
+
+
+# --------------------------------------------------------------------------------------------- scores
+
+
+def metric_scores(
+    runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, *, higher_is_better: Sequence[str] = ()
+) -> pd.DataFrame:
+    """One row per included training run with its score on ``metric`` and how that score was obtained.
+
+    Args:
+        runs: the runs frame (columns ``run_id, dataset, strategy, seed, data_seed, diverged, budget`` and
+            ``included``; see :mod:`lstm_influence.analysis.load`); only rows with ``included`` are used.
+        metrics: tidy summary metrics, columns ``run_id, metric, value``.
+        metric: the metric to score.
+        higher_is_better: extra metrics to treat as higher-is-better.
+
+    Returns:
+        :data:`SCORE_COLUMNS` (see the module docstring), sorted by dataset, arm and seed.
+    """
+    used = runs[runs["included"]] if "included" in runs else runs
+    frame = used[["run_id", "dataset", "strategy", "seed", "diverged", "budget"]].copy()
+    frame["diverged"] = frame["diverged"].fillna(False).astype(bool)
+    data_seed = used["data_seed"] if "data_seed" in used else pd.Series(np.nan, index=used.index)
+    frame["pair"] = [f"seed={s}|epochs={b}|data_seed={d}" for s, b, d in zip(used["seed"], used["budget"], data_seed)]
+
+    def logged(name: str) -> pd.Series:
+        rows = metrics[metrics["metric"] == name].drop_duplicates("run_id", keep="last")
+        return rows.set_index("run_id")["value"]
+
+    m = logged(metric)
+    was_logged = frame["run_id"].isin(m.index).to_numpy()
+    value = finite_or_inf(frame["run_id"].map(m))
+    diverged = frame["diverged"].to_numpy()
+    status = np.where(np.isfinite(value), "ok", "missing").astype(object)
+    worst_value = np.inf if lower_is_better(metric, higher_is_better) else -np.inf
+    if metric in CENSORED_METRICS:
+        flag = frame["run_id"].map(logged(CENSORED_METRICS[metric])).to_numpy(dtype=float)
+        budget = frame["budget"].to_numpy(dtype=float)
+        not_reached = ~np.isfinite(value) & (flag == 0) & ~diverged
+        placeable = not_reached & np.isfinite(budget)  # a censored run with an unknown budget cannot be placed
+        status[placeable] = "censored"
+        value = np.where(placeable, budget + 1, value)
+    worst = diverged | (was_logged & ~np.isfinite(value))
+    status[worst] = "worst"
+    frame["value"] = np.where(worst, worst_value, value)
+    frame["status"] = status
+    # a fixed order (by seed) makes every resample independent of the order the runs were read in
+    frame = frame.sort_values(["dataset", "strategy", "seed", "run_id"], kind="stable")
+    return frame[SCORE_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------- comparisons
+
+
+def _paired_values(arm: pd.DataFrame, control: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Arm and control values aligned by pair key, or None when some run has no partner (or keys repeat)."""
+    keys_arm, keys_control = arm["pair"], control["pair"]
+    if keys_arm.duplicated().any() or keys_control.duplicated().any():
+        return None
+    if set(keys_arm) != set(keys_control) or keys_arm.empty:
+        return None
+    a = arm.set_index("pair")["value"]
+    c = control.set_index("pair")["value"].reindex(a.index)
+    return a.to_numpy(dtype=float), c.to_numpy(dtype=float)
+
+
+def compare_with_control(arm: pd.DataFrame, control: pd.DataFrame, *, confidence: float = CONFIDENCE) -> dict:
+    """The test, difference and smallest attainable p-value of one arm's scores against the control's.
+
+    Args:
+        arm, control: rows of a scores frame (one dataset), statuses other than ``missing``.
+
+    Returns:
+        ``test, n_pairs, diff, diff_low, diff_high, diff_coverage, p_value, p_min`` (arm minus control).
+    """
+    paired = _paired_values(arm, control)
+    n_pairs = len(set(arm["pair"]) & set(control["pair"]))
+    if paired is not None:
+        differences = paired_difference(*paired)
+        shift = hodges_lehmann_paired(differences, confidence=confidence)
+        nonzero = int(np.count_nonzero(differences))
+        test, p, p_min = PAIRED_TEST, signed_rank_test(differences), min_p_signed_rank(max(nonzero, 1))
+    else:
+        x, y = arm["value"].to_numpy(dtype=float), control["value"].to_numpy(dtype=float)
+        shift = hodges_lehmann_shift(x, y, confidence=confidence)
+        test, p, p_min = UNPAIRED_TEST, rank_sum_test(x, y), min_p_rank_sum(x.size, y.size)
+    return {
+        "test": test,
+        "n_pairs": n_pairs,
+        "diff": shift.estimate,
+        "diff_low": shift.low,
+        "diff_high": shift.high,
+        "diff_coverage": shift.coverage,
+        "p_value": p,
+        "p_min": p_min,
+    }
+
+
+def _blocks(d: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
+    """Seed blocks of one dataset where every arm has a score: index pair key, one column per arm."""
+    wide = d.drop_duplicates(["strategy", "pair"], keep="last").pivot(index="pair", columns="strategy", values="value")
+    return wide.reindex(columns=arms).dropna()
+
+
+def _mean_ranks(blocks: dict[str, pd.DataFrame], arms: list[str], lower: bool, boot: dict) -> dict[str, tuple]:
+    """``{arm: (mean rank, low, high, n_blocks)}`` over the blocks of the given datasets (equal weight each)."""
+    used = {d: b for d, b in blocks.items() if len(b)}
+    if len(arms) < 2 or not used:
+        return {}
+    ranks = np.vstack([block_ranks(b.to_numpy(dtype=float), lower_is_better=lower) for b in used.values()])
+    strata = np.concatenate([[d] * len(b) for d, b in used.items()])
+    mean, low, high = mean_rank_interval(ranks, strata, **boot)
+    n_blocks = sum(len(b) for b in used.values())
+    return {a: (mean[i], low[i], high[i], n_blocks) for i, a in enumerate(arms)}
+
+
+def summarize(
+    scores: pd.DataFrame,
+    metric: str,
+    *,
+    control: str = names.CONTROL_ARM,
+    family: str = CONFIRMATORY,
+    higher_is_better: Sequence[str] = (),
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """Per dataset × arm statistics of one metric, plus ``dataset == "all"`` rows that are scale-free.
+
+    Args:
+        scores: from :func:`metric_scores`.
+        metric: the metric's name (for the direction and the censoring rule).
+        control: the reference arm for P(improvement), the differences and the tests.
+        family: ``confirmatory`` (the declared primary metric) or ``exploratory``; Holm's correction runs over
+            the comparisons of this metric either way, but only the confirmatory family carries a verdict.
+        higher_is_better: extra metrics to treat as higher-is-better.
+        n_resamples, confidence, seed: the mean-rank bootstrap and every interval's level.
+
+    Returns:
+        One row per (dataset, arm) with :data:`SUMMARY_COLUMNS`; ``p_holm`` is Holm-adjusted over the metric's
+        per-dataset comparisons with the control. Rows ``all`` (when two or more datasets hold every arm): the
+        mean over datasets of P(improvement) with Newcombe's square-and-add interval, the mean rank across
+        datasets with a bootstrap stratified by dataset, and the pooled divergence rate; never a pooled location.
+    """
+    lower = lower_is_better(metric, higher_is_better)
+    boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    used = scores[scores["status"] != "missing"]
+    datasets = sorted(used["dataset"].unique())
+    arms = strategy_order(used["strategy"].unique(), control)
+    rows, blocks = [], {}
+    for dataset in datasets:
+        d = used[used["dataset"] == dataset]
+        base = d[d["strategy"] == control]
+        present = [a for a in arms if a in set(d["strategy"])]
+        blocks[dataset] = _blocks(d, present)
+        ranks = _mean_ranks({dataset: blocks[dataset]}, present, lower, boot)
+        for arm in present:
+            cell = d[d["strategy"] == arm]
+            values = cell["value"].to_numpy(dtype=float)
+            located = values[(cell["status"] != "worst").to_numpy()]
+            row = {
+                "metric": metric,
+                "family": family,
+                "lower_is_better": lower,
+                "dataset": dataset,
+                "strategy": arm,
+                "n_runs": len(cell),
+                "n_finite": int(located.size),
+                "n_worst": int((cell["status"] == "worst").sum()),
+                "n_censored": int((cell["status"] == "censored").sum()),
+                "seeds": ",".join(str(s) for s in sorted(cell["seed"].dropna().astype(int))),
+                "mean": float(np.mean(located)) if located.size else np.nan,
+                "median": float(np.median(located)) if located.size else np.nan,
+                "iqm": float(iqm(located)) if located.size else np.nan,
+            }
+            row["iqm_low"], row["iqm_high"] = (float(v) for v in iqm_interval(located, confidence=confidence))
+            if arm in ranks:
+                row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]
+            n_div = int(cell["diverged"].sum())
+            row["n_diverged"] = n_div
+            row["divergence_rate"], row["divergence_low"], row["divergence_high"] = proportion_ci(
+                n_div, len(cell), confidence=confidence
+            )
+            if arm != control and not base.empty:
+                base_values = base["value"].to_numpy(dtype=float)
+                poi = float(probability_of_improvement(values, base_values, lower_is_better=lower))
+                low, high = newcombe_interval(poi, values.size, base_values.size, confidence=confidence)
+                row.update(poi=poi, poi_low=float(low), poi_high=float(high))
+                row.update(compare_with_control(cell, base, confidence=confidence))
+            if metric in CENSORED_METRICS:
+                event = (cell["status"] == "ok").to_numpy()
+                times = np.where(event, values, cell["budget"].to_numpy(dtype=float))
+                km = kaplan_meier_median(times, event, confidence=confidence)
+                row.update(km_median=km.median, km_low=km.low, km_high=km.high, n_reached=km.n_events)
+                budgets = cell["budget"].dropna().unique()
+                row["budget"] = float(budgets.max()) if budgets.size else np.nan
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    if not out.empty:
+        out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
+    aggregate = _aggregate_rows(used, out, blocks, metric, family, arms, control, lower, boot)
+    if aggregate:
+        out = pd.concat([out, pd.DataFrame(aggregate, columns=SUMMARY_COLUMNS)], ignore_index=True)
+    return out
+
+
+def _aggregate_rows(
+    used: pd.DataFrame,
+    per_dataset: pd.DataFrame,
+    blocks: dict[str, pd.DataFrame],
+    metric: str,
+    family: str,
+    arms: list[str],
+    control: str,
+    lower: bool,
+    boot: dict,
+) -> list[dict]:
+    by_arm = {a: set(used.loc[used["strategy"] == a, "dataset"]) for a in arms}
+    shared = sorted(set.intersection(*by_arm.values())) if by_arm else []
+    if len(shared) < 2:
+        return []
+    ranks = _mean_ranks({d: blocks[d][arms] for d in shared}, arms, lower, boot)
+    rows = []
+    for arm in arms:
+        cells = used[used["dataset"].isin(shared) & (used["strategy"] == arm)]
+        row: dict = {"metric": metric, "family": family, "lower_is_better": lower, "dataset": ALL_DATASETS}
+        row.update(strategy=arm, n_runs=len(cells), n_diverged=int(cells["diverged"].sum()))
+        row["divergence_rate"], row["divergence_low"], row["divergence_high"] = proportion_ci(
+            row["n_diverged"], row["n_runs"], confidence=boot["confidence"]
+        )
+        if arm in ranks:
+            row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]
+        if arm != control and control in by_arm:
+            cell = per_dataset[per_dataset["dataset"].isin(shared) & (per_dataset["strategy"] == arm)]
+            row["poi"], row["poi_low"], row["poi_high"] = mover_mean_interval(
+                cell["poi"], cell["poi_low"], cell["poi_high"]
+            )
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- references
+
+
+def reference_predictors(metrics: pd.DataFrame, runs: pd.DataFrame, *, tolerance: float = 1e-9) -> pd.DataFrame:
+    """Reference predictors' normalised losses per dataset, from the ``baseline/<predictor>/<split>_norm_loss``
+    metrics every run logs (:func:`names.reference_metric`).
+
+    A reference predictor depends only on the data, so every run on one dataset should log the same value; a spread
+    above ``tolerance`` (relative) means the runs saw different data and is flagged.
+
+    Args:
+        metrics: tidy summary metrics (``run_id, metric, value``).
+        runs: the runs frame; only included runs count.
+
+    Returns:
+        Columns ``dataset, predictor, split, value`` (the median over runs), ``low, high`` (the smallest and largest
+        value), ``n_runs``, ``agree`` (bool), one row per dataset × predictor × split; the trivial predictor (1 by
+        definition) is not listed.
+    """
+    columns = ["dataset", "predictor", "split", "value", "low", "high", "n_runs", "agree"]
+    used = runs.loc[runs["included"], ["run_id", "dataset"]] if "included" in runs else runs[["run_id", "dataset"]]
+    pattern = r"^baseline/(?P<predictor>[^/]+)/(?P<split>[^/_]+)_norm_loss$"
+    parts = metrics["metric"].str.extract(pattern)
+    ref = metrics.assign(predictor=parts["predictor"], split=parts["split"]).dropna(subset=["predictor"])
+    ref = ref[["run_id", "predictor", "split", "value"]].merge(used, on="run_id")
+    if ref.empty:
+        return pd.DataFrame(columns=columns)
+    ref = ref.assign(value=finite_or_inf(ref["value"]))
+    grouped = ref.groupby(["dataset", "predictor", "split"], sort=True)["value"]
+    out = grouped.agg(value="median", low="min", high="max", n_runs="size").reset_index()
+    scale = np.maximum(np.abs(out["value"].to_numpy(dtype=float)), 1e-300)
+    out["agree"] = (out["high"] - out["low"]).to_numpy(dtype=float) <= tolerance * scale
+    return out[columns]
+
+
+# --------------------------------------------------------------------------------------------- curves
+
+
+def convergence_bands(
+    history: pd.DataFrame,
+    metric: str = names.VAL_NORM_LOSS,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """Per-epoch IQM across seeds with a percentile-bootstrap band, per dataset × arm (for the figure only).
+
+    Args:
+        history: tidy per-epoch metrics, columns ``run_id, dataset, strategy, seed, metric, step, value``.
+        metric: the per-epoch metric to summarise.
+
+    Returns:
+        Columns ``dataset, strategy, step, n, iqm, low, high``. At each epoch only the runs that logged a finite
+        value count, so a run that diverged (or stopped early) leaves the curve after its last finite epoch; the
+        band is NaN where fewer than two runs remain.
+    """
+    columns = ["dataset", "strategy", "step", "n", "iqm", "low", "high"]
+    h = history[history["metric"] == metric].copy()
+    if h.empty:
+        return pd.DataFrame(columns=columns)
+    h["value"] = finite_or_inf(h["value"])
+    h = h[np.isfinite(h["value"])]
+    parts = []
+    for (dataset, arm), cell in h.groupby(["dataset", "strategy"], sort=True):
+        grid = cell.pivot_table(index="step", columns="run_id", values="value", aggfunc="last").sort_index()
+        by_seed = cell.drop_duplicates("run_id").sort_values(["seed", "run_id"])["run_id"]
+        grid = grid[[r for r in by_seed if r in grid.columns]]
+        values = grid.to_numpy(dtype=float)
+        present = ~np.isnan(values)
+        point = np.array([iqm(row[mask]) if mask.any() else np.nan for row, mask in zip(values, present)])
+        low = np.full(len(grid), np.nan)
+        high = np.full(len(grid), np.nan)
+        # epochs with the same set of runs are bootstrapped in one vectorised call (one per set, in order)
+        keys = [m.tobytes() for m in present]
+        for key in dict.fromkeys(keys):
+            rows_idx = np.array([i for i, k in enumerate(keys) if k == key])
+            mask = present[rows_idx[0]]
+            if mask.sum() < 2:
+                continue
+            res = stats.bootstrap(
+                (values[np.ix_(rows_idx, mask)],),
+                iqm,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method="percentile",
+                vectorized=True,
+                axis=-1,
+                rng=np.random.default_rng(seed),
+            )
+            low[rows_idx] = res.confidence_interval.low
+            high[rows_idx] = res.confidence_interval.high
+        parts.append(
+            pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "strategy": arm,
+                    "step": grid.index.to_numpy(),
+                    "n": present.sum(axis=1),
+                    "iqm": point,
+                    "low": low,
+                    "high": high,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[columns]

@@ -12,14 +12,19 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
 from lstm_influence.analysis import analyse, plots
-from lstm_influence.analysis.load import select_runs
-from lstm_influence.analysis.stats import (
-    convergence_bands,
-    iqm_ci,
-    metric_scores,
+from lstm_influence.analysis.estimators import (
+    hodges_lehmann_paired,
+    iqm_interval,
+    min_p_rank_sum,
+    min_p_signed_rank,
+    newcombe_interval,
+    pairs_for_clean_separation,
     probability_of_improvement,
-    summarize,
+    rank_sum_test,
+    signed_rank_test,
 )
+from lstm_influence.analysis.load import RunRecord, runs_frame, select_runs
+from lstm_influence.analysis.summaries import convergence_bands, metric_scores, strategy_order, summarize
 
 
 def _runs(rows):
@@ -40,14 +45,20 @@ def test_metric_scores_statuses():
             ("c", "d", "baseline", 2, True, 10),  # diverged, no value: worst
             ("e", "d", "baseline", 3, False, 10),  # logged NaN: worst
             ("f", "d", "baseline", 4, False, 10),  # logged +inf, stored by MLflow as float max: worst
+            ("g", "d", "baseline", 5, True, 10),  # diverged with a small finite value: still worst
         ]
     )
     metrics = _metrics(
-        [("a", "test/norm_loss", 0.5), ("e", "test/norm_loss", np.nan), ("f", "test/norm_loss", 1.8e308)]
+        [
+            ("a", "test/norm_loss", 0.5),
+            ("e", "test/norm_loss", np.nan),
+            ("f", "test/norm_loss", 1.8e308),
+            ("g", "test/norm_loss", 0.01),
+        ]
     )
     s = metric_scores(runs, metrics, "test/norm_loss").set_index("run_id")
-    assert s["status"].to_dict() == {"a": "ok", "b": "missing", "c": "worst", "e": "worst", "f": "worst"}
-    assert s.at["c", "value"] == np.inf
+    assert s["status"].to_dict() == {"a": "ok", "b": "missing", "c": "worst", "e": "worst", "f": "worst", "g": "worst"}
+    assert s.at["c", "value"] == np.inf and s.at["g", "value"] == np.inf
     higher = metric_scores(runs, metrics, "test/norm_loss", higher_is_better=["test/norm_loss"]).set_index("run_id")
     assert higher.at["c", "value"] == -np.inf
 
@@ -57,7 +68,7 @@ def test_epochs_to_target_censoring_rules():
         [
             ("a", "d", "s", 0, False, 8),  # reached at 3
             ("b", "d", "s", 1, False, 8),  # reached_target = 0: censored at 8 -> 9
-            ("c", "d", "s", 2, True, 8),  # diverged, nothing logged: censored
+            ("c", "d", "s", 2, True, 8),  # diverged: worst, below every censored run
             ("e", "d", "s", 3, False, 8),  # no conv metrics at all: missing, not censored
         ]
     )
@@ -69,8 +80,8 @@ def test_epochs_to_target_censoring_rules():
         ]
     )
     s = metric_scores(runs, metrics, "conv/epochs_to_target").set_index("run_id")
-    assert s["status"].to_dict() == {"a": "ok", "b": "censored", "c": "censored", "e": "missing"}
-    assert s.loc[["a", "b", "c"], "value"].tolist() == [3, 9, 9]
+    assert s["status"].to_dict() == {"a": "ok", "b": "censored", "c": "worst", "e": "missing"}
+    assert s.loc[["a", "b", "c"], "value"].tolist() == [3, 9, np.inf]
 
 
 def test_summary_without_baseline_and_with_unequal_seeds():
@@ -86,20 +97,61 @@ def test_summary_without_baseline_and_with_unequal_seeds():
             "budget": 10,
         }
     )
+    scores["pair"] = "seed=" + scores["seed"].astype(str)
     summary = summarize(scores, "test/norm_loss", n_resamples=2000)
     assert summary["poi"].isna().all() and summary["p_value"].isna().all() and summary["p_holm"].isna().all()
     assert summary.set_index("strategy").at["x", "n_runs"] == 3
-    versus_x = summarize(scores, "test/norm_loss", baseline="x", n_resamples=2000).set_index("strategy")
-    assert versus_x.at["y", "poi"] == 1.0
+    versus_x = summarize(scores, "test/norm_loss", control="x", n_resamples=2000).set_index("strategy")
+    assert versus_x.at["y", "poi"] == 1.0 and versus_x.at["y", "test"] == "rank-sum exact"  # seed 2 unpartnered
     assert versus_x.at["x", "iqm"] == 2.0
 
 
-def test_bootstrap_is_seeded_and_needs_two_values():
-    x = np.array([0.3, 0.1, 0.4, 0.15, 0.9, 0.26])
-    assert iqm_ci(x, seed=3) == iqm_ci(x, seed=3)
-    assert iqm_ci(x, seed=3) != iqm_ci(x, seed=4)
-    assert all(np.isnan(iqm_ci(np.array([0.2]))))
+def test_intervals_need_two_values_and_never_collapse_at_separation():
+    assert all(np.isnan(v) for v in iqm_interval(np.array([0.2])))
+    low, high = iqm_interval(np.array([0.4, 0.4, 0.4, 0.4]))
+    assert low == high == 0.4  # constant data: the only point interval
+    low, high = newcombe_interval(1.0, 5, 5)
+    assert 0.5 < low < 1.0 and high == 1.0  # P(improvement) = 1 from 5 runs is not "1 [1, 1]"
+    shift = hodges_lehmann_paired([-0.3, -0.2, -0.25, -0.1, -0.4])
+    assert shift.low < shift.estimate < shift.high and shift.coverage == 1 - 2 / 32
     assert probability_of_improvement(np.array([0.1]), np.array([0.2])) == 1.0
+
+
+def test_fully_tied_groups_never_beat_the_exact_minimum():
+    """Five tied values per arm: the normal approximation gave p = 0.004 < 2/252; exact tests cannot."""
+    assert rank_sum_test([7.0] * 5, [11.0] * 5) == pytest.approx(2 / 252) == min_p_rank_sum(5, 5)
+    assert rank_sum_test([11.0] * 5, [11.0] * 5) == 1.0
+    assert signed_rank_test([-4.0] * 5) == pytest.approx(2 / 32) == min_p_signed_rank(5)
+    assert signed_rank_test([0.0] * 5) == 1.0
+    # censored ties: three runs tied at the censoring value in each arm
+    p = rank_sum_test([11.0, 11.0, 11.0, 9.0, 8.0], [11.0, 11.0, 11.0, 12.0, 12.0])
+    assert min_p_rank_sum(5, 5) <= p <= 1
+    for n in range(1, 12):
+        rng = np.random.default_rng(n)
+        ties = rng.integers(0, 3, size=(50, n)).astype(float)
+        assert min(signed_rank_test(row - 1) for row in ties) >= min_p_signed_rank(n) - 1e-15
+    assert pairs_for_clean_separation(12, 0.05) == 9 and pairs_for_clean_separation(1, 0.05) == 6
+
+
+def test_arm_tag_groups_runs_and_orders_arms():
+    def record(run_id, arm, strategy):
+        tags = {"strategy": strategy, "dataset": "d", "seed": "0", "run_type": "train"}
+        if arm:
+            tags["arm"] = arm
+        return RunRecord(run_id, run_id, "FINISHED", 1, 2, tags, {"train.epochs": "3"}, {"test/norm_loss": 0.5})
+
+    runs, _, _ = runs_frame(
+        [record("a", "chrono", "bias_init"), record("b", None, "baseline"), record("c", "zeros", "bias_init")]
+    )
+    assert runs.set_index("run_id")["strategy"].to_dict() == {"a": "chrono", "b": "baseline", "c": "zeros"}
+    assert runs.set_index("run_id").at["a", "strategy_tag"] == "bias_init"
+    assert strategy_order(["zeros", "extra_variable", "chrono", "baseline"]) == [
+        "baseline",
+        "extra_variable",
+        "chrono",
+        "zeros",
+    ]
+    assert strategy_order(["zeros", "chrono"], control="zeros") == ["zeros", "chrono"]
 
 
 def test_select_runs_keeps_diverged_and_drops_unfinished():
@@ -125,7 +177,9 @@ def test_select_runs_keeps_diverged_and_drops_unfinished():
 
 def test_figures_survive_empty_inputs():
     empty_bands = pd.DataFrame(columns=["dataset", "strategy", "step", "n", "iqm", "low", "high"])
-    empty_scores = pd.DataFrame(columns=["run_id", "dataset", "strategy", "seed", "value", "status", "diverged"])
+    empty_scores = pd.DataFrame(
+        columns=["run_id", "dataset", "strategy", "seed", "pair", "value", "status", "diverged"]
+    )
     empty_summary = summarize(empty_scores.assign(budget=[]), "test/norm_loss")
     empty_metrics = pd.DataFrame(columns=["run_id", "dataset", "strategy", "seed", "metric", "value"])
     figs = [

@@ -9,19 +9,21 @@ The public API::
     report = li.verify_influence(model, cfg)
     summary = li.run(cfg)
 
-Importing the package does not import TensorFlow; the functions that need it import it when called.
+Importing the package imports nothing heavy: ``compose`` (Hydra) is loaded on first use (PEP 562), and the
+functions that need TensorFlow import it when called, so ``import lstm_influence.layers`` stays Keras and NumPy only.
 """
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
-
-from lstm_influence.compose import compose
 
 if TYPE_CHECKING:
     import keras
     from omegaconf import DictConfig
 
+    from lstm_influence.compose import compose
     from lstm_influence.datasets.base import Dataset
 
 __all__ = ["build_model", "compose", "load_dataset", "run", "verify_influence"]
@@ -54,3 +56,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from lstm_influence.runner import run as _run
 
     return _run(cfg)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: `li.compose` imports Hydra and the config schema only when first asked for.
+    if name == "compose":
+        from lstm_influence.compose import compose
+
+        return compose
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """This package's module type: importing the submodule ``lstm_influence.compose`` must not shadow the function.
+
+    Python binds an imported submodule as an attribute of its package; ``compose`` the module would then hide
+    ``compose`` the function (which the package bound eagerly before it became lazy).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "compose" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

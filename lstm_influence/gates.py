@@ -13,8 +13,9 @@ and computes, per step, ``z = x_t W + h_{t-1} U + b`` split into ``z_i, z_f, z_c
 
 A *target* names entries of one matrix: a gate block (or ``all`` four), optionally a subset of the units inside
 each block (columns) and, for ``kernel`` only, a subset of input features (rows). Everything here is numpy and
-pure: it never imports TensorFlow, so configs can be validated before any model exists. Its errors are
-:class:`lstm_influence.config.ConfigError` instances.
+pure: it imports numpy alone (not TensorFlow, Hydra or the config schema), so configs can be validated before any
+model exists and :mod:`lstm_influence.layers` can use it without the framework. Its errors are :class:`TargetError`
+(a ``ValueError``); the strategies report them as configuration errors.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from lstm_influence.config import ConfigError
 
 GATES: tuple[str, ...] = ("input", "forget", "cell", "output")
 """Gate names in Keras's column order."""
@@ -36,7 +35,7 @@ MATRICES: tuple[str, ...] = ("kernel", "recurrent_kernel", "bias")
 """The LSTM weights a target can address, by their Keras names."""
 
 
-class TargetError(ConfigError):
+class TargetError(ValueError):
     """A target that does not fit the layer; the message names the offending field, value and valid choices."""
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from lstm_influence import gates
-from lstm_influence.config import ConfigError
 
 INPUT_DIM, UNITS = 3, 16
 
@@ -80,14 +81,14 @@ def test_gate_lists_expand_in_keras_order():
 def test_bad_targets_name_field_value_and_choices(kwargs, fragment):
     matrix = kwargs.pop("matrix")
     gate = kwargs.pop("gate")
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(gates.TargetError) as err:
         gates.resolve_target(matrix, gate, input_dim=3, units=16, field="strategy.targets[0]", **kwargs)
     assert fragment in str(err.value)
     assert "strategy.targets[0]" in str(err.value)
 
 
 def test_unknown_gate_lists_the_choices():
-    with pytest.raises(ConfigError, match="expected one of input, forget, cell, output, all"):
+    with pytest.raises(gates.TargetError, match="expected one of input, forget, cell, output, all"):
         gates.resolve_target("bias", "gate_x", input_dim=3, units=16)
 
 
@@ -108,15 +109,23 @@ class TestFitValue:
 
     @pytest.mark.parametrize("value", [[1, 2, 3], [[1, 2, 3]], [1] * 5])
     def test_a_list_that_does_not_fit_is_an_error(self, value):
-        with pytest.raises(ConfigError, match=r"does not fit the block of shape \[3, 2\]"):
+        with pytest.raises(gates.TargetError, match=r"does not fit the block of shape \[3, 2\]"):
             gates.fit_value(value, self.kernel, "strategy.targets[0].value")
 
     @pytest.mark.parametrize("value", [math.nan, math.inf, [1.0, -math.inf]])
     def test_non_finite_values_are_errors(self, value):
-        with pytest.raises(ConfigError, match="finite"):
+        with pytest.raises(gates.TargetError, match="finite"):
             gates.fit_value(value, self.kernel)
 
     @pytest.mark.parametrize("value", ["half", True, None])
     def test_non_numbers_are_errors(self, value):
-        with pytest.raises(ConfigError, match="expected a number"):
+        with pytest.raises(gates.TargetError, match="expected a number"):
             gates.fit_value(value, self.kernel)
+
+
+def test_gates_imports_numpy_alone_and_its_errors_are_value_errors():
+    # lstm_influence.layers builds on this module, so it must not pull in the config schema (Hydra, OmegaConf).
+    code = "import sys, lstm_influence.gates; print([m for m in ('hydra', 'omegaconf', 'keras') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert issubclass(gates.TargetError, ValueError)

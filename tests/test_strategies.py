@@ -18,10 +18,9 @@ import pytest
 import lstm_influence as li
 from lstm_influence.config import ConfigError
 from lstm_influence.datasets.base import Dataset
+from lstm_influence.layers import ChronoBias, ExtraVariableLSTM
 from lstm_influence.model import build_model
 from lstm_influence.strategies import REGISTRY, make_strategy, verify_influence
-from lstm_influence.strategies.bias_init import ChronoBias
-from lstm_influence.strategies.extra_variable import ExtraVariableLSTM, ExtraVariableLSTMCell
 
 INPUT_DIM, UNITS, SEQ_LEN = 3, 16, 8
 # jit off: XLA compilation would dominate these few-step fits (one test trains with XLA on purpose).
@@ -264,7 +263,7 @@ def test_chrono_range_and_input_is_minus_forget(t_max):
 
 
 def test_chrono_draw_follows_the_seed_and_only_the_seed():
-    draw = lambda seed: keras.ops.convert_to_numpy(ChronoBias(50, seed=seed)((64,)))  # noqa: E731
+    draw = lambda seed: keras.ops.convert_to_numpy(ChronoBias(16, 50, seed=seed)((64,)))  # noqa: E731
     np.testing.assert_array_equal(draw(1), draw(1))
     assert not np.array_equal(draw(1), draw(2))
     # Chrono leaves every other weight as the baseline's of the same seed (paired comparisons).
@@ -273,6 +272,39 @@ def test_chrono_draw_follows_the_seed_and_only_the_seed():
     for matrix in ("kernel", "recurrent_kernel"):
         np.testing.assert_array_equal(weights(chrono)[matrix], weights(plain)[matrix])
     np.testing.assert_array_equal(chrono.get_layer("head").kernel.numpy(), plain.get_layer("head").kernel.numpy())
+
+
+def test_uniform_preset_spreads_forget_activations_and_ties_the_input_gate():
+    _, strategy, model = build("strategy=bias_init", "strategy.preset=uniform")
+    assert not model.get_layer("lstm").cell.unit_forget_bias
+    b_i, b_f, b_c, b_o = np.split(weights(model)["bias"], 4)
+    forget = 1.0 / (1.0 + np.exp(-b_f.astype(np.float64)))
+    assert forget.min() >= 1 / UNITS - 1e-6 and forget.max() <= 1 - 1 / UNITS + 1e-6 and forget.std() > 0.1
+    np.testing.assert_array_equal(b_i, -b_f)
+    assert not b_c.any() and not b_o.any()
+    report = strategy.verify(model)
+    assert report["passed"] and any("logit U[1/units" in c["name"] for c in report["checks"])
+    # The kernels stay the baseline's of the same seed.
+    _, _, plain = build("strategy=baseline")
+    np.testing.assert_array_equal(weights(model)["kernel"], weights(plain)["kernel"])
+
+
+def test_extra_variable_lora_rank_builds_verifies_and_trains():
+    _, strategy, model = build(
+        "strategy=extra_variable",
+        "strategy.rank=2",
+        "strategy.trainable_base=false",
+        "strategy.target_gates=[forget]",
+        fresh=True,
+    )
+    cell = model.get_layer("lstm").cell
+    assert [w.name for w in cell.extra_weights] == ["kernel_lora_a", "kernel_lora_b"] and cell.rank == 2
+    report = strategy.verify(model)
+    assert report["passed"], [c for c in report["checks"] if not c["passed"]]
+    fit_steps(model)
+    after, metrics = strategy.after_training(model, report)
+    assert after["after"]["passed"], after["after"]["checks"]
+    assert metrics["influence/extra_norm_ratio"] > 0 and "influence/retention" not in metrics
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -293,6 +325,14 @@ def test_fixed_input_transform_maps_each_feature():
     assert metrics == {}  # a fixed transform has nothing to retain
 
 
+def test_input_transform_negative_index_is_the_last_feature():
+    _, strategy, model = build("strategy=input_transform", "strategy.scale={-1: 2.0}", "strategy.learned=false")
+    np.testing.assert_array_equal(strategy.scale, [1.0, 1.0, 2.0])
+    x = np.ones((1, 2, INPUT_DIM), dtype="float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("input_transform")(x))[0, 0], [1.0, 1.0, 2.0])
+    assert strategy.verify(model)["passed"]
+
+
 def test_learned_input_transform_has_trainable_gain_and_offset():
     _, strategy, model = build("strategy=input_transform", "strategy.scale=[1.0, 2.0, 3.0]", "strategy.learned=true")
     layer = model.get_layer("input_transform")
@@ -304,22 +344,6 @@ def test_learned_input_transform_has_trainable_gain_and_offset():
 
 # ---------------------------------------------------------------------------------------------------------------
 # extra_variable
-
-
-def test_extra_variable_layer_is_an_lstm_with_its_own_cell():
-    # Pins the construction route (Keras 3.15's LSTM.__init__ takes no cell): the layer's state is exactly a
-    # plain LSTM's, the cell's is a plain LSTMCell's plus the new fields, and every LSTM argument is accepted.
-    ours = ExtraVariableLSTM(UNITS, target_gates=["forget"], dropout=0.1, return_sequences=True, name="lstm")
-    plain = keras.layers.LSTM(UNITS, dropout=0.1, return_sequences=True, name="lstm")
-    assert set(vars(ours)) == set(vars(plain))
-    assert type(ours.cell) is ExtraVariableLSTMCell
-    new_fields = {"mode", "matrix", "target_gates", "init", "init_seed", "l2", "trainable_base", "extra", "_frozen"}
-    assert set(vars(ours.cell)) - set(vars(plain.cell)) == new_fields
-    assert set(vars(plain.cell)) - set(vars(ours.cell)) == set()
-    assert ours.dropout == 0.1 and ours.return_sequences and ours.use_cudnn == "auto"
-    lstm_args = set(inspect.signature(keras.layers.LSTM.__init__).parameters) - {"self", "kwargs"}
-    assert lstm_args <= set(ours.get_config()) | {"use_cudnn"}
-    ExtraVariableLSTM.from_config(ours.get_config())
 
 
 def test_extra_variable_with_zero_init_is_function_identical_to_the_baseline():
@@ -455,6 +479,8 @@ def test_extra_variable_keeps_the_cudnn_conditions():
         ("strategy=input_transform", "strategy.scale={2: 3.0}", "strategy.learned=false"),
         ("strategy=input_transform", "strategy.shift=0.5", "strategy.learned=true"),
         ("strategy=extra_variable", "strategy.mode=gain", "strategy.init=random_normal"),
+        ("strategy=extra_variable", "strategy.rank=2"),
+        ("strategy=bias_init", "strategy.preset=uniform"),
     ],
 )
 def test_models_save_and_load_with_identical_predictions_and_still_verify(overrides, tmp_path):
@@ -512,6 +538,7 @@ def _tamper_delta_outside(model):
         (("strategy=custom_init",), _tamper_untouched_kernel),
         (("strategy=bias_init", "strategy.preset=forget_two"), _tamper_bias),
         (("strategy=bias_init", "strategy.preset=chrono"), _tamper_bias),
+        (("strategy=bias_init", "strategy.preset=uniform"), _tamper_bias),
         (("strategy=input_transform", "strategy.learned=true"), _tamper_transform),
         (("strategy=extra_variable", "strategy.target_gates=[forget]"), _tamper_delta_outside),
     ],
@@ -537,6 +564,7 @@ def test_verify_fails_on_a_model_built_without_the_strategy():
     [
         ("strategy=custom_init", targets_override("{matrix: recurrent_kernel, gate: forget, op: scale, value: 3.0}")),
         ("strategy=bias_init", "strategy.preset=chrono"),
+        ("strategy=bias_init", "strategy.preset=uniform"),
         ("strategy=input_transform", "strategy.scale=2.0", "strategy.shift=0.5", "strategy.learned=true"),
         ("strategy=extra_variable", "strategy.init=0.5"),
     ],
@@ -575,18 +603,6 @@ def test_baseline_and_keras_default_inject_nothing():
 
 BAD = [
     (
-        ["strategy=custom_init", targets_override("{matrix: kernal, gate: forget, op: add, value: 1}")],
-        ["matrix", "kernal", "recurrent_kernel"],
-    ),
-    (
-        ["strategy=custom_init", targets_override("{matrix: kernel, gate: forgt, op: add, value: 1}")],
-        ["gate", "forgt", "forget"],
-    ),
-    (
-        ["strategy=custom_init", targets_override("{matrix: kernel, gate: forget, op: multiply, value: 1}")],
-        ["op", "multiply", "constant, add, scale"],
-    ),
-    (
         ["strategy=custom_init", targets_override("{matrix: kernel, gate: forget, units: [16], op: add, value: 1}")],
         ["units", "16", "0..15"],
     ),
@@ -610,7 +626,6 @@ BAD = [
         ["strategy=custom_init", "strategy.base_initializer.kernel=glorot_uniformm"],
         ["base_initializer.kernel", "glorot_uniformm"],
     ),
-    (["strategy=bias_init", "strategy.preset=chrono2"], ["preset", "chrono2", "keras_default"]),
     (["strategy=bias_init", "strategy.preset=chrono", "strategy.t_max=1.5"], ["t_max", "1.5", ">= 2"]),
     (["strategy=bias_init", "strategy.preset=custom", "strategy.gates.forget=inf"], ["gates.forget", "finite"]),
     (
@@ -620,13 +635,55 @@ BAD = [
     (["strategy=input_transform", "strategy.scale={5: 2.0}"], ["strategy.scale", "5", "0..2"]),
     (["strategy=input_transform", "strategy.shift=nan"], ["strategy.shift", "finite"]),
     (["strategy=input_transform", "strategy.scale=[1.0, 2.0]"], ["strategy.scale", "3"]),
-    (["strategy=extra_variable", "strategy.mode=lora"], ["mode", "lora", "additive, gain"]),
-    (["strategy=extra_variable", "strategy.matrix=bias"], ["matrix", "bias", "kernel, recurrent_kernel"]),
-    (["strategy=extra_variable", "strategy.target_gates=[forgt]"], ["target_gates", "forgt", "forget"]),
     (["strategy=extra_variable", "strategy.l2=-1"], ["l2", "-1", ">= 0"]),
     (["strategy=extra_variable", "strategy.init=nan"], ["init", "finite"]),
     (["strategy=extra_variable", "strategy.init=no_such_init"], ["init", "no_such_init"]),
+    (["strategy=extra_variable", "strategy.mode=gain", "strategy.init=-1"], ["strategy.init", "-1", "init > -1"]),
+    (["strategy=extra_variable", "strategy.rank=2", "strategy.mode=gain"], ["strategy.rank", "additive"]),
+    (["strategy=extra_variable", "strategy.rank=2", "strategy.init=0.5"], ["strategy.rank", "init must be 0"]),
+    (["strategy=extra_variable", "strategy.rank=0"], ["strategy.rank", "positive integer"]),
+    (["strategy=extra_variable", "strategy.alpha=2"], ["strategy.alpha", "rank"]),
+    (["strategy=input_transform", "strategy.scale={-4: 2.0}"], ["strategy.scale", "-4", "-3..-1"]),
+    (["strategy=bias_init", "strategy.preset=uniform", "model.units=1"], ["uniform", "units >= 2"]),
 ]
+
+# Closed choices are typed in the schema: Hydra refuses them when composing, naming the key and the valid values.
+COMPOSE_BAD = [
+    (
+        ["strategy=custom_init", targets_override("{matrix: kernal, gate: forget, op: add, value: 1}")],
+        ["kernal", "recurrent_kernel"],
+    ),
+    (
+        ["strategy=custom_init", targets_override("{matrix: kernel, gate: forgt, op: add, value: 1}")],
+        ["forgt", "forget"],
+    ),
+    (
+        ["strategy=custom_init", targets_override("{matrix: kernel, gate: forget, op: multiply, value: 1}")],
+        ["multiply", "constant, add, scale"],
+    ),
+    (["strategy=bias_init", "strategy.preset=chrono2"], ["chrono2", "keras_default", "uniform"]),
+    (["strategy=extra_variable", "strategy.mode=lora"], ["lora", "additive, gain"]),
+    (["strategy=extra_variable", "strategy.matrix=bias"], ["bias", "kernel, recurrent_kernel"]),
+    (["strategy=extra_variable", "strategy.target_gates=[forgt]"], ["forgt", "forget"]),
+    (["strategy=extra_variable", "strategy.rank=two"], ["rank", "two"]),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fragments"), COMPOSE_BAD, ids=[" ".join(o[1:]) for o, _ in COMPOSE_BAD])
+def test_bad_choices_are_refused_when_composing(overrides, fragments):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as err:
+        li.compose([*COMMON, *overrides])
+    message = f"{err.value} {err.value.__cause__}"
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_a_target_must_name_its_op():
+    cfg = li.compose([*COMMON, "strategy=custom_init", targets_override("{matrix: bias, gate: forget, value: 1}")])
+    with pytest.raises(ConfigError, match=r"strategy.targets\[0\]: missing op"):
+        build_model(cfg, DATA)
 
 
 @pytest.mark.parametrize(("overrides", "fragments"), BAD, ids=[" ".join(o[1:]) for o, _ in BAD])

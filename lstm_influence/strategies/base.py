@@ -4,7 +4,7 @@ A strategy touches the model at two places only: what the LSTM sees (``transform
 itself (``make_lstm``). It then proves its influence landed (``verify``) and, after training, says how much of it
 survived (``after_training``). The model builder and the runner know nothing else about strategies.
 
-Retention (``../shared/DESIGN.md``): on the entries a strategy targets, with θ_cf the values its un-influenced
+Retention: on the entries a strategy targets, with θ_cf the values its un-influenced
 initialiser draws with the same seed, θ_0 the influenced initial values and θ_T the trained ones,
 
     Δ = θ_0 − θ_cf,        retention = ⟨θ_T − θ_cf, Δ⟩ / ‖Δ‖²
@@ -17,7 +17,8 @@ works on any instance (or a model loaded from disk); the retention arithmetic is
 
 from __future__ import annotations
 
-import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence.config import ConfigError
+from lstm_influence.layers.extra_variable import check_initializer
 
 RTOL = 1e-5
 """Relative tolerance when comparing float32 weights with values computed in numpy."""
@@ -96,41 +98,26 @@ def to_numpy(value: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
-def seeded_initializer(identifier: Any, seed: int | None = None) -> keras.initializers.Initializer:
-    """A Keras initialiser whose random seed is fixed in its config, so its draw can be repeated.
-
-    With ``seed=None`` the seed is drawn exactly as Keras draws it for an initialiser given by name (one draw
-    from Python's ``random``, which ``keras.utils.set_random_seed`` seeds), so a layer built with the result has
-    the same weights as a plain Keras layer built at that point. With an integer ``seed`` Python's ``random`` is
-    left untouched, so the draws of every later layer are unchanged.
-
-    Raises:
-        ValueError: ``identifier`` is not a Keras initialiser.
-    """
-    state = random.getstate()
-    initializer = keras.initializers.get(identifier)
-    if seed is not None:
-        random.setstate(state)
-    config = initializer.get_config()
-    drawn = getattr(initializer, "seed", None)
-    if "seed" in config and (seed is not None or isinstance(drawn, int)):
-        config["seed"] = int(seed if seed is not None else drawn)
-        initializer = initializer.__class__.from_config(config)
-    return initializer
-
-
 def check_initializer_name(field: str, identifier: Any) -> None:
     """Raise :class:`ConfigError` unless ``identifier`` names a Keras initialiser (draws nothing from ``random``)."""
-    state = random.getstate()
+    with config_errors():
+        check_initializer(field, identifier)
+
+
+@contextmanager
+def config_errors(prefix: str = "") -> Iterator[None]:
+    """Report a layer's ``ValueError`` (which names the argument and the value) as a :class:`ConfigError`.
+
+    The layers validate their own arguments; a strategy passes config values straight to them and lets this turn
+    a refusal into the configuration error the runner expects, ``prefix`` leading the message (e.g.
+    ``strategy.``) so it names the config key.
+    """
     try:
-        keras.initializers.get(identifier)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            f"{field}={identifier!r}: expected a Keras initializer name such as glorot_uniform, orthogonal, "
-            f"he_normal, zeros or random_normal"
-        ) from None
-    finally:
-        random.setstate(state)
+        yield
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"{prefix}{err}") from None
 
 
 def check_number(field: str, value: Any, *, minimum: float | None = None) -> float:

@@ -10,12 +10,17 @@ Presets, per gate block (input, forget, cell, output):
 - ``custom``: the constants in ``strategy.gates``.
 - ``chrono`` (Tallec & Ollivier 2018, eq. 16): ``b_f = log(u)``, ``u ~ U[1, T_max − 1]`` per unit, ``b_i = −b_f``,
   cell and output 0, so the forget gate's characteristic memory ``1 / (1 − σ(b_f)) ≈ u`` spans 1 … T_max − 1 steps.
+- ``uniform`` (Gu et al. 2020): ``b_f = σ⁻¹(u)``, ``u ~ U[1/d, 1 − 1/d]`` per unit (d = units), ``b_i = −b_f``,
+  cell and output 0, so the forget activations spread uniformly over (1/d, 1 − 1/d); no T_max to choose.
+
+The initialisers are :mod:`lstm_influence.layers`'s; this module maps the config onto them and proves the result.
 
 Keras's ``unit_forget_bias=True`` (the default) calls the bias initialiser for the input and cell+output blocks
 only and sets the forget block to exactly 1, silently discarding any forget value of ours: every preset except
 ``keras_default`` therefore sets ``unit_forget_bias=False`` and produces the whole ``(4u,)`` vector itself.
 
-The un-influenced initialiser (θ_cf for retention) is Keras's default bias, (0, 1, 0, 0): the control run's bias.
+The un-influenced initialiser (θ_cf for retention) is Keras's default bias, (0, 1, 0, 0): the control run's bias,
+for the random presets (chrono, uniform) as for the constant ones.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import ops
 
 from lstm_influence import gates
 from lstm_influence.config import ConfigError
+from lstm_influence.layers import ChronoBias, GateConstantBias, UniformGateBias
 from lstm_influence.strategies.base import (
     Influence,
     Strategy,
@@ -42,9 +47,6 @@ from lstm_influence.strategies.base import (
 )
 from lstm_influence.strategies.baseline import KERAS_DEFAULT_BIAS, keras_default_bias
 
-PRESETS: tuple[str, ...] = ("keras_default", "zeros", "forget_one", "forget_two", "chrono", "custom")
-"""Valid values of ``strategy.preset``."""
-
 CONSTANT_PRESETS: dict[str, dict[str, float]] = {
     "keras_default": KERAS_DEFAULT_BIAS,
     "zeros": {"input": 0.0, "forget": 0.0, "cell": 0.0, "output": 0.0},
@@ -52,65 +54,18 @@ CONSTANT_PRESETS: dict[str, dict[str, float]] = {
     "forget_two": {"input": 0.0, "forget": 2.0, "cell": 0.0, "output": 0.0},
 }
 
+RANDOM_PRESETS: tuple[str, ...] = ("chrono", "uniform")
+"""Presets whose forget bias is a seeded draw per unit, with ``b_i = −b_f`` and zero cell and output blocks."""
+
+
+def preset_seed(preset: str, seed: int) -> int:
+    """A random preset's own seed, derived from the run seed without consuming any global random stream."""
+    return zlib.crc32(f"lstm_influence/{preset}/{int(seed)}".encode()) & 0x7FFFFFFF
+
 
 def chrono_seed(seed: int) -> int:
-    """The chrono draw's own seed, derived from the run seed without consuming any global random stream."""
-    return zlib.crc32(f"lstm_influence/chrono/{int(seed)}".encode()) & 0x7FFFFFFF
-
-
-@keras.saving.register_keras_serializable(package="lstm_influence")
-class GateConstantBias(keras.initializers.Initializer):
-    """A ``(4u,)`` bias constant within each gate block: ``(input, forget, cell, output)`` in Keras order.
-
-    >>> keras.ops.convert_to_numpy(GateConstantBias(forget=2.0)((8,))).tolist()
-    [0.0, 0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]
-    """
-
-    def __init__(self, input: float = 0.0, forget: float = 0.0, cell: float = 0.0, output: float = 0.0) -> None:
-        self.values = {"input": float(input), "forget": float(forget), "cell": float(cell), "output": float(output)}
-
-    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
-        units = _bias_units(shape)
-        dtype = dtype or keras.backend.floatx()
-        return ops.convert_to_tensor(np.repeat([self.values[g] for g in gates.GATES], units), dtype=dtype)
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(self.values)
-
-
-@keras.saving.register_keras_serializable(package="lstm_influence")
-class ChronoBias(keras.initializers.Initializer):
-    """Chrono initialisation (Tallec & Ollivier 2018): ``b_f = log U[1, t_max − 1]``, ``b_i = −b_f``, others 0.
-
-    Args:
-        t_max: the longest dependency to cover, at least 2 (``t_max = 2`` gives b_f = b_i = 0).
-        seed: fixes the uniform draw, so the same seed gives the same bias.
-    """
-
-    def __init__(self, t_max: float, seed: int = 0) -> None:
-        if not t_max >= 2:
-            raise ValueError(f"t_max={t_max}: chrono needs t_max >= 2 (it draws from U[1, t_max - 1])")
-        self.t_max = float(t_max)
-        self.seed = int(seed)
-
-    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
-        units = _bias_units(shape)
-        dtype = dtype or keras.backend.floatx()
-        u = keras.random.uniform((units,), minval=1.0, maxval=self.t_max - 1.0, seed=self.seed, dtype=dtype)
-        # U[1, 1] for t_max = 2: the formula's own limit, log 1 = 0.
-        u = ops.maximum(u, ops.cast(1.0, dtype))
-        b_f = ops.log(u)
-        zeros = ops.zeros((units,), dtype=dtype)
-        return ops.concatenate([-b_f, b_f, zeros, zeros])
-
-    def get_config(self) -> dict[str, Any]:
-        return {"t_max": self.t_max, "seed": self.seed}
-
-
-def _bias_units(shape: tuple[int, ...]) -> int:
-    if len(shape) != 1 or shape[0] % 4:
-        raise ValueError(f"an LSTM bias has shape (4 × units,), got {tuple(shape)}")
-    return int(shape[0]) // 4
+    """The chrono draw's seed for run seed ``seed``."""
+    return preset_seed("chrono", seed)
 
 
 class BiasInit(Strategy):
@@ -123,17 +78,20 @@ class BiasInit(Strategy):
     name = "bias_init"
 
     def validate(self) -> None:
-        self.preset = check_choice("strategy.preset", self.cfg.get("preset"), PRESETS)
+        self.preset = str(self.cfg.preset)
+        self.values: dict[str, float] | None = None
+        self.t_max: float | None = None
         if self.preset == "custom":
-            given = dict(self.cfg.get("gates") or {})
+            given = dict(self.cfg.gates)
             for gate, value in given.items():
+                # `+strategy.gates.<key>=…` bypasses the schema; a gate that does not exist must not pass silently.
                 check_choice("strategy.gates key", gate, gates.GATES)
                 check_number(f"strategy.gates.{gate}", value)
-            self.values = {g: float(given.get(g, 0.0)) for g in gates.GATES}
+            self.values = {g: float(given[g]) for g in gates.GATES}
         elif self.preset in CONSTANT_PRESETS:
             self.values = dict(CONSTANT_PRESETS[self.preset])
-        else:
-            t_max = self.cfg.get("t_max")
+        elif self.preset == "chrono":
+            t_max = self.cfg.t_max
             if t_max is None:
                 t_max = self.seq_len
                 field = f"strategy.t_max=null (the sequence length, {self.seq_len})"
@@ -143,13 +101,19 @@ class BiasInit(Strategy):
             if not t_max >= 2:
                 raise ConfigError(f"{field}: chrono needs t_max >= 2, as it draws the forget bias from U[1, t_max - 1]")
             self.t_max = float(t_max)
-            self.values = None
+        elif self.units < 2:
+            raise ConfigError(
+                f"strategy.preset=uniform with model.units={self.units}: uniform gate initialisation draws from "
+                "U[1/units, 1 - 1/units], which needs units >= 2"
+            )
 
     def bias_initializer(self) -> keras.initializers.Initializer:
         """The serialisable initialiser that writes this preset's whole bias."""
         if self.preset == "chrono":
-            return ChronoBias(self.t_max, seed=chrono_seed(self.seed))
-        return GateConstantBias(**self.values)
+            return ChronoBias(self.units, self.t_max, seed=preset_seed("chrono", self.seed))
+        if self.preset == "uniform":
+            return UniformGateBias(self.units, seed=preset_seed("uniform", self.seed))
+        return GateConstantBias(self.units, **self.values)
 
     def make_lstm(self, **lstm_kwargs: Any) -> keras.layers.Layer:
         if self.preset == "keras_default":
@@ -159,10 +123,17 @@ class BiasInit(Strategy):
     # -- proving ----------------------------------------------------------------------------------------------
 
     def expected_bias(self) -> np.ndarray:
-        """The configured ``(4u,)`` bias, computed here in numpy (chrono: the same seeded draw, redone)."""
-        if self.preset == "chrono":
-            return to_numpy(ChronoBias(self.t_max, seed=chrono_seed(self.seed))((4 * self.units,)))
+        """The configured ``(4u,)`` bias: constants in numpy; for a random preset, the same seeded draw, redone."""
+        if self.preset in RANDOM_PRESETS:
+            return to_numpy(self.bias_initializer()((4 * self.units,)))
         return np.repeat(np.asarray([self.values[g] for g in gates.GATES], dtype=np.float32), self.units)
+
+    def forget_range(self) -> tuple[float, float]:
+        """Where a random preset's forget bias must lie: [0, log(t_max − 1)] (chrono), ±logit(1 − 1/d) (uniform)."""
+        if self.preset == "chrono":
+            return 0.0, math.log(self.t_max - 1.0)
+        edge = math.log(self.units - 1.0)  # logit(1 − 1/d) = log(d − 1)
+        return -edge, edge
 
     def checks(self, model: keras.Model) -> list[dict[str, Any]]:
         cell = self.lstm(model).cell
@@ -178,7 +149,7 @@ class BiasInit(Strategy):
             )
         ]
         expected = gates.split_gates(self.expected_bias(), self.units)
-        if self.preset != "chrono":
+        if self.preset not in RANDOM_PRESETS:
             for gate in gates.GATES:
                 ok, gap = compare(blocks[gate], expected[gate])
                 records.append(
@@ -191,17 +162,21 @@ class BiasInit(Strategy):
                     )
                 )
             return records
-        upper = math.log(self.t_max - 1.0)
+        low, high = self.forget_range()
         b_f = blocks["forget"]
-        in_range = bool(np.all(b_f >= -1e-7) and np.all(b_f <= upper + 1e-6))
+        in_range = bool(np.all(b_f >= low - 1e-6) and np.all(b_f <= high + 1e-6))
         ok_draw, gap_draw = compare(b_f, expected["forget"])
         ok_input, gap_input = compare(blocks["input"], -b_f)
         ok_rest, gap_rest = compare(np.concatenate([blocks["cell"], blocks["output"]]), np.zeros(2 * self.units))
+        formula = "log U[1, t_max - 1]" if self.preset == "chrono" else "logit U[1/units, 1 - 1/units]"
+        asked: dict[str, Any] = {"range": [low, high], "seed": preset_seed(self.preset, self.seed)}
+        if self.preset == "chrono":
+            asked["t_max"] = self.t_max
         records += [
             check(
-                "bias/forget = log U[1, t_max - 1]",
+                f"bias/forget = {formula}",
                 in_range and ok_draw,
-                asked={"t_max": self.t_max, "range": [0.0, upper], "seed": chrono_seed(self.seed)},
+                asked=asked,
                 found=summary(b_f),
                 max_abs_error=gap_draw,
             ),

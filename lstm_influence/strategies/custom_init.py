@@ -11,8 +11,9 @@ Entries outside every target keep the base draw exactly, and with no targets the
 the baseline of the same seed.
 
 The seed article's initializer decided where to write by testing ``shape[1] == shape[0] * 4``, which holds only
-when ``units == input_dim``; here the gate blocks are read from the last axis alone (``u = shape[-1] // 4``) and
-the rows from the first, so any ``input_dim`` and ``units`` work.
+when ``units == input_dim``; :class:`lstm_influence.layers.GateTargetInitializer`, which this strategy installs,
+reads the gate blocks from the last axis alone (``u = shape[-1] // 4``) and the rows from the first, so any
+``input_dim`` and ``units`` work.
 """
 
 from __future__ import annotations
@@ -21,23 +22,22 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras import ops
+from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence import gates
+from lstm_influence.config import ConfigError
+from lstm_influence.layers import GateTargetInitializer
+from lstm_influence.layers.extra_variable import seeded_initializer
 from lstm_influence.strategies.base import (
     Influence,
     Strategy,
     check,
-    check_choice,
     check_initializer_name,
     compare,
-    seeded_initializer,
+    config_errors,
     summary,
     to_numpy,
 )
-
-OPS: tuple[str, ...] = ("constant", "add", "scale")
-"""What a target does to its entries: set them, add to them, multiply them."""
 
 KERAS_DEFAULT_INITIALIZERS: dict[str, str] = {
     "kernel": "glorot_uniform",
@@ -47,120 +47,22 @@ KERAS_DEFAULT_INITIALIZERS: dict[str, str] = {
 """``keras.layers.LSTM``'s own initialisers, matrix by matrix."""
 
 
-def _shape_dims(matrix: str, shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(input_dim, units)`` of the LSTM that owns a ``matrix`` of this ``shape``; input_dim is 0 if unknown."""
-    if shape[-1] % 4:
-        raise ValueError(f"{matrix} of shape {tuple(shape)}: the last axis must be 4 × units (i, f, c, o)")
-    units = shape[-1] // 4
-    if matrix == "kernel":
-        return int(shape[0]), units
-    if matrix == "recurrent_kernel" and shape[0] != units:
-        raise ValueError(f"recurrent_kernel of shape {tuple(shape)}: expected (units, 4 × units)")
-    return 0, units
-
-
-def _resolve(matrix: str, target: dict[str, Any], shape: tuple[int, ...], field: str) -> gates.Target:
-    input_dim, units = _shape_dims(matrix, shape)
-    return gates.resolve_target(
-        matrix,
-        target["gate"],
-        input_dim=input_dim,
-        units=units,
-        unit_indices=target.get("units"),
-        features=target.get("features"),
-        field=field,
-    )
-
-
-@keras.saving.register_keras_serializable(package="lstm_influence")
-class GateTargetInitializer(keras.initializers.Initializer):
-    """A base initialiser followed by writes into gate blocks of one LSTM matrix.
-
-    Args:
-        base: the base initialiser (an object, name or serialised config). Give it a fixed seed (see
-            :func:`lstm_influence.strategies.base.seeded_initializer`) so the counterfactual can be redrawn.
-        matrix: ``kernel``, ``recurrent_kernel`` or ``bias``: how to read rows and gate blocks from a shape.
-        targets: dicts with ``gate``, ``units``, ``features``, ``op`` and ``value`` (see
-            :class:`lstm_influence.config.InitTargetConfig`), applied in order.
-        unit_forget_bias: bias only: draw the base as Keras does with ``unit_forget_bias=True``
-            (``base((u,)) ‖ ones(u) ‖ base((2u,))``), so the writes land on top of that instead of being
-            overridden by it (the layer itself must then have ``unit_forget_bias=False``).
-
-    >>> init = GateTargetInitializer("zeros", "bias", [{"gate": "forget", "op": "constant", "value": 2.0}])
-    >>> keras.ops.convert_to_numpy(init((8,))).tolist()
-    [0.0, 0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0]
-    """
-
-    def __init__(
-        self,
-        base: Any = "zeros",
-        matrix: str = "kernel",
-        targets: list[dict[str, Any]] | tuple = (),
-        unit_forget_bias: bool = False,
-    ) -> None:
-        if matrix not in gates.MATRICES:
-            raise ValueError(f"matrix={matrix!r}: expected one of {', '.join(gates.MATRICES)}")
-        self.base = keras.initializers.get(base)
-        self.matrix = matrix
-        if unit_forget_bias and matrix != "bias":
-            raise ValueError(f"unit_forget_bias applies to the bias only, not to matrix={matrix!r}")
-        self.targets = [dict(t) for t in targets]
-        self.unit_forget_bias = bool(unit_forget_bias)
-
-    def counterfactual(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
-        """θ_cf: what the base initialiser alone draws for ``shape``."""
-        if not self.unit_forget_bias:
-            return self.base(shape, dtype=dtype)
-        units = shape[0] // 4
-        # The same three calls, with the same shapes, as LSTMCell.build makes for unit_forget_bias=True.
-        return ops.concatenate(
-            [
-                self.base((units,), dtype=dtype),
-                keras.initializers.Ones()((units,), dtype=dtype),
-                self.base((units * 2,), dtype=dtype),
-            ]
-        )
-
-    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
-        shape = tuple(int(s) for s in shape)
-        dtype = dtype or keras.backend.floatx()
-        value = ops.cast(self.counterfactual(shape, dtype=dtype), dtype)
-        for k, target in enumerate(self.targets):
-            resolved = _resolve(self.matrix, target, shape, f"targets[{k}]")
-            block = gates.fit_value(target["value"], resolved, f"targets[{k}].value")
-            op = target.get("op", "constant")
-            if op == "scale":
-                factor = np.ones(shape, dtype=dtype)
-                factor[resolved.index] = block
-                value = value * factor
-            else:
-                written = np.zeros(shape, dtype=dtype)
-                written[resolved.index] = block
-                if op == "add":
-                    value = value + written
-                elif op == "constant":
-                    value = ops.where(resolved.mask(), written, value)
-                else:
-                    raise ValueError(f"targets[{k}].op={op!r}: expected one of {', '.join(OPS)}")
-        return value
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "base": keras.initializers.serialize(self.base),
-            "matrix": self.matrix,
-            "targets": self.targets,
-            "unit_forget_bias": self.unit_forget_bias,
-        }
-
-
 def plain_targets(cfg_targets: Any) -> list[dict[str, Any]]:
-    """The configured targets as plain dicts (lists, not ListConfig) for initialiser configs and reports."""
-    from omegaconf import OmegaConf
+    """The configured targets as plain dicts of plain values (str, not the config's enums; lists, not ListConfig).
 
+    Raises:
+        ConfigError: a target without one of its required keys (matrix, gate, op, value).
+    """
     out = []
-    for target in cfg_targets:
-        data = OmegaConf.to_container(target, resolve=True) if not isinstance(target, dict) else dict(target)
-        out.append(data)
+    for k, target in enumerate(cfg_targets):
+        if isinstance(target, DictConfig):
+            missing = [key for key in target if OmegaConf.is_missing(target, key)]
+            if missing:
+                raise ConfigError(
+                    f"strategy.targets[{k}]: missing {', '.join(missing)}; a target needs matrix, gate, op and value"
+                )
+            target = OmegaConf.to_container(target, resolve=True, enum_to_str=True)
+        out.append({key: (str(v) if key in ("matrix", "gate", "op") else v) for key, v in dict(target).items()})
     return out
 
 
@@ -175,26 +77,30 @@ class CustomInit(Strategy):
     name = "custom_init"
 
     def validate(self) -> None:
-        base = dict(self.cfg.get("base_initializer") or {})
-        for matrix, identifier in base.items():
-            check_choice("strategy.base_initializer key", matrix, gates.MATRICES)
-            check_initializer_name(f"strategy.base_initializer.{matrix}", identifier)
-        self.base_names = {**KERAS_DEFAULT_INITIALIZERS, **base}
-        self.targets = plain_targets(self.cfg.get("targets") or [])
+        base = self.cfg.base_initializer
+        for matrix in base:
+            # `+strategy.base_initializer.<key>=…` bypasses the schema.
+            if matrix not in gates.MATRICES:
+                raise ConfigError(
+                    f"strategy.base_initializer key {matrix!r}: expected one of {', '.join(gates.MATRICES)}"
+                )
+            check_initializer_name(f"strategy.base_initializer.{matrix}", base[matrix])
+        self.base_names = {**KERAS_DEFAULT_INITIALIZERS, **{m: str(base[m]) for m in base}}
+        self.targets = plain_targets(self.cfg.targets)
         self.resolved: list[tuple[int, dict[str, Any], gates.Target, np.ndarray]] = []
         for k, target in enumerate(self.targets):
             field = f"strategy.targets[{k}]"
-            check_choice(f"{field}.op", target.get("op"), OPS)
-            resolved = gates.resolve_target(
-                target.get("matrix"),
-                target.get("gate"),
-                input_dim=self.input_dim,
-                units=self.units,
-                unit_indices=target.get("units"),
-                features=target.get("features"),
-                field=field,
-            )
-            block = gates.fit_value(target.get("value"), resolved, f"{field}.value")
+            with config_errors():
+                resolved = gates.resolve_target(
+                    target["matrix"],
+                    target["gate"],
+                    input_dim=self.input_dim,
+                    units=self.units,
+                    unit_indices=target.get("units"),
+                    features=target.get("features"),
+                    field=field,
+                )
+                block = gates.fit_value(target["value"], resolved, f"{field}.value")
             self.resolved.append((k, target, resolved, block))
 
     def _targets_on(self, matrix: str) -> list[dict[str, Any]]:
@@ -208,10 +114,14 @@ class CustomInit(Strategy):
         # Drawn in LSTMCell's own order (kernel, recurrent kernel, bias) so the seeds, and with no targets every
         # weight, match a plain Keras LSTM built at the same point with the same seed.
         bases = {m: seeded_initializer(self.base_names[m]) for m in gates.MATRICES}
-        unit_forget_bias = bool(self.cfg.get("unit_forget_bias", True))
+        unit_forget_bias = bool(self.cfg.unit_forget_bias)
         init = {
             m: GateTargetInitializer(
-                bases[m], m, self._targets_on(m), unit_forget_bias=unit_forget_bias and m == "bias"
+                bases[m],
+                m,
+                self._targets_on(m),
+                units=self.units,
+                unit_forget_bias=unit_forget_bias and m == "bias",
             )
             for m in gates.MATRICES
         }
@@ -337,4 +247,4 @@ class CustomInit(Strategy):
         return groups
 
 
-__all__ = ["KERAS_DEFAULT_INITIALIZERS", "OPS", "CustomInit", "GateTargetInitializer"]
+__all__ = ["KERAS_DEFAULT_INITIALIZERS", "CustomInit"]

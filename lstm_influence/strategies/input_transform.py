@@ -9,120 +9,45 @@ configured values, and retention measures how much of their deviation from the i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lstm_influence.config import ConfigError
-from lstm_influence.strategies.base import Influence, Strategy, check, check_number, compare, to_numpy
+from lstm_influence.layers import FeatureAffine
+from lstm_influence.layers.feature_affine import per_feature as layer_per_feature
+from lstm_influence.strategies.base import Influence, Strategy, check, compare, config_errors, to_numpy
 
 LAYER_NAME = "input_transform"
 """The transform layer's name in the model."""
 
 
-@keras.saving.register_keras_serializable(package="lstm_influence")
-class FeatureAffine(keras.layers.Layer):
-    """``(batch, time, features)`` -> ``scale * x + shift``, per feature.
-
-    Args:
-        scale: one factor per feature.
-        shift: one offset per feature.
-        learned: false: fixed constants; true: trainable weights ``gain`` and ``offset`` initialised there.
-
-    >>> layer = FeatureAffine(scale=[2.0, 1.0], shift=[0.0, -1.0])
-    >>> keras.ops.convert_to_numpy(layer(np.ones((1, 1, 2), "float32"))).tolist()
-    [[[2.0, 0.0]]]
-    """
-
-    def __init__(self, scale: list[float], shift: list[float], learned: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if len(scale) != len(shift):
-            raise ValueError(f"scale has {len(scale)} values and shift {len(shift)}: expected one each per feature")
-        self.scale = [float(v) for v in scale]
-        self.shift = [float(v) for v in shift]
-        self.learned = bool(learned)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        if input_shape[-1] != len(self.scale):
-            raise ValueError(f"{len(self.scale)} scales for inputs with {input_shape[-1]} features")
-        if self.learned:
-            self.gain = self.add_weight(
-                name="gain", shape=(len(self.scale),), initializer=keras.initializers.Constant(0.0)
-            )
-            self.offset = self.add_weight(
-                name="offset", shape=(len(self.shift),), initializer=keras.initializers.Constant(0.0)
-            )
-            # Constant() fills a scalar; the per-feature starting values are assigned once, here.
-            self.gain.assign(np.asarray(self.scale, dtype=self.gain.dtype))
-            self.offset.assign(np.asarray(self.shift, dtype=self.offset.dtype))
-
-    def call(self, inputs: Any) -> Any:
-        if self.learned:
-            return inputs * self.gain + self.offset
-        dtype = inputs.dtype
-        scale = keras.ops.convert_to_tensor(np.asarray(self.scale), dtype=dtype)
-        shift = keras.ops.convert_to_tensor(np.asarray(self.shift), dtype=dtype)
-        return inputs * scale + shift
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "scale": self.scale, "shift": self.shift, "learned": self.learned}
-
-
 def per_feature(field: str, value: Any, n_features: int, default: float) -> np.ndarray:
-    """A number, a mapping feature index -> value, or a list of ``n_features`` values, as a float vector.
+    """:func:`lstm_influence.layers.feature_affine.per_feature` on a config value, errors as :class:`ConfigError`.
 
-    Raises:
-        ConfigError: a non-finite value, an index outside ``0..n_features - 1`` or a list of the wrong length.
+    A number, a mapping feature index -> value (negative indices count from the end) or a list of ``n_features``.
     """
     if isinstance(value, (DictConfig, ListConfig)):
         value = OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        out = np.full(n_features, default, dtype=np.float64)
-        for key, v in value.items():
-            try:
-                index = int(key)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{field}: key {key!r} is not a feature index (0..{n_features - 1})") from None
-            if not 0 <= index < n_features:
-                raise ConfigError(
-                    f"{field}: feature index {index} is outside the layer's {n_features} input features "
-                    f"(valid 0..{n_features - 1})"
-                )
-            out[index] = check_number(f"{field}.{key}", v)
-        return out
-    if isinstance(value, (list, tuple)):
-        if len(value) != n_features:
-            raise ConfigError(
-                f"{field}={value}: a list needs one value per input feature ({n_features}); "
-                f"expected a number, a mapping feature index -> value, or a list of {n_features}"
-            )
-        return np.asarray([check_number(f"{field}[{i}]", v) for i, v in enumerate(value)])
-    if isinstance(value, str) or value is None:
-        raise ConfigError(
-            f"{field}={value!r}: expected a number, a mapping feature index -> value, or a list of {n_features}"
-        )
-    return np.full(n_features, check_number(field, value))
+    with config_errors():
+        return layer_per_feature(field, value, n_features, default)
 
 
 class InputTransform(Strategy):
     """A fixed or learned per-feature ``scale * x + shift`` before the LSTM (see module doc).
 
-    Config (``conf/strategy/input_transform.yaml``): ``scale`` and ``shift`` (a number for every feature, or
-    a mapping feature index -> value; other features keep 1 and 0) and ``learned``.
+    Config (``conf/strategy/input_transform.yaml``): ``scale`` and ``shift`` (a number for every feature, a
+    mapping feature index -> value, negative from the end, other features keeping 1 and 0, or a list with one
+    value per feature) and ``learned``. The layer is :class:`lstm_influence.layers.FeatureAffine`.
     """
 
     name = "input_transform"
 
     def validate(self) -> None:
-        self.scale = per_feature("strategy.scale", self.cfg.get("scale", 1.0), self.input_dim, 1.0)
-        self.shift = per_feature("strategy.shift", self.cfg.get("shift", 0.0), self.input_dim, 0.0)
-        self.learned = bool(self.cfg.get("learned", False))
+        self.scale = per_feature("strategy.scale", self.cfg.scale, self.input_dim, 1.0)
+        self.shift = per_feature("strategy.shift", self.cfg.shift, self.input_dim, 0.0)
+        self.learned = bool(self.cfg.learned)
 
     def transform_inputs(self, x: Any) -> Any:
         layer = FeatureAffine(self.scale.tolist(), self.shift.tolist(), learned=self.learned, name=LAYER_NAME)
@@ -156,7 +81,7 @@ class InputTransform(Strategy):
             trainable = {w.path for w in model.trainable_weights}
             in_trainable = layer.gain.path in trainable and layer.offset.path in trainable
         else:
-            gain, offset = np.asarray(layer.scale), np.asarray(layer.shift)
+            gain, offset = np.asarray(layer.scale_values), np.asarray(layer.shift_values)
             in_trainable = not layer.weights
         ok_g, gap_g = compare(gain, self.scale)
         ok_s, gap_s = compare(offset, self.shift)

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from enum import Enum
 from typing import Any
 
@@ -23,9 +24,64 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 # strategy/
 
 
+class Matrix(StrEnum):
+    """An LSTM weight, by its Keras name."""
+
+    kernel = "kernel"
+    recurrent_kernel = "recurrent_kernel"
+    bias = "bias"
+
+
+class ExtraMatrix(StrEnum):
+    """The LSTM weights an extra variable can combine with."""
+
+    kernel = "kernel"
+    recurrent_kernel = "recurrent_kernel"
+
+
+class Gate(StrEnum):
+    """A gate block of an LSTM weight (Keras order i, f, c, o), or all four."""
+
+    input = "input"
+    forget = "forget"
+    cell = "cell"
+    output = "output"
+    all = "all"
+
+
+class InitOp(StrEnum):
+    """What a custom_init target does to its entries."""
+
+    constant = "constant"
+    add = "add"
+    scale = "scale"
+
+
+class BiasPreset(StrEnum):
+    """The bias_init presets (see ``lstm_influence/strategies/bias_init.py``)."""
+
+    keras_default = "keras_default"
+    zeros = "zeros"
+    forget_one = "forget_one"
+    forget_two = "forget_two"
+    chrono = "chrono"
+    uniform = "uniform"
+    custom = "custom"
+
+
+class ExtraMode(StrEnum):
+    """How an extra variable combines with its matrix."""
+
+    additive = "additive"
+    gain = "gain"
+
+
 @dataclass
 class TargetConfig:
     """Where in the LSTM's weights an influence goes.
+
+    An element of a list (``custom_init``'s ``targets``) has no YAML file of its own to state defaults in, so its
+    optional keys keep theirs here: a target given on the command line names only what it needs.
 
     Attributes:
         matrix: ``kernel`` (input_dim, 4u), ``recurrent_kernel`` (u, 4u) or ``bias`` (4u,).
@@ -34,8 +90,8 @@ class TargetConfig:
         features: the input-feature (row) indices; ``kernel`` only; null for all rows.
     """
 
-    matrix: str = "kernel"
-    gate: str = "forget"
+    matrix: Matrix = MISSING
+    gate: Gate = MISSING
     units: list[int] | None = None
     features: list[int] | None = None
 
@@ -48,8 +104,8 @@ class InitTargetConfig(TargetConfig):
     a nested list of shape rows × columns).
     """
 
-    op: str = "constant"
-    value: Any = 0.0
+    op: InitOp = MISSING
+    value: Any = MISSING
 
 
 @dataclass
@@ -63,7 +119,20 @@ class StrategyConfig:
 class BaselineConfig(StrategyConfig):
     """The plain Keras LSTM with Keras defaults: the control."""
 
-    name: str = "baseline"
+
+@dataclass
+class BaseInitializers:
+    """Keras initializer names, one per LSTM weight.
+
+    Attributes:
+        kernel: the kernel's (input_dim, 4u) initializer.
+        recurrent_kernel: the recurrent kernel's (u, 4u) initializer.
+        bias: the bias's (4u,) initializer.
+    """
+
+    kernel: str = MISSING
+    recurrent_kernel: str = MISSING
+    bias: str = MISSING
 
 
 @dataclass
@@ -71,23 +140,16 @@ class CustomInitConfig(StrategyConfig):
     """Random base initialisers, then chosen values written into chosen gate blocks.
 
     Attributes:
-        base_initializer: Keras initialiser names per matrix; the defaults are Keras's own. θ_cf for retention
-            is what these draw with the run's seed.
-        unit_forget_bias: as Keras's default, the base bias gets 1 on the forget block (drawn by us, so
-            targets on the bias act on top of it instead of being overridden by Keras).
+        base_initializer: Keras initialiser names per matrix. θ_cf for retention is what these draw with the
+            run's seed.
+        unit_forget_bias: the base bias gets 1 on the forget block as Keras gives it (drawn by us, so targets on
+            the bias act on top of it instead of being overridden by Keras).
         targets: the writes, applied in order on top of the base initialisation.
     """
 
-    name: str = "custom_init"
-    base_initializer: dict[str, str] = field(
-        default_factory=lambda: {
-            "kernel": "glorot_uniform",
-            "recurrent_kernel": "orthogonal",
-            "bias": "zeros",
-        }
-    )
-    unit_forget_bias: bool = True
-    targets: list[InitTargetConfig] = field(default_factory=list)
+    base_initializer: BaseInitializers = field(default_factory=BaseInitializers)
+    unit_forget_bias: bool = MISSING
+    targets: list[InitTargetConfig] = MISSING
 
 
 @dataclass
@@ -95,15 +157,32 @@ class InputTransformConfig(StrategyConfig):
     """``x' = scale * x + shift`` per input feature before the LSTM.
 
     Attributes:
-        scale: a number for every feature, a mapping feature index -> value (others 1), or one value per feature.
-        shift: a number for every feature, a mapping feature index -> value (others 0), or one value per feature.
+        scale: a number for every feature, a mapping feature index -> value (others 1; negative indices count
+            from the end, -1 the last feature), or one value per feature.
+        shift: the same for the offset (others 0).
         learned: false: a fixed transform; true: a trainable per-feature gain and offset initialised there.
     """
 
-    name: str = "input_transform"
-    scale: Any = 1.0
-    shift: Any = 0.0
-    learned: bool = False
+    scale: Any = MISSING
+    shift: Any = MISSING
+    learned: bool = MISSING
+
+
+@dataclass
+class GateBiases:
+    """One constant per gate block of the bias.
+
+    Attributes:
+        input: the input gate's bias.
+        forget: the forget gate's bias.
+        cell: the cell candidate's bias.
+        output: the output gate's bias.
+    """
+
+    input: float = MISSING
+    forget: float = MISSING
+    cell: float = MISSING
+    output: float = MISSING
 
 
 @dataclass
@@ -112,16 +191,16 @@ class BiasInitConfig(StrategyConfig):
 
     Attributes:
         preset: ``keras_default`` (zeros, forget 1 via unit_forget_bias), ``zeros``, ``forget_one``,
-            ``forget_two``, ``chrono`` (Tallec & Ollivier 2018: b_f = log U[1, t_max - 1], b_i = -b_f) or
-            ``custom`` (``gates``).
-        gates: per-gate constant biases for ``custom``: keys input, forget, cell, output (missing keys: 0).
+            ``forget_two``, ``chrono`` (Tallec & Ollivier 2018: b_f = log U[1, t_max - 1], b_i = -b_f),
+            ``uniform`` (Gu et al. 2020: b_f = logit U[1/units, 1 - 1/units], b_i = -b_f) or ``custom``
+            (``gates``).
+        gates: per-gate constant biases for ``custom``.
         t_max: chrono's longest dependency (>= 2); null: the dataset's sequence length.
     """
 
-    name: str = "bias_init"
-    preset: str = "chrono"
-    gates: dict[str, float] = field(default_factory=lambda: {"input": 0.0, "forget": 1.0, "cell": 0.0, "output": 0.0})
-    t_max: float | None = None
+    preset: BiasPreset = MISSING
+    gates: GateBiases = field(default_factory=GateBiases)
+    t_max: float | None = MISSING
 
 
 @dataclass
@@ -134,17 +213,20 @@ class ExtraVariableConfig(StrategyConfig):
         target_gates: the gate blocks the variable may touch (input, forget, cell, output, or all).
         init: the variable's initial value on the targeted gates: a number, or a Keras initialiser name
             (a random prior, seeded from ``seed``). Entries outside the targeted gates are always 0.
-        l2: L2 penalty ``l2 · Σ Δ²`` pulling the variable to zero.
+        l2: L2 penalty ``l2 · Σ Δ²`` pulling the variable to zero (with ``rank``: on both LoRA factors).
         trainable_base: false freezes W and trains only the variable (as LoRA does).
+        rank: null: a full delta; r: delta = (alpha / r) · A·B, LoRA's low-rank form (additive mode, init 0).
+        alpha: LoRA's scale numerator; null: the rank (a scale of 1).
     """
 
-    name: str = "extra_variable"
-    mode: str = "additive"
-    matrix: str = "kernel"
-    target_gates: list[str] = field(default_factory=lambda: ["input", "forget", "cell", "output"])
-    init: Any = 0.0
-    l2: float = 0.0
-    trainable_base: bool = True
+    mode: ExtraMode = MISSING
+    matrix: ExtraMatrix = MISSING
+    target_gates: list[Gate] = MISSING
+    init: Any = MISSING
+    l2: float = MISSING
+    trainable_base: bool = MISSING
+    rank: int | None = MISSING
+    alpha: float | None = MISSING
 
 
 STRATEGY_SCHEMAS: dict[str, type[StrategyConfig]] = {

@@ -8,9 +8,14 @@ Examples::
     python -m lstm_influence -m experiment=smoke hydra/launcher=joblib   # a preset grid, 2 jobs at a time
 
 A sweep (``-m``) gets one MLflow parent run and resumes when run again: see :mod:`lstm_influence.sweep`.
+
+A mistake in the config or the data (:data:`lstm_influence.runner.USER_ERRORS`) ends the command with one line on
+stderr, exit status 2 and no MLflow run; any other error keeps its traceback (exit status 1).
 """
 
 from __future__ import annotations
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -26,9 +31,13 @@ def main(cfg: DictConfig) -> float | None:
     if job is not None:  # a job of a -m sweep: a child run of the sweep's parent, skipped when already done
         return job.run(cfg)
     # TensorFlow is imported here, not at module import, so `--help` and `--cfg job` stay fast.
-    from lstm_influence.runner import run
+    from lstm_influence.runner import USER_ERRORS, run
 
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)  # SystemExit passes through Hydra, which would print a traceback for an Exception
     return summary.get("best/val_loss")
 
 

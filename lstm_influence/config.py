@@ -13,8 +13,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -241,9 +240,30 @@ STRATEGY_SCHEMAS: dict[str, type[StrategyConfig]] = {
 # dataset/
 
 
+class SyntheticTask(StrEnum):
+    """The synthetic tasks (see ``lstm_influence/datasets/synthetic.py``)."""
+
+    adding = "adding"
+    copy = "copy"
+    sine = "sine"
+
+
+class FinancialFeature(StrEnum):
+    """The daily features of a market series (see ``lstm_influence/datasets/financial.py``)."""
+
+    returns = "returns"
+    range = "range"
+    volume = "volume"
+
+
+# "return" is a Python keyword, so this enum is built with the functional API (a member named exactly as its value).
+FinancialTarget = StrEnum("FinancialTarget", {"return": "return", "volatility": "volatility"})
+FinancialTarget.__doc__ = "What a financial sample predicts: the next-day log return or the realised volatility."
+
+
 @dataclass
 class DatasetConfig:
-    """Keys every dataset has.
+    """Keys every dataset has. Values live in ``conf/dataset/<name>.yaml``.
 
     Attributes:
         name: the family: synthetic, financial or text.
@@ -253,14 +273,14 @@ class DatasetConfig:
     """
 
     name: str = MISSING
-    seq_len: int = 100
-    data_seed: int = 0
-    target_norm_loss: float = 0.1
+    seq_len: int = MISSING
+    data_seed: int = MISSING
+    target_norm_loss: float = MISSING
 
 
 @dataclass
 class SyntheticConfig(DatasetConfig):
-    """Long-range synthetic tasks with known trivial baselines.
+    """Long-range synthetic tasks with known trivial baselines (``conf/dataset/synthetic.yaml``).
 
     Attributes:
         task: ``adding`` (Hochreiter 1997 / Arjovsky 2016), ``copy`` (remember K symbols over a delay) or
@@ -274,23 +294,22 @@ class SyntheticConfig(DatasetConfig):
         sine_min_period, sine_max_period: each sine's period in steps is drawn uniformly between these.
     """
 
-    name: str = "synthetic"
-    task: str = "adding"
-    seq_len: int = 50
-    n_train: int = 5000
-    n_val: int = 1000
-    n_test: int = 1000
-    copy_symbols: int = 10
-    copy_alphabet: int = 8
-    sine_components: int = 3
-    sine_noise: float = 0.05
-    sine_min_period: float = 4.0
-    sine_max_period: float = 40.0
+    task: SyntheticTask = MISSING
+    n_train: int = MISSING
+    n_val: int = MISSING
+    n_test: int = MISSING
+    copy_symbols: int = MISSING
+    copy_alphabet: int = MISSING
+    sine_components: int = MISSING
+    sine_noise: float = MISSING
+    sine_min_period: float = MISSING
+    sine_max_period: float = MISSING
 
 
 @dataclass
 class FinancialConfig(DatasetConfig):
-    """A daily market series: the bundled S&P 500 1950-2018, or the user's CSV at ``path``.
+    """A daily market series: the bundled S&P 500 1950-2018, or the user's CSV at ``path``
+    (``conf/dataset/financial.yaml``).
 
     Attributes:
         path: a user's CSV (gzip allowed); null: the bundled series.
@@ -304,53 +323,44 @@ class FinancialConfig(DatasetConfig):
         vol_window: the horizon for the volatility target; at most ``seq_len``.
         train_frac, val_frac, test_frac: chronological split fractions; they must add up to 1.
         stride: step between window starts.
-        target_norm_loss: 1.0, "no worse than the train-mean predictor": next-day returns are close to
-            unpredictable (the baseline LSTM measured 1.01-1.04 over 10 epochs), so a lower bar is not met.
     """
 
-    name: str = "financial"
-    path: str | None = None
-    date_column: str = "Date"
-    price_column: str = "Close"
-    high_column: str = "High"
-    low_column: str = "Low"
-    volume_column: str = "Volume"
-    seq_len: int = 60
-    features: list[str] = field(default_factory=lambda: ["returns"])
-    target: str = "return"
-    vol_window: int = 5
-    train_frac: float = 0.7
-    val_frac: float = 0.15
-    test_frac: float = 0.15
-    stride: int = 1
-    target_norm_loss: float = 1.0
+    path: str | None = MISSING
+    date_column: str = MISSING
+    price_column: str = MISSING
+    high_column: str = MISSING
+    low_column: str = MISSING
+    volume_column: str = MISSING
+    features: list[FinancialFeature] = MISSING
+    target: FinancialTarget = MISSING
+    vol_window: int = MISSING
+    train_frac: float = MISSING
+    val_frac: float = MISSING
+    test_frac: float = MISSING
+    stride: int = MISSING
 
 
 @dataclass
 class TextConfig(DatasetConfig):
-    """Character-level next-character prediction on the bundled corpus, or the user's text at ``path``.
+    """Character-level next-character prediction on the bundled corpus, or the user's text at ``path``
+    (``conf/dataset/text.yaml``).
 
     Attributes:
-        path: a user's UTF-8 text file; null: the bundled corpus (Python's ``pydoc_data.topics``).
+        path: a user's UTF-8 text file; null: the bundled corpus (CPython 3.11.7's ``pydoc_data`` topics, frozen
+            in ``lstm_influence/datasets/data/python_doc_topics.txt.gz``).
         max_chars: use at most the first this many characters of the corpus (null: all).
         train_frac, val_frac, test_frac: contiguous split fractions; they must add up to 1.
         stride: step between window starts in the training split (val and test use seq_len).
         min_count: characters seen fewer times in train map to UNK.
-        target_norm_loss: 0.7 (about 2.3 nats, 3.4 bits per character on the bundled corpus): the baseline
-            LSTM measured 0.82 after 10 epochs with stride 100 and 0.65 with stride 25 (passing 0.7 at epoch
-            7), so 0.7 is reachable and still separates faster from slower strategies.
     """
 
-    name: str = "text"
-    path: str | None = None
-    seq_len: int = 100
-    max_chars: int | None = 400_000
-    train_frac: float = 0.8
-    val_frac: float = 0.1
-    test_frac: float = 0.1
-    stride: int = 25
-    min_count: int = 1
-    target_norm_loss: float = 0.7
+    path: str | None = MISSING
+    max_chars: int | None = MISSING
+    train_frac: float = MISSING
+    val_frac: float = MISSING
+    test_frac: float = MISSING
+    stride: int = MISSING
+    min_count: int = MISSING
 
 
 DATASET_SCHEMAS: dict[str, type[DatasetConfig]] = {
@@ -363,53 +373,65 @@ DATASET_SCHEMAS: dict[str, type[DatasetConfig]] = {
 # model/, train/, tracking/
 
 
+class Optimizer(StrEnum):
+    """``train.optimizer``: the Keras optimiser the run trains with."""
+
+    adam = "adam"
+    rmsprop = "rmsprop"
+    sgd = "sgd"
+
+
 @dataclass
 class ModelConfig:
-    """The network: inputs -> [input transform] -> LSTM named ``lstm`` -> Dense head.
+    """The network: inputs -> [input transform] -> LSTM named ``lstm`` -> Dense head (values: ``conf/model/``).
 
     Attributes:
-        units: LSTM units.
-        dropout: dropout on the LSTM's inputs (keeps the fused cuDNN path; recurrent dropout would not).
+        name: the option of the ``model`` group.
+        units: LSTM units (a positive integer).
+        dropout: dropout on the LSTM's inputs, in [0, 1) (keeps the fused cuDNN path; recurrent dropout would not).
     """
 
-    name: str = "lstm"
-    units: int = 64
-    dropout: float = 0.0
+    name: str = MISSING
+    units: int = MISSING
+    dropout: float = MISSING
 
 
 @dataclass
 class TrainConfig:
-    """The training loop and the definitions of convergence and stability.
+    """The training loop and the definitions of convergence and stability (values: ``conf/train/``).
 
     Attributes:
         name: the option of the ``train`` group.
         epochs: epochs to run (a fixed budget: no early stopping, so runs compare at equal cost).
         batch_size: minibatch size.
-        learning_rate: Adam's step size.
+        learning_rate: the optimiser's step size (positive).
         optimizer: ``adam``, ``rmsprop`` or ``sgd``.
         clip_norm: clip gradients to this global norm; null: off.
         jit_compile: ``auto`` (XLA on CPU where it wins, off where cuDNN runs), true or false.
+        threads: TensorFlow's intra- and inter-op CPU threads: ``auto`` (the rule in :mod:`lstm_influence.threads`,
+            from the model's size) or a positive integer. A sweep's own setting takes precedence.
         target_norm_loss: ``val/norm_loss`` that counts as converged (default: the dataset's).
-        spike_factor: a step is a spike when its value exceeds this × the median of the previous window.
-        spike_window: the number of previous steps in that median.
+        spike_factor: a step is a spike when its value exceeds this × the median of the previous window (> 1).
+        spike_window: the number of previous steps in that median (>= 1).
         divergence_norm_loss: a training loss above this × the trivial-baseline loss stops the run.
-        gate_probe_batch: sequences of the fixed validation batch used for the gate diagnostics.
+        gate_probe_batch: sequences of the fixed validation batch used for the gate diagnostics; 0: none.
         verbose: Keras progress output (0 silent, 1 bar, 2 one line per epoch).
     """
 
-    name: str = "default"
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    clip_norm: float | None = None
-    jit_compile: Any = "auto"
-    target_norm_loss: float = "${dataset.target_norm_loss}"  # type: ignore[assignment]
-    spike_factor: float = 3.0
-    spike_window: int = 20
-    divergence_norm_loss: float = 100.0
-    gate_probe_batch: int = 64
-    verbose: int = 2
+    name: str = MISSING
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    learning_rate: float = MISSING
+    optimizer: Optimizer = MISSING
+    clip_norm: float | None = MISSING
+    jit_compile: Any = MISSING
+    threads: Any = MISSING
+    target_norm_loss: float = MISSING
+    spike_factor: float = MISSING
+    spike_window: int = MISSING
+    divergence_norm_loss: float = MISSING
+    gate_probe_batch: int = MISSING
+    verbose: int = MISSING
 
 
 @dataclass
@@ -471,12 +493,39 @@ class Config:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# tune/ (python -m lstm_influence.tune; never part of a training run's config)
+# tune/ (python -m lstm_influence.tuning; never part of a training run's config)
+
+
+class ParamType(StrEnum):
+    """How a tuned parameter is sampled."""
+
+    float = "float"
+    int = "int"
+    categorical = "categorical"
+
+
+class TuneObjective(StrEnum):
+    """What a trial scores, from its per-epoch ``val/norm_loss``."""
+
+    final = "final"
+    best = "best"
+    aulc = "aulc"
+
+
+class TunePruner(StrEnum):
+    """Whether trials that trail are stopped early."""
+
+    median = "median"
+    none = "none"
 
 
 @dataclass
 class ParamSpec:
     """One hyperparameter of the tuning search space.
+
+    An entry of ``tune.space`` (a mapping, so it has no YAML file of its own to state defaults in): ``key`` and
+    ``type`` are required, and the keys a type does not use keep their neutral defaults here, so a space entry names
+    only what it needs.
 
     Attributes:
         key: the dotted config key a sampled value is written to, e.g. ``train.learning_rate``.
@@ -491,7 +540,7 @@ class ParamSpec:
     """
 
     key: str = MISSING
-    type: str = "float"
+    type: ParamType = MISSING
     low: float | None = None
     high: float | None = None
     log: bool = False
@@ -502,7 +551,8 @@ class ParamSpec:
 
 @dataclass
 class TuneConfig:
-    """Equal-budget hyperparameter tuning of one strategy on one dataset (``python -m lstm_influence.tune``).
+    """Equal-budget hyperparameter tuning of one strategy on one dataset (``python -m lstm_influence.tuning``);
+    values in ``conf/tune/default.yaml``.
 
     Attributes:
         name: the preset (``conf/tune/<name>.yaml``).
@@ -511,9 +561,11 @@ class TuneConfig:
         objective: what a trial scores, from its per-epoch ``val/norm_loss`` (the validation split; the test
             split is never read): ``final`` (after the last epoch: the weights a study run is tested with),
             ``best`` (the lowest epoch) or ``aulc`` (the mean over epochs). Lower is better.
-        seed: the TPE sampler's seed; each trial's sampler is seeded from it and the trial number, so a
-            resumed study samples what an uninterrupted one would.
-        startup_trials: TPE's random trials before it models the space.
+        seed: seeds the start-up design (scrambled Sobol') and TPE; the same for every study, so every strategy
+            draws the same start-up values (common random numbers). TPE's sampler is seeded from it and the trial
+            number, so a resumed study samples what an uninterrupted one would.
+        startup_trials: finished trials (the default one included) before TPE models the space; until then the
+            search trials take the Sobol' design's points (see :mod:`lstm_influence.tuning.sampling`).
         pruner: ``median`` (stop a trial whose best ``val/norm_loss`` so far is worse than the median of earlier
             trials at the same epoch) or ``none``.
         pruner_startup_trials: trials that finish before any is pruned.
@@ -526,18 +578,18 @@ class TuneConfig:
         space: the search space by parameter name (the Optuna parameter and the trial run's ``trial.<name>`` param).
     """
 
-    name: str = "default"
-    trials: int = 20
-    objective: str = "final"
-    seed: int = 0
-    startup_trials: int = 10
-    pruner: str = "median"
-    pruner_startup_trials: int = 5
-    pruner_warmup_epochs: int = 2
-    storage: str | None = None
-    config_dir: str | None = None
-    label: str | None = None
-    space: dict[str, ParamSpec] = field(default_factory=dict)
+    name: str = MISSING
+    trials: int = MISSING
+    objective: TuneObjective = MISSING
+    seed: int = MISSING
+    startup_trials: int = MISSING
+    pruner: TunePruner = MISSING
+    pruner_startup_trials: int = MISSING
+    pruner_warmup_epochs: int = MISSING
+    storage: str | None = MISSING
+    config_dir: str | None = MISSING
+    label: str | None = MISSING
+    space: dict[str, ParamSpec] = MISSING
 
 
 @dataclass

@@ -13,14 +13,17 @@ Definitions (also in README):
   have no full window and are never spikes; a non-finite value is always a spike.
 - divergence: a non-finite loss or weight, or a training loss above ``divergence_norm_loss`` × the trivial-baseline
   loss.
+- reference predictors: each one's loss on a split, and it ÷ the trivial predictor's loss on that split.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from lstm_influence.tracking import names
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -143,3 +146,29 @@ def summarize(
     summary["stab/grad_spikes"] = float(count_spikes(step_grad_norms, spike_factor, spike_window))
     summary["stab/diverged"] = float(diverged)
     return summary
+
+
+def reference_metrics(
+    baseline_loss: Mapping[str, float],
+    reference_losses: Mapping[str, Mapping[str, float]],
+    splits: Sequence[str] = ("val", "test"),
+) -> dict[str, float]:
+    """The trivial predictor's and every reference predictor's loss on ``splits``, the references also normalised.
+
+    Args:
+        baseline_loss: the trivial predictor's loss per split.
+        reference_losses: predictor name -> split -> loss (the dataset's ``reference_losses``; may be empty).
+        splits: the splits to report (a tuning trial leaves out ``test``).
+
+    >>> reference_metrics({"val": 0.5, "test": 0.25}, {"ridge": {"val": 0.1, "test": 0.2}}, ["test"])
+    {'baseline/test_loss': 0.25, 'baseline/ridge/test_loss': 0.2, 'baseline/ridge/test_norm_loss': 0.8}
+    """
+    trivial = {"val": names.BASELINE_VAL_LOSS, "test": names.BASELINE_TEST_LOSS}
+    found = {trivial[split]: float(baseline_loss[split]) for split in splits}
+    for predictor, losses in reference_losses.items():
+        for split in splits:
+            if split in losses:
+                loss = float(losses[split])
+                found[names.reference_metric(predictor, split)] = loss
+                found[names.reference_metric(predictor, split, normalised=True)] = loss / baseline_loss[split]
+    return found

@@ -1,13 +1,14 @@
 """The network every strategy shares: inputs -> [encoding] -> [strategy's input layers] -> LSTM "lstm" -> Dense.
 
-The model is a functional :class:`MonitoredModel`, whose training step also records, per step and without
-leaving the graph, the loss and the global gradient norm (before clipping). The runner reads those buffers once
-per epoch, so monitoring costs one device-to-host copy an epoch rather than one a step.
+The model is a functional :class:`MonitoredModel`, whose training step can also record, per step and without
+leaving the graph, the loss and the global gradient norm (before clipping) into a
+:class:`~lstm_influence.monitoring.StepRecorder`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
@@ -16,6 +17,9 @@ from omegaconf import DictConfig
 from lstm_influence.config import ConfigError
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.strategies import Strategy, make_strategy
+
+if TYPE_CHECKING:
+    from lstm_influence.monitoring import StepRecorder
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
 
@@ -42,33 +46,6 @@ class OneHot(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "depth": self.depth}
-
-
-class StepRecorder:
-    """Per-step loss and global gradient norm, written inside the compiled train step.
-
-    Deliberately not a Keras variable: these are diagnostics, not model state, and must not be saved.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = int(capacity)
-        self.step = tf.Variable(0, dtype=tf.int32, trainable=False, name="monitor_step")
-        self.loss = tf.Variable(tf.zeros(self.capacity), trainable=False, name="monitor_loss")
-        self.grad_norm = tf.Variable(tf.zeros(self.capacity), trainable=False, name="monitor_grad_norm")
-
-    def record(self, loss, grad_norm) -> None:
-        index = tf.minimum(self.step, self.capacity - 1)[None, None]
-        self.loss.scatter_nd_update(index, tf.cast(loss, tf.float32)[None])
-        self.grad_norm.scatter_nd_update(index, tf.cast(grad_norm, tf.float32)[None])
-        self.step.assign_add(1)
-
-    def reset(self) -> None:
-        self.step.assign(0)
-
-    def read(self) -> tuple[Any, Any]:
-        """The losses and gradient norms recorded since the last reset, as numpy arrays."""
-        n = min(int(self.step.numpy()), self.capacity)
-        return self.loss.numpy()[:n], self.grad_norm.numpy()[:n]
 
 
 @keras.saving.register_keras_serializable(package="lstm_influence")
@@ -108,17 +85,23 @@ class MonitoredModel(keras.Model):
         return {metric.name: metric.result() for metric in self.metrics}
 
 
+JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": False}
+
+
 def resolve_jit_compile(setting: Any) -> bool:
     """``auto`` -> XLA on CPU (measured faster there), off on GPU (the fused cuDNN kernel is not XLA-compatible)."""
+    choice = _jit_choice(setting)
+    return not tf.config.list_physical_devices("GPU") if choice is None else choice
+
+
+def _jit_choice(setting: Any) -> bool | None:
+    # A tri-state (auto or a boolean) rather than a closed set of strings: YAML and the command line give booleans.
     if isinstance(setting, bool):
         return setting
-    if str(setting).lower() in {"true", "1"}:
-        return True
-    if str(setting).lower() in {"false", "0"}:
-        return False
-    if str(setting).lower() != "auto":
+    key = str(setting).lower()
+    if key not in JIT_SETTINGS:
         raise ConfigError(f"train.jit_compile={setting!r}: expected auto, true or false")
-    return not tf.config.list_physical_devices("GPU")
+    return JIT_SETTINGS[key]
 
 
 def make_loss(data: Dataset) -> keras.losses.Loss:
@@ -130,26 +113,54 @@ def make_loss(data: Dataset) -> keras.losses.Loss:
 
 
 def make_optimizer(train_cfg: DictConfig) -> keras.optimizers.Optimizer:
-    name = str(train_cfg.optimizer).lower()
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"train.optimizer={train_cfg.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+    """``train.optimizer`` (a :class:`~lstm_influence.config.Optimizer`, checked when the config is composed)."""
+    return OPTIMIZERS[str(train_cfg.optimizer)](learning_rate=train_cfg.learning_rate)
+
+
+def check_run_values(cfg: DictConfig) -> None:
+    """Reject values of the right type that cannot work (the schema has already checked types and choices).
+
+    Raises:
+        ConfigError: naming the key, the bad value and what would be valid.
+    """
+    train_cfg = cfg.train
+    for key, value in {
+        "train.epochs": train_cfg.epochs,
+        "train.batch_size": train_cfg.batch_size,
+        "model.units": cfg.model.units,
+    }.items():
+        if value < 1:
+            raise ConfigError(f"{key}={value}: expected a positive integer")
     if not train_cfg.learning_rate > 0:
         raise ConfigError(f"train.learning_rate={train_cfg.learning_rate}: expected a positive number")
-    return OPTIMIZERS[name](learning_rate=train_cfg.learning_rate)
-
-
-def strategy_for(cfg: DictConfig, data: Dataset) -> Strategy:
-    """The run's strategy, validated against this dataset's input size and sequence length."""
-    if cfg.model.units < 1:
-        raise ConfigError(f"model.units={cfg.model.units}: expected a positive integer")
-    return make_strategy(cfg, input_dim=data.n_features, units=cfg.model.units, seq_len=data.seq_len)
+    if train_cfg.clip_norm is not None and not train_cfg.clip_norm > 0:
+        raise ConfigError(f"train.clip_norm={train_cfg.clip_norm}: expected a positive number or null (off)")
+    if train_cfg.spike_window < 1 or not train_cfg.spike_factor > 1:
+        raise ConfigError(
+            f"train.spike_window={train_cfg.spike_window}, train.spike_factor={train_cfg.spike_factor}: "
+            "expected a window of at least 1 step and a factor above 1"
+        )
+    if train_cfg.gate_probe_batch < 0:
+        raise ConfigError(f"train.gate_probe_batch={train_cfg.gate_probe_batch}: expected 0 (off) or more sequences")
+    if not 0.0 <= cfg.model.dropout < 1.0:
+        raise ConfigError(f"model.dropout={cfg.model.dropout}: expected a value in [0, 1)")
+    _jit_choice(train_cfg.jit_compile)
 
 
 def build_model(cfg: DictConfig, data: Dataset, strategy: Strategy | None = None) -> MonitoredModel:
-    """Build and compile the model for ``cfg`` and ``data``, with ``cfg.seed`` fixing every initial weight."""
-    strategy = strategy or strategy_for(cfg, data)
-    if not 0.0 <= cfg.model.dropout < 1.0:
-        raise ConfigError(f"model.dropout={cfg.model.dropout}: expected a value in [0, 1)")
+    """Build and compile the model for ``cfg`` and ``data``, with ``cfg.seed`` fixing every initial weight.
+
+    Args:
+        cfg: the run's config.
+        data: the dataset, which sizes the inputs and the head.
+        strategy: the strategy to apply; None makes the one ``cfg.strategy`` names.
+
+    Raises:
+        ConfigError: a value that cannot work (:func:`check_run_values`) or a strategy that does not fit the data.
+    """
+    check_run_values(cfg)
+    if strategy is None:
+        strategy = make_strategy(cfg, input_dim=data.n_features, units=int(cfg.model.units), seq_len=data.seq_len)
     keras.utils.set_random_seed(int(cfg.seed))
     if data.input_vocab is not None:
         inputs = keras.Input(shape=(data.seq_len,), dtype="int32", name="tokens")
@@ -173,3 +184,30 @@ def build_model(cfg: DictConfig, data: Dataset, strategy: Strategy | None = None
         jit_compile=resolve_jit_compile(cfg.train.jit_compile),
     )
     return model
+
+
+# Up to this many gate activations (sequences × steps × 4·units) an evaluation runs as one batch: about 128 MB.
+EVALUATION_BATCH_ACTIVATIONS = 32_000_000
+
+
+def evaluation_batch_size(split_sizes: Sequence[int], seq_len: int, units: int, batch_size: int) -> int:
+    """The batch size for every evaluation of a run: the largest evaluated split in one batch, when it fits.
+
+    Each new batch shape costs a compilation (about a second under XLA), and a split evaluated in batches of
+    ``batch_size`` usually ends in a partial batch of another shape. One batch per split lets the evaluation before
+    training, the validation after every epoch and the test share one compiled function (one shape when val and
+    test have the same size). Splits above :data:`EVALUATION_BATCH_ACTIVATIONS` gate activations fall back to
+    ``batch_size``.
+
+    Args:
+        split_sizes: the sequences in each split the run evaluates (val, and test unless a tuning trial).
+        seq_len, units: the sequence length and the LSTM's units.
+        batch_size: the training batch size.
+
+    >>> evaluation_batch_size([1000, 1000], 100, 64, 128), evaluation_batch_size([100_000], 100, 64, 128)
+    (1000, 128)
+    """
+    largest = max(split_sizes)
+    if largest * seq_len * 4 * units <= EVALUATION_BATCH_ACTIVATIONS:
+        return largest
+    return batch_size

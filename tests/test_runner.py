@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 import lstm_influence as li
 from lstm_influence.config import ConfigError
+from lstm_influence.datasets.base import DatasetError
 
 EPOCH_METRICS = (
     "train/loss",
@@ -92,6 +93,19 @@ def test_summary_metrics_are_logged(finished):
     assert run.data.metrics["stab/diverged"] == 0.0
 
 
+def test_reference_predictors_are_logged_beside_the_trivial_baseline(finished):
+    _, _, _, run = finished
+    metrics = run.data.metrics
+    for split in ("val", "test"):
+        loss = metrics[f"baseline/ridge/{split}_loss"]
+        assert metrics[f"baseline/ridge/{split}_norm_loss"] == pytest.approx(loss / metrics[f"baseline/{split}_loss"])
+
+
+def test_the_run_records_its_tensorflow_threads(finished):
+    _, _, _, run = finished
+    assert int(run.data.tags["tf_threads"]) >= 1
+
+
 def test_artifacts_hold_the_config_and_the_influence_report(finished, tmp_path):
     _, _, client, run = finished
     names = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
@@ -110,13 +124,66 @@ def test_same_config_and_seed_reproduce_the_metrics(tiny_cfg):
     assert other_seed["final/val_loss"] != first["final/val_loss"]
 
 
-def test_a_run_that_fails_at_build_time_is_recorded_failed(tiny_cfg, tracking_uri):
-    with pytest.raises(ConfigError, match=r"model\.units=0"):
-        li.run(tiny_cfg("model.units=0"))
+def _runs(tracking_uri):
     client = MlflowClient(tracking_uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("lstm-influence").experiment_id])
-    assert run.info.status == "FAILED"
-    assert "model.units=0" in run.data.tags["error"]
+    experiment = client.get_experiment_by_name("lstm-influence")
+    return client, ([] if experiment is None else client.search_runs([experiment.experiment_id]))
+
+
+BAD_INPUTS = {
+    "units": (("model.units=0",), ConfigError, r"model\.units=0"),
+    "negative epochs": (("train.epochs=-1",), ConfigError, r"train\.epochs=-1"),
+    "feature out of range": (
+        ("strategy=input_transform", "strategy.scale={5: 2.0}"),
+        ConfigError,
+        r"strategy\.scale",
+    ),
+    "threads": (("train.threads=none",), ConfigError, r"train\.threads='none'"),
+    "dataset value": (("dataset.n_val=0",), DatasetError, r"dataset\.n_val"),
+}
+
+
+@pytest.mark.parametrize("overrides, error, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_a_user_error_is_raised_before_any_run_is_opened(tiny_cfg, tracking_uri, overrides, error, message):
+    with pytest.raises(error, match=message):
+        li.run(tiny_cfg(*overrides))
+    assert _runs(tracking_uri)[1] == []
+
+
+def test_a_missing_csv_column_is_a_dataset_error_before_any_run(tracking_uri, tmp_path):
+    csv = tmp_path / "prices.csv"
+    csv.write_text("Date,Open\n" + "".join(f"2020-01-{day:02d},{day}\n" for day in range(1, 29)))
+    with pytest.raises(DatasetError, match="Close"):
+        li.run(li.compose(["dataset=financial", f"dataset.path={csv}", f"tracking.uri={tracking_uri}"]))
+    assert _runs(tracking_uri)[1] == []
+
+
+def test_a_child_that_cannot_start_is_recorded_failed_for_its_parent(tiny_cfg, tracking_uri):
+    from lstm_influence.runner import run
+
+    client = MlflowClient(tracking_uri)
+    parent = client.create_run(client.create_experiment("lstm-influence")).info.run_id
+    with pytest.raises(ConfigError, match=r"model\.units=0"):
+        run(tiny_cfg("model.units=0"), parent_run_id=parent)
+    (child,) = [r for r in _runs(tracking_uri)[1] if r.info.run_id != parent]
+    assert child.info.status == "FAILED"
+    assert "model.units=0" in child.data.tags["error"]
+    assert child.data.tags["mlflow.parentRunId"] == parent
+
+
+def test_an_unexpected_error_keeps_a_failed_run_with_its_traceback(tiny_cfg, tracking_uri, monkeypatch, tmp_path):
+    import lstm_influence.runner as runner
+
+    def broken_build(*args, **kwargs):
+        raise RuntimeError("a defect, not a user's mistake")
+
+    monkeypatch.setattr(runner, "build_model", broken_build)
+    with pytest.raises(RuntimeError, match="a defect"):
+        li.run(tiny_cfg())
+    client, (run,) = _runs(tracking_uri)
+    assert run.info.status == "FAILED" and "a defect" in run.data.tags["error"]
+    path = client.download_artifacts(run.info.run_id, "traceback.txt", str(tmp_path))
+    assert "broken_build" in open(path).read()
 
 
 def test_divergence_is_recorded_not_fatal(tiny_cfg, tracking_uri):

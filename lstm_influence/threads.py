@@ -1,0 +1,93 @@
+"""How many CPU threads TensorFlow gets for a run: a rule measured on this project's machine class.
+
+An LSTM step is a chain of small matrix products, one per time step, each waiting for the last. Below a certain
+size, splitting one product across cores costs more in synchronisation than it gains, so one intra-op thread is
+faster; above it, more threads pay. The size that matters is the work of one time step of one batch,
+``batch_size × 4·units × (units + input_dim)`` multiply-adds (the gate pre-activations). Measured here (README,
+"Performance"): at T = 100 and batch 128 with 2 input features, 16 and 64 units (0.1 M and 2.2 M multiply-adds a
+step) train faster on one thread than on two; 256 units (34 M) train faster on two.
+
+This module imports no TensorFlow: a sweep's launching process calls :func:`threads_for` before any job starts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lstm_influence.config import ConfigError
+
+AUTO = "auto"
+# Multiply-adds of one time step's gate pre-activations above which more than one intra-op thread pays.
+MULTI_THREAD_STEP_MACS = 8_000_000
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def step_macs(units: int, input_dim: int, batch_size: int) -> int:
+    """Multiply-adds of one LSTM time step over a batch: ``batch_size · 4·units · (units + input_dim)``."""
+    return int(batch_size) * 4 * int(units) * (int(units) + int(input_dim))
+
+
+def threads_for(
+    units: int, input_dim: int, batch_size: int, *, parallel_jobs: int = 1, cores: int | None = None
+) -> int:
+    """TensorFlow threads for one run when ``parallel_jobs`` runs share the machine.
+
+    Each run gets at most its share of the cores (cores ÷ parallel jobs, at least 1), and one thread when its time
+    step is too small for several to pay (below :data:`MULTI_THREAD_STEP_MACS` multiply-adds).
+
+    Args:
+        units: LSTM units.
+        input_dim: the LSTM's input features.
+        batch_size: the training batch size.
+        parallel_jobs: runs training at the same time on this machine (a sweep's parallel workers).
+        cores: the cores to share; None: :func:`available_cores`.
+
+    >>> threads_for(64, 2, 128, cores=2), threads_for(256, 2, 128, cores=2), threads_for(256, 2, 128, cores=8,
+    ...     parallel_jobs=2)
+    (1, 2, 4)
+    """
+    if parallel_jobs < 1:
+        raise ValueError(f"parallel_jobs={parallel_jobs}: expected a positive number of jobs")
+    share = max(1, (cores or available_cores()) // parallel_jobs)
+    if step_macs(units, input_dim, batch_size) < MULTI_THREAD_STEP_MACS:
+        return 1
+    return share
+
+
+def resolve_threads(setting: Any, *, units: int, input_dim: int, batch_size: int) -> int:
+    """``train.threads`` as a number: ``auto`` applies :func:`threads_for` for a single run.
+
+    Raises:
+        ConfigError: ``setting`` is neither ``auto`` nor a positive integer.
+    """
+    if str(setting).lower() == AUTO:
+        return threads_for(units, input_dim, batch_size)
+    if isinstance(setting, bool) or not str(setting).isdigit() or int(setting) < 1:
+        raise ConfigError(f"train.threads={setting!r}: expected auto or a positive integer")
+    return int(setting)
+
+
+def apply_threads(threads: int) -> int:
+    """Give TensorFlow ``threads`` intra- and inter-op threads, unless they are already fixed; return those in force.
+
+    TensorFlow reads the setting once, when its runtime starts. A caller that set it first (a sweep job) or a
+    runtime that has already started (a second run in one process) keeps its setting.
+    """
+    import tensorflow as tf
+
+    in_force = tf.config.threading.get_intra_op_parallelism_threads()
+    if in_force:
+        return in_force
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime started with TensorFlow's default (every core)
+        return tf.config.threading.get_intra_op_parallelism_threads() or available_cores()
+    return threads

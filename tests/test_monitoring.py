@@ -1,0 +1,137 @@
+"""The monitoring pieces on hand-built inputs: step recorder, gate probe (against hand-computed gates), run summary."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from lstm_influence.datasets.base import Dataset
+from lstm_influence.monitoring import GateProbe, StepRecorder, describe_run, gate_statistics
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+# One unit, one feature: every weight is a 4-vector in Keras's gate order (input, forget, cell, output), with a
+# different value per gate so that any other order gives other numbers.
+KERNEL = [0.5, -1.0, 0.25, 0.2]
+RECURRENT = [0.3, 0.6, -0.2, 0.1]
+BIAS = [0.1, 0.2, 0.0, -4.0]
+X = [1.0, 2.0]  # two time steps of one sequence
+
+
+def hand_computed_gates() -> dict[str, float]:
+    """The LSTM equations written out for the two steps."""
+    h = c = 0.0
+    forget, inputs, saturated = [], [], []
+    for x in X:
+        z = [x * k + h * r + b for k, r, b in zip(KERNEL, RECURRENT, BIAS)]
+        i, f, o = sigmoid(z[0]), sigmoid(z[1]), sigmoid(z[3])
+        c = f * c + i * math.tanh(z[2])
+        h = o * math.tanh(c)
+        forget.append(f)
+        inputs.append(i)
+        saturated.append(sum(not 0.05 <= g <= 0.95 for g in (i, f, o)) / 3)
+    return {
+        "gates/forget_mean": sum(forget) / 2,
+        "gates/input_mean": sum(inputs) / 2,
+        "gates/saturated_frac": sum(saturated) / 2,
+    }
+
+
+def constant_lstm_model() -> keras.Model:
+    inputs = keras.Input((len(X), 1))
+    lstm = keras.layers.LSTM(
+        1,
+        kernel_initializer=keras.initializers.Constant(np.array([KERNEL])),
+        recurrent_initializer=keras.initializers.Constant(np.array([RECURRENT])),
+        bias_initializer=keras.initializers.Constant(np.array(BIAS)),
+        unit_forget_bias=False,
+        name="lstm",
+    )
+    return keras.Model(inputs, keras.layers.Dense(1)(lstm(inputs)))
+
+
+def test_the_gate_probe_matches_hand_computed_gate_activations():
+    expected = hand_computed_gates()
+    # the output gate of this bias is saturated at both steps, the others never: 1/3 of the gates
+    assert expected["gates/saturated_frac"] == pytest.approx(1 / 3)
+    probe = GateProbe(constant_lstm_model(), np.array([[[x] for x in X]], np.float32))
+    measured = probe()
+    for key, value in expected.items():
+        assert measured[key] == pytest.approx(value, rel=1e-5), key
+
+
+@pytest.mark.parametrize("order", [[1, 0, 2, 3], [0, 2, 1, 3], [3, 1, 2, 0]], ids=["f-i-c-o", "i-c-f-o", "o-f-c-i"])
+def test_the_hand_computed_gates_catch_another_gate_order(order):
+    x = np.array([[[v] for v in X]], np.float32)
+    weights = [np.array([w], np.float32) for w in (KERNEL, RECURRENT)] + [np.array(BIAS, np.float32)]
+    permuted = gate_statistics(x, *(w[..., order] for w in weights))
+    expected = hand_computed_gates()
+    assert gate_statistics(x, *weights) == pytest.approx(expected, rel=1e-5)
+    assert permuted != pytest.approx(expected, rel=1e-3)
+
+
+def test_gate_statistics_reject_an_input_without_time_steps():
+    with pytest.raises(ValueError, match=r"\(batch, time >= 1, features\)"):
+        gate_statistics(np.zeros((2, 0, 1)), np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(4))
+
+
+def test_the_step_recorder_keeps_one_epoch_and_overwrites_its_last_slot():
+    recorder = StepRecorder(3)
+    for step in range(4):
+        recorder.record(float(step), 10.0 + step)
+    loss, grad = recorder.read()
+    assert loss.tolist() == [0.0, 1.0, 3.0] and grad.tolist() == [10.0, 11.0, 13.0]
+    recorder.reset()
+    recorder.record(7.0, 8.0)
+    assert [a.tolist() for a in recorder.read()] == [[7.0], [8.0]]
+    with pytest.raises(ValueError, match="capacity"):
+        StepRecorder(0)
+
+
+def tiny_dataset(**overrides) -> Dataset:
+    split = (np.zeros((4, 3, 1), np.float32), np.zeros((4, 1), np.float32))
+    fields = {
+        "name": "synthetic",
+        "train": split,
+        "val": split,
+        "test": split,
+        "loss": "mse",
+        "baseline_loss": {"val": 0.2, "test": 0.25},
+        "feature_names": ["x"],
+        "metadata": {"baseline": "always predict 1"},
+        "reference_losses": {"ridge": {"val": 0.18, "test": 0.2}},
+    }
+    return Dataset(**{**fields, **overrides})
+
+
+def test_the_run_summary_reads_the_losses_against_the_trivial_predictor():
+    summary = {
+        "final/epoch": 4.0,
+        "final/val_loss": 0.05,
+        "test/loss": 0.1,
+        "test/norm_loss": 0.4,
+        "conv/epochs_to_target": 3.0,
+        "stab/diverged": 0.0,
+        "influence/retention": 0.75,
+    }
+    text = describe_run(summary, tiny_dataset(), target=0.3, epochs=4, seconds=9.0)
+    assert "4 of 4 epochs in 9.0 s" in text
+    assert "always predict 1" in text and "1 = no better than it" in text
+    assert "validation 0.25 (loss 0.05), test 0.4 (loss 0.1)" in text
+    assert "ridge reference: 0.8 (test)" in text
+    assert "reached at epoch 3" in text and "No divergence" in text
+    assert "Influence retention: 0.75" in text
+
+
+def test_the_run_summary_of_a_diverged_trial_names_the_reason_and_leaves_out_test():
+    summary = {"final/epoch": 2.0, "final/val_loss": float("nan"), "stab/diverged": 1.0}
+    text = describe_run(summary, tiny_dataset(), target=0.1, epochs=5, seconds=1.0, divergence_reason="non-finite")
+    assert "2 of 5 epochs" in text and "validation nan" in text and "test" not in text
+    assert "ridge reference: 0.9 (val)" in text
+    assert "not reached in 2 epochs" in text and "Diverged (non-finite)" in text

@@ -5,7 +5,9 @@ The CLI tests run real ``python -m lstm_influence -m`` sweeps in a subprocess wi
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +23,11 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 import lstm_influence as li
+from lstm_influence import tracking
 from lstm_influence.config import config_hash
 from lstm_influence.sweep import plan_jobs, sweep_id_for, threads_per_job
+from lstm_influence.sweep_progress import JobResult, SweepProgress, clock, progress_line, summary_table
+from lstm_influence.tracking import names
 from tests.conftest import TINY
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -145,6 +150,79 @@ def test_threads_per_job_divide_the_cores_among_parallel_jobs(launcher, threads,
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# fast: progress lines and the summary table
+
+
+def job(name, status, value=None, seconds=None, arm="bias_init", dataset="synthetic", error=""):
+    return JobResult(f"id-{name}", name, arm, dataset, status, value, seconds, error)
+
+
+def test_progress_line_states_k_of_n_status_metric_times_and_eta():
+    line = progress_line(3, 10, job("bias_init-synthetic-s1", "FINISHED", 0.41234, 12.34), elapsed=90, ran=3)
+    # 90 s for 3 jobs that ran: 30 s a job, 7 jobs to go
+    assert line == "[3/10] bias_init-synthetic-s1 FINISHED test/norm_loss 0.4123, 12.3 s, elapsed 1:30, ETA 3:30"
+    skipped = progress_line(1, 10, job("baseline-text-s0", "SKIPPED", 1.0), elapsed=2, ran=0)
+    assert skipped.endswith("SKIPPED test/norm_loss 1, skipped, elapsed 0:02, ETA ?")  # no job ran yet: no rate
+    crashed = job("x-s0", "FAILED", None, 3.0, error="ValueError: units=0\nmore")
+    failed = progress_line(10, 10, crashed, elapsed=7, ran=9)
+    assert failed.endswith("FAILED test/norm_loss n/a, 3.0 s, elapsed 0:07, ETA 0:00 (ValueError: units=0)")
+    assert progress_line(2, None, job("y", "FINISHED", 0.5, 1.0), elapsed=5, ran=2).startswith("[2/?] y")
+    assert clock(3725) == "1:02:05"
+
+
+def test_summary_table_counts_each_arm_and_dataset_and_takes_the_median_of_finished_runs():
+    jobs = [
+        job("a", "FINISHED", 0.2),
+        job("b", "SKIPPED", 0.4),
+        job("c", "DIVERGED", 50.0),
+        job("d", "FAILED"),
+        job("e", "FINISHED", 0.9, arm="baseline"),
+    ]
+    lines = summary_table(jobs, missing=2).splitlines()
+    assert lines[0].split() == ["arm", "dataset", "jobs", "finished", "failed", "diverged", "median", "test/norm_loss"]
+    assert lines[2].split() == ["baseline", "synthetic", "1", "1", "0", "0", "0.9"]  # the control first
+    assert lines[3].split() == ["bias_init", "synthetic", "4", "2", "1", "1", "0.3"]  # median of 0.2 and 0.4
+    assert lines[4] == "2 job(s) of the grid never started"
+
+
+def test_progress_reports_skips_first_then_each_ended_run_once(tmp_path):
+    client = tracking.make_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = tracking.get_or_create_experiment(client, "progress")
+
+    def child(name, status, **metrics):
+        run = client.create_run(experiment_id, run_name=name, tags={names.DATASET: "synthetic", names.ARM: "arm"})
+        for key, value in metrics.items():
+            client.log_metric(run.info.run_id, key, value)
+        if status:
+            client.set_terminated(run.info.run_id, status)
+        return run.info.run_id
+
+    earlier = client.get_run(child("done-before", "FINISHED", **{"test/norm_loss": 0.25}))
+    ids = [child("first", "FINISHED", **{"test/norm_loss": 0.5}), child("second", None)]
+    stream = io.StringIO()
+    progress = SweepProgress(
+        lambda: [client.get_run(i) for i in ids if client.get_run(i).info.status != "RUNNING"],
+        3,
+        [earlier],
+        stream=stream,
+        poll_s=3600,
+    )
+    progress.poll()
+    progress.poll()  # nothing new: nothing printed twice
+    client.log_metric(ids[1], names.DIVERGED_METRIC, 1.0)
+    client.set_terminated(ids[1], "FINISHED")
+    results = progress.stop()
+    lines = stream.getvalue().splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["[1/3]", "done-before", "SKIPPED"],
+        ["[2/3]", "first", "FINISHED"],
+        ["[3/3]", "second", "DIVERGED"],
+    ]
+    assert "\x1b[" not in stream.getvalue()  # not a terminal: plain text
+    assert [r.status for r in results] == ["SKIPPED", "FINISHED", "DIVERGED"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # slow: real sweeps
 
 
@@ -208,10 +286,16 @@ def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_no
     assert {run.data.tags["tf_threads"] for run in children} == {str(max(1, len(os.sched_getaffinity(0)) // 2))}
     assert sweep_metric(uri, parent.info.run_id, "sweep/finished") == {1: 20}
     assert f"#/experiments/{parent.info.experiment_id}/runs" in first.stderr
+    # one progress line per job, k counted across both workers, and a summary table
+    counters = re.findall(r"^\[(\d+)/20\] baseline-synthetic-s\d+ FINISHED test/norm_loss", first.stderr, re.M)
+    assert sorted(int(k) for k in counters) == list(range(1, 21))
+    assert re.search(r"^baseline\s+synthetic\s+20\s+20\s+0\s+0\s+\d", first.stderr, re.M)
 
     again = sweep(args, tmp_path)  # the same sweep again adds no run
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count("already FINISHED") + again.stdout.count("already FINISHED") >= 20
+    skipped = re.findall(r"^\[(\d+)/20\] \S+ SKIPPED ", again.stderr, re.M)  # skips count too
+    assert sorted(int(k) for k in skipped) == list(range(1, 21))
     (parent_again,), children_again = runs_of(uri)
     assert parent_again.info.run_id == parent.info.run_id and parent_again.info.status == "FINISHED"
     assert {run.info.run_id for run in children_again} == {run.info.run_id for run in children}

@@ -15,10 +15,12 @@
    job that is done (checking MLflow once more, in case another process finished it meanwhile), sets the job's
    TensorFlow threads, and trains it as a child run (``mlflow.parentRunId``, ``sweep_id``, ``sweep_attempt``).
    A job that raises is recorded FAILED by the runner; the error is logged and the other jobs go on.
+   Meanwhile the launching process prints a ``[k/N]`` line per ended job (:mod:`lstm_influence.sweep_progress`).
 3. ``on_multirun_end``, back in the launching process: count this attempt's children (``sweep/finished``,
    ``sweep/failed``, ``sweep/diverged``, ``sweep/skipped``, logged at step = attempt), write ``jobs.json`` (every
    job's config hash and the run that holds its result), end the parent FINISHED only when every config of the
-   grid has a FINISHED run, else FAILED, print the MLflow link, and exit non-zero if a job failed.
+   grid has a FINISHED run, else FAILED, print the summary table and the MLflow link, and exit non-zero if a job
+   failed.
    If the process ends before that (Ctrl-C, a worker killed), an exit handler still closes the parent (KILLED or
    FAILED) and the attempt's children left RUNNING (KILLED); running the same command again resumes the sweep.
 

@@ -38,15 +38,21 @@ def test_default_command_leaves_one_finished_run_in_mlflow_db(tmp_path):
     assert run.info.run_name == "baseline-synthetic-s0"
     assert [p.step for p in client.get_metric_history(run.info.run_id, "val/loss")] == [1, 2]
     assert f"#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}" in result.stderr
+    summary = result.stderr[result.stderr.index("baseline-synthetic-s0: 2 of 2 epochs") :]
+    assert "1 = no better than it" in summary and "ridge reference" in summary
+    assert summary.index("Target (validation") < summary.index("#/experiments/")
 
 
-def test_a_failing_run_exits_non_zero_and_is_recorded_failed(tmp_path):
-    result = _cli([*TINY, "model.units=0"], tmp_path)
-    assert result.returncode != 0
-    assert "model.units=0" in result.stderr
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("lstm-influence").experiment_id])
-    assert run.info.status == "FAILED" and "model.units=0" in run.data.tags["error"]
+def test_a_bad_value_gives_one_line_exit_2_and_no_run(tmp_path):
+    result = _cli([*TINY, "strategy=input_transform", "strategy.scale={7: 2.0}"], tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "strategy.scale" in errors[0]
+    assert "Traceback" not in result.stderr
+    database = tmp_path / "mlflow.db"
+    assert not database.exists() or not MlflowClient(f"sqlite:///{database}").search_experiments(
+        filter_string="name = 'lstm-influence'"
+    )
 
 
 def test_help_and_bad_keys_do_not_import_tensorflow(tmp_path):

@@ -35,13 +35,14 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from lstm_influence.config import FinancialFeature, FinancialTarget
 from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, check_fractions, mse
 from lstm_influence.datasets.reference import ridge_losses
 
-FEATURES = ("returns", "range", "volume")
+FEATURES = tuple(feature.value for feature in FinancialFeature)
 HAR_LAGS = (1, 5, 22, 60)
 """Days of realised volatility the HAR-style ridge reference reads (daily, weekly, monthly, quarterly)."""
-TARGETS = ("return", "volatility")
+TARGETS = tuple(target.value for target in FinancialTarget)
 SPLITS = ("train", "val", "test")
 BUNDLED_FILE = "sp500_1950_2018.csv.gz"
 BUNDLED_SOURCE = (
@@ -115,17 +116,12 @@ def _parse_numbers(frame: pd.DataFrame, column: str, source: str, *, positive: b
 
 
 def _check_config(cfg: DictConfig) -> list[str]:
-    features = list(cfg.features)
-    unknown = [f for f in features if f not in FEATURES]
-    if unknown or not features:
-        raise DatasetError(
-            f"dataset.features={features}: expected a non-empty list drawn from {', '.join(FEATURES)}"
-            + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else "")
-        )
+    # Unknown features or targets are refused when the config is composed (FinancialFeature, FinancialTarget).
+    features = [str(feature) for feature in cfg.features]
+    if not features:
+        raise DatasetError(f"dataset.features=[]: expected a non-empty list drawn from {', '.join(FEATURES)}")
     if len(set(features)) != len(features):
         raise DatasetError(f"dataset.features={features}: a feature is listed twice")
-    if cfg.target not in TARGETS:
-        raise DatasetError(f"dataset.target={cfg.target!r}: expected one of {', '.join(TARGETS)}")
     for key in ("seq_len", "stride", "vol_window"):
         if cfg[key] < 1:
             raise DatasetError(f"dataset.{key}={cfg[key]}: expected a positive integer")

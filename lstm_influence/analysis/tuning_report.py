@@ -1,9 +1,9 @@
 """Tuning results for the analysis report: one row per strategy × dataset study, read from MLflow.
 
-``python -m lstm_influence.tune`` leaves one parent run per study (tag ``run_type=tune``) whose tags and metrics hold
-the study's summary (see :mod:`lstm_influence.tune`). :func:`tuning_results` reads them; :func:`tuning_table` is the
-pure part, over a frame shaped like ``mlflow.search_runs``'s (``run_id``, ``status``, ``start_time``, ``tags.*``,
-``metrics.*``).
+``python -m lstm_influence.tuning`` leaves one parent run per study (tag ``run_type=tune``) whose tags and metrics
+hold the study's summary (see :mod:`lstm_influence.tuning.study`). :func:`tuning_results` reads them, every page;
+:func:`tuning_table` is the pure part, over a frame shaped like ``mlflow.search_runs``'s (``run_id``, ``status``,
+``start_time``, ``tags.*``, ``metrics.*``).
 
 This module imports neither TensorFlow nor Optuna.
 """
@@ -15,11 +15,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import ViewType
-from mlflow.tracking import MlflowClient
+from mlflow.entities import Run
 
-TUNE_RUN_TYPE = "tune"
+from lstm_influence import tracking
+from lstm_influence.tracking.names import RUN_TUNE, RUN_TYPE
+from lstm_influence.tuning import records
+
 BEST_PREFIX = "tags.best."
+TRIED_PREFIX = "tags.tried."
 COLUMNS = [
     "dataset",
     "strategy",
@@ -34,6 +37,9 @@ COLUMNS = [
     "relative_improvement",
     "best_trial",
     "best_is_default",
+    "sampler",
+    "search_trials",
+    "searched",
 ]
 TRAILING = ["tuned_label", "study", "parent_run_id", "status", "start_time"]
 
@@ -74,14 +80,18 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
         ``final val/norm_loss``, lower is better); ``best_value`` and ``default_value`` (the default
         configuration's score in the same study); ``improvement`` = default − best (≥ 0, since the default
         configuration is one of the trials) and ``relative_improvement`` = improvement / default;
-        ``best_trial``, ``best_is_default``; one ``best.<name>`` column per tuned parameter (NaN where a
-        strategy does not have it, e.g. ``best.t_max`` outside bias_init); ``tuned_label`` (select the tuned
-        configuration with ``+tuned=<label>``), ``study``, ``parent_run_id``, ``status``, ``start_time``.
+        ``best_trial``, ``best_is_default``; ``sampler`` (which samplers chose the search trials: ``sobol``, the
+        space-filling start-up design, ``sobol+tpe`` or ``tpe``), ``search_trials`` (finished trials besides the
+        default one) and ``searched`` (at least two of them: with fewer, the best values are one draw, not tuned);
+        one ``best.<name>`` column per parameter (NaN where a strategy does not have it, e.g. ``best.t_max``
+        outside bias_init) and one ``tried.<name>`` column, the distinct values the finished trials ran with;
+        ``tuned_label`` (select the tuned configuration with ``+tuned=<label>``), ``study``, ``parent_run_id``,
+        ``status``, ``start_time``. Studies run before the sampler was recorded read ``sampler`` "unrecorded".
     """
     empty = pd.DataFrame(columns=COLUMNS + TRAILING)
-    if runs is None or runs.empty or "tags.run_type" not in runs:
+    if runs is None or runs.empty or f"tags.{RUN_TYPE}" not in runs:
         return empty
-    studies = runs[runs["tags.run_type"] == TUNE_RUN_TYPE]
+    studies = runs[runs[f"tags.{RUN_TYPE}"] == RUN_TUNE]
     if studies.empty:
         return empty
     if latest_only:
@@ -103,6 +113,9 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
             "default_value": column(studies, "metrics.tune/default_value").map(_number),
             "best_trial": column(studies, "tags.best_trial").map(_integer),
             "best_is_default": column(studies, "tags.best_is_default").map(lambda v: v == "True"),
+            "sampler": column(studies, "tags.sampler").fillna("unrecorded"),
+            "search_trials": column(studies, "tags.search_trials").map(_integer),
+            "searched": column(studies, "tags.searched").map(lambda v: v == "True"),
         }
     )
     table["improvement"] = table["default_value"] - table["best_value"]
@@ -110,20 +123,22 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
     best_columns = sorted(name for name in studies.columns if name.startswith(BEST_PREFIX))
     for name in best_columns:
         table["best." + name[len(BEST_PREFIX) :]] = studies[name].map(_decode)
+    for name in sorted(name for name in studies.columns if name.startswith(TRIED_PREFIX)):
+        table["tried." + name[len(TRIED_PREFIX) :]] = studies[name].map(_integer)
     table["tuned_label"] = column(studies, "tags.tuned_label")
     table["study"] = column(studies, "tags.optuna_study")
     table["parent_run_id"] = studies["run_id"]
     table["status"] = column(studies, "status")
     table["start_time"] = column(studies, "start_time")
-    ordered = COLUMNS + [c for c in table.columns if c.startswith("best.")] + TRAILING
+    per_param = [c for c in table.columns if c.startswith(("best.", "tried."))]
+    ordered = COLUMNS + per_param + TRAILING
     return table[ordered].sort_values(["dataset", "strategy", "start_time"]).reset_index(drop=True)
 
 
-def _search_frame(client: MlflowClient, experiment_id: str) -> pd.DataFrame:
+def runs_frame(runs: list[Run]) -> pd.DataFrame:
+    """MLflow runs as a frame shaped like ``mlflow.search_runs``'s (``run_id``, ``status``, ``start_time``,
+    ``tags.*``, ``metrics.*``)."""
     rows = []
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.run_type = '{TUNE_RUN_TYPE}'", run_view_type=ViewType.ACTIVE_ONLY
-    )
     for run in runs:
         row: dict[str, Any] = {
             "run_id": run.info.run_id,
@@ -146,8 +161,8 @@ def tuning_results(
         experiment: the MLflow experiment name (``tracking.experiment``).
         latest_only: one row per strategy × dataset, the most recent study.
     """
-    client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
+    client = tracking.make_client(tracking_uri)
+    experiment_id = records.find_experiment_id(client, experiment)
+    if experiment_id is None:
         return tuning_table(pd.DataFrame())
-    return tuning_table(_search_frame(client, found.experiment_id), latest_only=latest_only)
+    return tuning_table(runs_frame(records.study_runs(client, experiment_id)), latest_only=latest_only)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
@@ -17,16 +19,18 @@ from omegaconf import OmegaConf
 
 import lstm_influence as li
 from lstm_influence import tracking
+from lstm_influence.analysis.tuning_report import tuning_results
 from lstm_influence.config import ConfigError, check_keys
-from lstm_influence.tune import (
+from lstm_influence.tuning import (
     compose_tuning,
     objective_value,
+    retry_schema_race,
+    sampling,
     search_space,
     storage_url,
     training_config,
     tune,
 )
-from lstm_influence.tuning_report import tuning_results
 from tests.conftest import TINY
 
 BASE_SPACE = {"learning_rate", "batch_size", "units", "clip_norm"}
@@ -64,7 +68,7 @@ def test_the_all_preset_sweeps_every_strategy_and_dataset_with_the_same_space():
     assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)", "seed": "0"}
     # the training sweep's callback (one parent per sweep of training runs) is replaced: studies have their own
     targets = {node._target_ for node in with_hydra.hydra.callbacks.values()}
-    assert targets == {"lstm_influence.tune.TuningSweepCallback"}
+    assert targets == {"lstm_influence.tuning.cli.TuningSweepCallback"}
     # under a comparison preset (for its sizes, e.g. experiment=compare), one tuning seed, not the preset's seeds
     assert _compose_with_hydra(["tune=all", "experiment=compare_tuned"]).hydra.sweeper.params.seed == "0"
     # and the comparison on tuned configurations sweeps the tuned files and fresh seeds only
@@ -86,11 +90,9 @@ def _compose_with_hydra(overrides, config_name="tuning"):
     [
         ("tune.space.units.key=model.unitz", r"tune\.space\.units\.key=model\.unitz: no such value"),
         ("tune.space.learning_rate.low=0.0", r"tune\.space\.learning_rate: log=true needs low > 0"),
-        ("tune.space.batch_size.type=grid", r"tune\.space\.batch_size\.type='grid'"),
         ("tune.space.units.choices=[8.5]", r"tune\.space\.units\.key=model\.units: the value 8\.5 does not fit"),
         ("tune.space.clip_norm.key=seed", r"tune\.space\.clip_norm\.key=seed: .*not tunable"),
         ("tune.trials=0", r"tune\.trials=0"),
-        ("tune.objective=test_loss", r"tune\.objective='test_loss'"),
         ("tune.label=a/b", r"tune\.label='a/b'"),
     ],
 )
@@ -103,6 +105,23 @@ def test_a_bad_tune_config_fails_before_anything_runs(tmp_path, override, messag
 
 def _never_called(*args, **kwargs):
     raise AssertionError("a trial ran although the tune config is invalid")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tune.space.batch_size.type=grid", r"Invalid value 'grid', expected one of \[float, int, categorical\]"),
+        ("tune.objective=test_loss", r"Invalid value 'test_loss', expected one of \[final, best, aulc\]"),
+        ("tune.pruner=hyperband", r"Invalid value 'hyperband', expected one of \[median, none\]"),
+    ],
+)
+def test_a_choice_outside_its_set_is_refused_when_the_tuning_config_is_composed(override, message):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_tuning([override])
+    assert re.search(message, str(info.value.__cause__))
+    assert f"full_key: {override.split('=')[0]}" in str(info.value.__cause__)
 
 
 def test_objective_definitions():
@@ -389,8 +408,6 @@ def test_parallel_studies_on_a_fresh_store_retry_the_schema_race(monkeypatch):
     # two studies opening a new optuna.db at once: the loser sees "table ... already exists" and must retry
     import sqlalchemy.exc
 
-    from lstm_influence.tune import retry_schema_race
-
     calls = []
     monkeypatch.setattr("time.sleep", lambda seconds: calls.append(seconds))
 
@@ -406,3 +423,59 @@ def test_parallel_studies_on_a_fresh_store_retry_the_schema_race(monkeypatch):
 
     with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O"):
         retry_schema_race(broken)  # any other database error is not retried
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the start-up design: small budgets search, every arm draws the same points
+
+
+def test_a_unit_quantile_maps_onto_each_kind_of_parameter():
+    from lstm_influence.tuning.space import Param
+
+    log_float = Param("lr", "train.learning_rate", "float", 1e-4, 1e-2, log=True)
+    assert log_float.from_unit(0.5) == pytest.approx(1e-3) and log_float.from_unit(0.0) == pytest.approx(1e-4)
+    assert Param("c", "k", "categorical", choices=(32, 64, 128)).from_unit(0.34) == 64
+    assert Param("n", "k", "int", 1.0, 4.0).from_unit(0.99) == 4
+    assert Param("g", "k", "float", 0.0, 1.0, step=0.5).from_unit(0.7) == 1.0  # grid 0, 0.5, 1: third of three
+    assert Param("w", "k", "int", 1.0, 100.0, log=True).from_unit(0.5) == 10  # floor(exp(ln 101 / 2))
+
+
+def test_the_design_puts_one_point_in_each_stratum_of_every_parameter():
+    points = np.array([sampling.design_point(i, 6, seed=0) for i in range(8)])
+    for column in points.T:
+        assert sorted(np.floor(column * 8).astype(int)) == list(range(8))
+    # a point does not depend on how many were drawn, and another seed gives another design
+    np.testing.assert_array_equal(sampling.design_point(2, 6, seed=0), points[2])
+    assert not np.allclose(sampling.design_point(2, 6, seed=1), points[2])
+
+
+def _search_values(result, name):
+    trials = optuna.load_study(study_name=result.study, storage=result.storage).get_trials()
+    return [t.user_attrs["values"][name] for t in trials if t.user_attrs.get("role") == "search"]
+
+
+def test_a_budget_below_the_startup_trials_searches_the_design_with_the_same_points_for_every_arm(store):
+    baseline = tune(_fake_cfg(store, "design-baseline", "tune.trials=5"), train_fn=FakeRunner())
+    chrono = tune(_fake_cfg(store, "design-chrono", "tune.trials=5", "strategy=bias_init"), train_fn=FakeRunner())
+    for result in (baseline, chrono):
+        assert (result.sampler, result.search_trials, result.searched) == ("sobol", 4, True)
+    rates = _search_values(baseline, "learning_rate")
+    assert rates == _search_values(chrono, "learning_rate")  # common random numbers across arms
+    # four points, one in each quarter of the log range 1e-4..3e-2
+    quarters = np.floor(4 * np.log(np.array(rates) / 1e-4) / np.log(3e-2 / 1e-4)).astype(int)
+    assert sorted(quarters) == [0, 1, 2, 3]
+    assert len(set(_search_values(chrono, "t_max"))) == 4 and chrono.tried["t_max"] == 5  # with the default's
+    table = tuning_results(store[1], "design-chrono")
+    assert (table.loc[0, "sampler"], table.loc[0, "search_trials"], table.loc[0, "searched"]) == ("sobol", 4, True)
+    assert table.loc[0, "tried.t_max"] == 5
+
+
+def test_tpe_takes_over_after_the_startup_trials_and_a_single_draw_is_not_called_a_search(store):
+    longer = tune(_fake_cfg(store, "design-tpe", "tune.trials=6", "tune.startup_trials=3"), train_fn=FakeRunner())
+    trials = optuna.load_study(study_name=longer.study, storage=longer.storage).get_trials()
+    assert [t.user_attrs["sampler"] for t in trials] == ["default", "sobol", "sobol", "tpe", "tpe", "tpe"]
+    assert longer.sampler == "sobol+tpe"
+    single = tune(_fake_cfg(store, "design-single", "tune.trials=2"), train_fn=FakeRunner())
+    assert (single.search_trials, single.searched) == (1, False)
+    assert "NOT a search" in single.tuned_config.read_text()
+    assert not tuning_results(store[1], "design-single").loc[0, "searched"]

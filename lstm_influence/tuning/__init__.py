@@ -1,0 +1,66 @@
+"""Equal-budget hyperparameter tuning per strategy × dataset with Optuna; every trial is an MLflow run.
+
+Usage::
+
+    python -m lstm_influence.tuning strategy=bias_init dataset=financial tune.trials=20
+    python -m lstm_influence.tuning -m tune=all experiment=compare   # every strategy × dataset, compare's sizes
+    python -m lstm_influence +tuned=bias_init-financial seed=1       # train one tuned configuration
+    python -m lstm_influence -m experiment=compare_tuned             # every tuned configuration × fresh seeds
+
+The protocol:
+
+* Every strategy × dataset gets the same search space (``conf/tune/default.yaml``) and the same number of trials,
+  ``tune.trials``. A strategy's own keys (bias_init's chrono ``t_max``, extra_variable's ``l2``) are sampled only
+  when that strategy is selected (``when``), inside the same budget.
+* Trial 0 is the default configuration, so the tuned-versus-default difference is measured in the same study, on
+  the same seed and data. The start-up trials are a scrambled Sobol' design shared by every study, then TPE
+  (:mod:`~lstm_influence.tuning.sampling`); a study with fewer than two finished search trials is reported as not
+  searched.
+* A trial trains ``train.epochs`` epochs on the training split and is scored on the validation split only, by
+  ``tune.objective`` over its per-epoch ``val/norm_loss`` (default ``final``: after the last epoch). The test
+  split is never read (the runner's ``evaluate_test=False``). A diverged trial scores ``train.divergence_norm_loss``.
+* A median pruner stops a trial whose ``val/norm_loss`` trails the median of earlier trials at the same epoch; a
+  pruned trial counts toward the budget.
+* The best configuration is written as ``<config_dir>/tuned/<label>.yaml`` (:mod:`~lstm_influence.tuning.tuned_files`).
+
+MLflow: one parent run per study (``run_type=tune``) and one child run per trial (``run_type=trial``, params
+``trial.number``, ``trial.role``, ``trial.sampler`` and ``trial.<name>`` for each value in the space). Optuna:
+``optuna.db`` beside the MLflow SQLite store. The study name hashes the strategy, the dataset, the rest of the
+configuration, the space, the objective, the seed and the sampling plan, so the same command resumes the study:
+finished trials count toward the budget, the parent run is reused, and a trial left running by a killed process is
+marked failed and run again. Run one process per study at a time.
+
+Modules: :mod:`~lstm_influence.tuning.space` (the search space), :mod:`~lstm_influence.tuning.sampling` (which
+trials are drawn), :mod:`~lstm_influence.tuning.study` (the study lifecycle, :class:`Study`),
+:mod:`~lstm_influence.tuning.records` (its MLflow runs), :mod:`~lstm_influence.tuning.tuned_files` (the tuned
+configs) and :mod:`~lstm_influence.tuning.cli` (the command). The results table is
+:func:`lstm_influence.analysis.tuning_report.tuning_results`.
+"""
+
+from lstm_influence.tuning.space import Param, apply_params, default_values, search_space, training_config
+from lstm_influence.tuning.study import (
+    Study,
+    TuneResult,
+    compose_tuning,
+    objective_value,
+    retry_schema_race,
+    storage_url,
+    study_name,
+    tune,
+)
+
+__all__ = [
+    "Param",
+    "Study",
+    "TuneResult",
+    "apply_params",
+    "compose_tuning",
+    "default_values",
+    "objective_value",
+    "retry_schema_race",
+    "search_space",
+    "storage_url",
+    "study_name",
+    "training_config",
+    "tune",
+]

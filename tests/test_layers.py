@@ -102,6 +102,16 @@ def test_doctests_run():
     assert attempted >= 10
 
 
+def test_readme_examples_run_as_written():
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    section = readme.split("## Use the layers in your own model", 1)[1].split("\n## ", 1)[0]
+    section = re.sub(r"^```.*$", "", section, flags=re.MULTILINE)  # a fence would read as expected output
+    test = doctest.DocTestParser().get_doctest(section, {}, "README: Use the layers in your own model", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 15
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # bias initializers on a stock keras.layers.LSTM
 

@@ -4,8 +4,9 @@ An LSTM step is a chain of small matrix products, one per time step, each waitin
 size, splitting one product across cores costs more in synchronisation than it gains, so one intra-op thread is
 faster; above it, more threads pay. The size that matters is the work of one time step of one batch,
 ``batch_size × 4·units × (units + input_dim)`` multiply-adds (the gate pre-activations). Measured here (README,
-"Performance"): at T = 100 and batch 128 with 2 input features, 16 and 64 units (0.1 M and 2.2 M multiply-adds a
-step) train faster on one thread than on two; 256 units (34 M) train faster on two.
+"Performance"): at T = 100 and batch 128 with 2 input features, 16 and 64 units (0.15 M and 2.2 M multiply-adds a
+step) train 1.39× and 1.07× faster on one thread than on two; at 256 units (34 M) one and two threads tie
+(398 sequences/s each), so from there on a run takes its share of the cores.
 
 This module imports no TensorFlow: a sweep's launching process calls :func:`threads_for` before any job starts.
 """
@@ -19,7 +20,7 @@ from lstm_influence.config import ConfigError
 
 AUTO = "auto"
 # Multiply-adds of one time step's gate pre-activations above which more than one intra-op thread pays.
-MULTI_THREAD_STEP_MACS = 8_000_000
+MULTI_THREAD_STEP_MACS = 32_000_000
 
 
 def available_cores() -> int:

@@ -205,3 +205,20 @@ def test_clip_norm_changes_training_but_not_the_logged_norm_definition(tiny_cfg)
     # a tiny clip norm slows learning: the clipped run ends further from the free run's loss
     assert clipped["final/val_loss"] != free["final/val_loss"]
     assert clipped["stab/diverged"] == 0.0
+
+
+def test_the_thread_rule_gives_small_models_one_thread_and_splits_cores_between_jobs():
+    from lstm_influence.threads import resolve_threads, step_macs, threads_for
+
+    assert step_macs(64, 2, 128) == 128 * 256 * 66
+    assert threads_for(64, 2, 128, cores=2) == 1  # measured 1.07x faster than two threads
+    assert threads_for(256, 2, 128, cores=2) == 2
+    assert threads_for(256, 2, 128, cores=8, parallel_jobs=2) == 4
+    assert threads_for(256, 2, 128, cores=2, parallel_jobs=4) == 1
+    assert resolve_threads(3, units=64, input_dim=2, batch_size=128) == 3
+    assert resolve_threads("auto", units=64, input_dim=2, batch_size=128) == 1
+    for bad in (0, -1, True, "two"):
+        with pytest.raises(ConfigError, match=r"train\.threads"):
+            resolve_threads(bad, units=64, input_dim=2, batch_size=128)
+    with pytest.raises(ValueError, match="parallel_jobs=0"):
+        threads_for(64, 2, 128, parallel_jobs=0)

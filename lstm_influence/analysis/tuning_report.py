@@ -15,11 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import Run
 
 from lstm_influence import tracking
 from lstm_influence.tracking.names import RUN_TUNE, RUN_TYPE
-from lstm_influence.tuning import records
 
 BEST_PREFIX = "tags.best."
 TRIED_PREFIX = "tags.tried."
@@ -135,7 +133,7 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
     return table[ordered].sort_values(["dataset", "strategy", "start_time"]).reset_index(drop=True)
 
 
-def runs_frame(runs: list[Run]) -> pd.DataFrame:
+def runs_frame(runs: list[tracking.Run]) -> pd.DataFrame:
     """MLflow runs as a frame shaped like ``mlflow.search_runs``'s (``run_id``, ``status``, ``start_time``,
     ``tags.*``, ``metrics.*``)."""
     rows = []
@@ -162,7 +160,7 @@ def tuning_results(
         latest_only: one row per strategy × dataset, the most recent study.
     """
     client = tracking.make_client(tracking_uri)
-    experiment_id = records.find_experiment_id(client, experiment)
+    experiment_id = tracking.find_experiment_id(client, experiment)
     if experiment_id is None:
         return tuning_table(pd.DataFrame())
-    return tuning_table(runs_frame(records.study_runs(client, experiment_id)), latest_only=latest_only)
+    return tuning_table(runs_frame(tracking.study_parents(client, experiment_id)), latest_only=latest_only)

@@ -5,11 +5,14 @@ The package, one concept a module:
 * :mod:`~lstm_influence.tracking.names`: the names runs are recorded under (tags, run types, metrics, strategies);
 * :mod:`~lstm_influence.tracking.store`: tracking URIs, a client per store (SQLite stores created under a file
   lock, so parallel first starts are safe), experiments;
-* :mod:`~lstm_influence.tracking.runs`: opening, logging to and closing a training run; finding runs (paged);
-* :mod:`~lstm_influence.tracking.sweeps`: a sweep's parent and children, stale-run closing, supersede;
+* :mod:`~lstm_influence.tracking.runs`: creating, reopening, renaming and closing runs (a training run in one
+  ``with``), logging to them, finding runs by tags (paged), stale-run closing, metric histories, artifact files;
+* :mod:`~lstm_influence.tracking.sweeps`: a sweep's parent and children, closing its stale children, supersede;
+* :mod:`~lstm_influence.tracking.studies`: a tuning study's parent and its trials' runs, closing stale trial runs;
 * :mod:`~lstm_influence.tracking.links`: MLflow UI links and the lines that tell the user where to look.
 
-Everything public is importable from here, e.g. ``from lstm_influence import tracking; tracking.make_client(uri)``.
+Everything public is importable from here, e.g. ``from lstm_influence import tracking; tracking.make_client(uri)``;
+``tracking.Run`` is MLflow's run entity, for type hints in modules that read runs.
 """
 
 from __future__ import annotations
@@ -18,15 +21,27 @@ from lstm_influence.tracking.links import announce, ui_hint, ui_link
 from lstm_influence.tracking.names import CONFIG_HASH, PARENT_RUN_ID, RUN_TYPE, SWEEP_ID
 from lstm_influence.tracking.names import ERROR as ERROR_TAG
 from lstm_influence.tracking.runs import (
+    ENDED,
     FAILED,
     FINISHED,
     KILLED,
     RUNNING,
+    Run,
     RunLogger,
     arm_name,
+    close_run,
+    close_stale_runs,
+    create_run,
+    end_fluent_runs,
+    find_runs,
     finished_runs_by_hash,
+    log_files,
+    metric_history,
+    rename_run,
+    reopen_run,
     run_tags,
     search_all_runs,
+    tag_filter,
     training_run,
 )
 from lstm_influence.tracking.store import (
@@ -34,7 +49,9 @@ from lstm_influence.tracking.store import (
     StoreError,
     absolute_uri,
     default_artifact_location,
+    experiment_names,
     find_experiment,
+    find_experiment_id,
     get_or_create_experiment,
     is_server,
     make_client,
@@ -42,6 +59,7 @@ from lstm_influence.tracking.store import (
     sqlite_uri,
     store_lock,
 )
+from lstm_influence.tracking.studies import close_stale_trial_runs, study_parents, trial_runs
 from lstm_influence.tracking.sweeps import (
     close_stale_children,
     find_sweep_parent,
@@ -54,6 +72,7 @@ from lstm_influence.tracking.sweeps import (
 
 __all__ = [
     "CONFIG_HASH",
+    "ENDED",
     "ERROR_TAG",
     "FAILED",
     "FINISHED",
@@ -63,30 +82,47 @@ __all__ = [
     "RUN_TYPE",
     "SQLITE_PREFIX",
     "SWEEP_ID",
+    "Run",
     "RunLogger",
     "StoreError",
     "absolute_uri",
+    "annotations",
     "announce",
     "arm_name",
+    "close_run",
     "close_stale_children",
+    "close_stale_runs",
+    "close_stale_trial_runs",
+    "create_run",
     "default_artifact_location",
+    "end_fluent_runs",
+    "experiment_names",
     "find_experiment",
+    "find_experiment_id",
+    "find_runs",
     "find_sweep_parent",
     "finished_runs_by_hash",
     "get_or_create_experiment",
     "is_server",
     "kill_run",
+    "log_files",
     "make_client",
+    "metric_history",
+    "rename_run",
+    "reopen_run",
     "run_tags",
     "search_all_runs",
     "sqlite_path",
     "sqlite_uri",
     "store_lock",
+    "study_parents",
     "supersede",
     "sweep_children",
     "sweep_parents",
     "sweep_runs",
+    "tag_filter",
     "training_run",
+    "trial_runs",
     "ui_hint",
     "ui_link",
 ]

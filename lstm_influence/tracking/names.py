@@ -19,12 +19,21 @@ ARM = "arm"  # a named setting of a strategy; the strategy's name when the run h
 CONFIG_HASH = "config_hash"  # the resolved config without tracking keys: how sweeps recognise a finished job
 RUN_TYPE = "run_type"
 PARENT_RUN_ID = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"  # MLflow's copy of the run name, for runs whose run_name attribute is empty
+SYSTEM_TAG_PREFIX = "mlflow."  # tags MLflow sets itself
 SWEEP_ID = "sweep_id"
 SWEEP_ATTEMPT = "sweep_attempt"
 TF_THREADS = "tf_threads"
 ERROR = "error"  # why a run ended FAILED
 DIVERGED = "diverged"  # why a run diverged (the metric stab/diverged says whether)
 SUPERSEDED_BY = "superseded_by"  # on a soft-deleted run: the run that re-ran its config
+
+# --- tuning: a study's parent run and its trials' runs --------------------------------------------------------------
+OPTUNA_STUDY = "optuna_study"  # the Optuna study's name, on the parent and on every trial's run
+OPTUNA_STORAGE = "optuna_storage"  # the Optuna storage URL, on the parent
+TRIAL_NUMBER = "trial_number"
+TRIAL_ROLE = "trial_role"  # default (the default configuration) or search
+TRIAL_STATE = "trial_state"  # how Optuna ended the trial: COMPLETE, PRUNED or FAIL
 
 # --- run types (the value of the run_type tag) --------------------------------------------------------------------
 RUN_TRAIN = "train"

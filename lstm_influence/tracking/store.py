@@ -27,7 +27,7 @@ from contextlib import closing
 from pathlib import Path
 
 from filelock import FileLock, Timeout
-from mlflow.entities import Experiment
+from mlflow.entities import Experiment, LifecycleStage
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.engine import make_url
@@ -155,8 +155,28 @@ def make_client(uri: str) -> MlflowClient:
 
 
 def find_experiment(client: MlflowClient, name: str) -> Experiment | None:
-    """Experiment ``name`` of the client's store, None when it does not exist; never creates one."""
+    """Experiment ``name`` of the client's store (a deleted one too), None when it does not exist; never creates one."""
     return client.get_experiment_by_name(name)
+
+
+def find_experiment_id(client: MlflowClient, name: str) -> str | None:
+    """The id of experiment ``name``, None when the store has no such experiment or it is deleted; never creates one."""
+    experiment = find_experiment(client, name)
+    if experiment is None or experiment.lifecycle_stage == LifecycleStage.DELETED:
+        return None
+    return experiment.experiment_id
+
+
+def experiment_names(client: MlflowClient) -> list[str]:
+    """The names of the store's active experiments, sorted (for messages that list the valid choices)."""
+    names: list[str] = []
+    token = None
+    while True:
+        page = client.search_experiments(page_token=token)
+        names += [experiment.name for experiment in page]
+        token = page.token
+        if not token:
+            return sorted(names)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -165,9 +185,9 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     Raises:
         MlflowException: the experiment exists but is deleted.
     """
-    experiment = client.get_experiment_by_name(name)
+    experiment = find_experiment(client, name)
     if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
+        if experiment.lifecycle_stage == LifecycleStage.DELETED:
             raise MlflowException(
                 f"MLflow experiment {name!r} is deleted; restore it (mlflow experiments restore) "
                 "or choose another tracking.experiment"
@@ -177,7 +197,7 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
         return client.create_experiment(name, artifact_location=default_artifact_location(client.tracking_uri, name))
     except MlflowException:
         # Another process created it between our lookup and our create (mlflow issue 4123).
-        experiment = client.get_experiment_by_name(name)
+        experiment = find_experiment(client, name)
         if experiment is None:
             raise
         return experiment.experiment_id

@@ -13,7 +13,6 @@ from mlflow.tracking import MlflowClient
 
 from lstm_influence.tracking.names import (
     CONFIG_HASH,
-    ERROR,
     PARENT_RUN_ID,
     RUN_SWEEP,
     RUN_TYPE,
@@ -21,18 +20,14 @@ from lstm_influence.tracking.names import (
     SWEEP_ATTEMPT,
     SWEEP_ID,
 )
-from lstm_influence.tracking.runs import FINISHED, KILLED, RUNNING, search_all_runs
+from lstm_influence.tracking.runs import FINISHED, KILLED, close_run, close_stale_runs, find_runs
 
 log = logging.getLogger(__name__)
 
 
 def sweep_parents(client: MlflowClient, experiment_id: str, sweep_id: str | None = None) -> list[Run]:
     """The sweep parent runs of the experiment (of one ``sweep_id`` if given), newest first."""
-    query = f"tags.{RUN_TYPE} = '{RUN_SWEEP}'"
-    if sweep_id is not None:
-        query += f" and tags.{SWEEP_ID} = '{sweep_id}'"
-    parents = search_all_runs(client, experiment_id, query)
-    return sorted(parents, key=lambda run: run.info.start_time or 0, reverse=True)
+    return find_runs(client, experiment_id, {RUN_TYPE: RUN_SWEEP, SWEEP_ID: sweep_id})
 
 
 def find_sweep_parent(client: MlflowClient, experiment_id: str, sweep_id: str) -> Run | None:
@@ -44,18 +39,13 @@ def find_sweep_parent(client: MlflowClient, experiment_id: str, sweep_id: str) -
 def sweep_children(
     client: MlflowClient, experiment_id: str, parent_run_id: str, *, attempt: int | None = None, status: str = ""
 ) -> list[Run]:
-    """The child runs of a sweep's parent.
+    """The child runs of a sweep's parent, newest first.
 
     Args:
         attempt: only the runs this attempt started; None: every attempt's.
         status: only runs with this status (``RUNNING``, ``FINISHED``, ...); empty: any.
     """
-    query = f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}'"
-    if attempt is not None:
-        query += f" and tags.{SWEEP_ATTEMPT} = '{attempt}'"
-    if status:
-        query += f" and attributes.status = '{status}'"
-    return search_all_runs(client, experiment_id, query)
+    return find_runs(client, experiment_id, {PARENT_RUN_ID: parent_run_id, SWEEP_ATTEMPT: attempt}, status=status)
 
 
 def sweep_runs(client: MlflowClient, experiment_id: str, parent: Run) -> list[Run]:
@@ -63,7 +53,7 @@ def sweep_runs(client: MlflowClient, experiment_id: str, parent: Run) -> list[Ru
     selected = {run.info.run_id: run for run in sweep_children(client, experiment_id, parent.info.run_id)}
     sweep_id = parent.data.tags.get(SWEEP_ID)
     if sweep_id:
-        for run in search_all_runs(client, experiment_id, f"tags.{SWEEP_ID} = '{sweep_id}'"):
+        for run in find_runs(client, experiment_id, {SWEEP_ID: sweep_id}):
             selected.setdefault(run.info.run_id, run)
     selected.pop(parent.info.run_id, None)
     return list(selected.values())
@@ -75,17 +65,16 @@ def close_stale_children(client: MlflowClient, experiment_id: str, parent_run_id
     Returns:
         The runs it closed. Call it only while no other process runs this sweep.
     """
-    stale = sweep_children(client, experiment_id, parent_run_id, status=RUNNING)
+    reason = f"its process ended without closing it; found by attempt {attempt}"
+    stale = close_stale_runs(client, experiment_id, {PARENT_RUN_ID: parent_run_id}, reason)
     for run in stale:
-        kill_run(client, run.info.run_id, f"its process ended without closing it; found by attempt {attempt}")
         log.info("run %s (%s) left RUNNING by an earlier attempt: marked KILLED", run.info.run_id, run.info.run_name)
     return stale
 
 
 def kill_run(client: MlflowClient, run_id: str, reason: str) -> None:
-    """End a run KILLED, with ``reason`` in its ``error`` tag."""
-    client.set_tag(run_id, ERROR, reason)
-    client.set_terminated(run_id, KILLED)
+    """End a run KILLED, with ``reason`` in its ``error`` tag (a job its sweep stopped)."""
+    close_run(client, run_id, KILLED, reason)
 
 
 def supersede(client: MlflowClient, experiment_id: str, digest: str, keep_run_id: str) -> list[str]:
@@ -96,9 +85,8 @@ def supersede(client: MlflowClient, experiment_id: str, digest: str, keep_run_id
     Returns:
         The ids of the runs deleted.
     """
-    query = f"attributes.status = '{FINISHED}' and tags.{CONFIG_HASH} = '{digest}'"
     deleted = []
-    for run in search_all_runs(client, experiment_id, query):
+    for run in find_runs(client, experiment_id, {CONFIG_HASH: digest}, status=FINISHED):
         if run.info.run_id != keep_run_id:
             client.set_tag(run.info.run_id, SUPERSEDED_BY, keep_run_id)
             client.delete_run(run.info.run_id)

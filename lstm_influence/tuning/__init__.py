@@ -24,16 +24,17 @@ The protocol:
 * The best configuration is written as ``<config_dir>/tuned/<label>.yaml`` (:mod:`~lstm_influence.tuning.tuned_files`).
 
 MLflow: one parent run per study (``run_type=tune``) and one child run per trial (``run_type=trial``, params
-``trial.number``, ``trial.role``, ``trial.sampler`` and ``trial.<name>`` for each value in the space). Optuna:
-``optuna.db`` beside the MLflow SQLite store. The study name hashes the strategy, the dataset, the rest of the
-configuration, the space, the objective, the seed and the sampling plan, so the same command resumes the study:
-finished trials count toward the budget, the parent run is reused, and a trial left running by a killed process is
-marked failed and run again. Run one process per study at a time.
+``trial.number``, ``trial.role``, ``trial.sampler`` and ``trial.<name>`` for each value in the space), made and
+found through :mod:`lstm_influence.tracking` (:mod:`~lstm_influence.tracking.studies`). Optuna: ``optuna.db`` beside
+the MLflow SQLite store, created under the same kind of file lock, so parallel studies start safely. The study name
+hashes the strategy, the dataset, the rest of the configuration, the space, the objective, the seed and the sampling
+plan, so the same command resumes the study: finished trials count toward the budget, the parent run is reused, and
+a trial left running by a killed process is marked failed and run again. Run one process per study at a time.
 
 Modules: :mod:`~lstm_influence.tuning.space` (the search space), :mod:`~lstm_influence.tuning.sampling` (which
-trials are drawn), :mod:`~lstm_influence.tuning.study` (the study lifecycle, :class:`Study`),
-:mod:`~lstm_influence.tuning.records` (its MLflow runs), :mod:`~lstm_influence.tuning.tuned_files` (the tuned
-configs) and :mod:`~lstm_influence.tuning.cli` (the command). The results table is
+trials are drawn), :mod:`~lstm_influence.tuning.study` (the study lifecycle, :class:`Study`, and its Optuna
+storage), :mod:`~lstm_influence.tuning.tuned_files` (the tuned configs) and :mod:`~lstm_influence.tuning.cli` (the
+command). The results table is
 :func:`lstm_influence.analysis.tuning_report.tuning_results`.
 """
 
@@ -43,7 +44,7 @@ from lstm_influence.tuning.study import (
     TuneResult,
     compose_tuning,
     objective_value,
-    retry_schema_race,
+    open_storage,
     storage_url,
     study_name,
     tune,
@@ -57,7 +58,7 @@ __all__ = [
     "compose_tuning",
     "default_values",
     "objective_value",
-    "retry_schema_race",
+    "open_storage",
     "search_space",
     "storage_url",
     "study_name",

@@ -11,28 +11,36 @@ import hashlib
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import optuna
-import sqlalchemy.exc
 from hydra import compose as hydra_compose
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
-from mlflow.entities import RunStatus
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from lstm_influence import tracking
 from lstm_influence.compose import CONFIG_MODULE
 from lstm_influence.config import ConfigError, check_keys, config_hash, flatten, to_container
-from lstm_influence.tracking.names import RUN_TRIAL, RUN_TUNE, RUN_TYPE, VAL_NORM_LOSS
-from lstm_influence.tuning import records, sampling
+from lstm_influence.tracking.names import (
+    DATASET,
+    OPTUNA_STORAGE,
+    OPTUNA_STUDY,
+    RUN_TRIAL,
+    RUN_TUNE,
+    RUN_TYPE,
+    STRATEGY,
+    TRIAL_NUMBER,
+    TRIAL_ROLE,
+    TRIAL_STATE,
+    VAL_NORM_LOSS,
+)
+from lstm_influence.tuning import sampling
 from lstm_influence.tuning.space import Param, apply_params, default_values, search_space, training_config
 from lstm_influence.tuning.tuned_files import (
     TUNED_GROUP,
@@ -47,7 +55,9 @@ TUNING_CONFIG_NAME = "tuning"
 DEFAULT_ROLE = "default"
 SEARCH_ROLE = "search"
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
-PARENT_ATTR = "mlflow_parent_run_id"
+PARENT_ATTR = "mlflow_parent_run_id"  # the Optuna study's user attribute holding its MLflow parent run
+OPTUNA_DB = "optuna.db"  # the default storage's file name, beside the MLflow SQLite store
+SQLITE_BUSY_TIMEOUT_S = 60  # how long a SQLite storage connection waits for another process's write
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 MIN_SEARCH_TRIALS = 2
 """Finished search trials (besides the default one) a study needs before its best values count as searched: with
@@ -71,34 +81,29 @@ def study_name(base: DictConfig, space: Sequence[Param], objective: str, seed: i
     return f"{base.strategy.name}-{base.dataset.name}-{digest}"
 
 
-T = TypeVar("T")
-
-
-def retry_schema_race(open_store: Callable[[], T], attempts: int = 6) -> T:
-    """``open_store()``, retried while another process is creating the same fresh SQLite schema.
-
-    Parallel studies (``-m tune=all hydra/launcher=joblib``) start together; on a new ``optuna.db`` or
-    ``mlflow.db`` both create the tables and the loser fails with "table ... already exists". Once the winner is
-    done the schema is there, so a short wait and a second try succeed.
-    """
-    for attempt in range(attempts):
-        try:
-            return open_store()
-        except (sqlalchemy.exc.OperationalError, MlflowException) as error:
-            if attempt == attempts - 1 or "already exists" not in str(error):
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def storage_url(tracking_uri: str, storage: str | None = None) -> str:
     """The Optuna storage: ``storage`` if given, else ``optuna.db`` beside the MLflow SQLite file (in the working
     directory when MLflow is a server)."""
     if storage:
         return storage
     database = tracking.sqlite_path(tracking_uri)
-    beside = database.with_name("optuna.db") if database is not None else Path("optuna.db")
-    return tracking.SQLITE_PREFIX + str(beside)
+    return tracking.sqlite_uri(database.with_name(OPTUNA_DB) if database is not None else Path(OPTUNA_DB))
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage at ``url``, its tables created if the database is new.
+
+    Optuna creates its schema when the storage is opened; two processes doing that at once on the same new SQLite
+    file (parallel studies: ``-m tune=all hydra/launcher=joblib``) race, and the loser fails with "table ...
+    already exists". A SQLite storage is therefore opened under :func:`lstm_influence.tracking.store_lock`, as the
+    MLflow store is: the first process creates the tables, the others wait and find them. A SQLite connection
+    waits up to :data:`SQLITE_BUSY_TIMEOUT_S` for another process's write.
+    """
+    database = tracking.sqlite_path(url)
+    if database is None:
+        return optuna.storages.RDBStorage(url)
+    with tracking.store_lock(database):
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}})
 
 
 def objective_value(norm_losses: Sequence[float], objective: str, *, diverged: bool, penalty: float) -> float:
@@ -226,15 +231,11 @@ class Study:
         self.name = study_name(self.base, self.space, str(self.tune_cfg.objective), int(self.tune_cfg.seed))
         self.uri = str(self.base.tracking.uri)
         self.client = tracking.make_client(self.uri)
-        self.experiment_id = retry_schema_race(
-            lambda: tracking.get_or_create_experiment(self.client, str(self.base.tracking.experiment))
-        )
+        self.experiment_id = tracking.get_or_create_experiment(self.client, str(self.base.tracking.experiment))
         self.storage = storage_url(self.uri, self.tune_cfg.storage)
         self.study = optuna.create_study(
             study_name=self.name,
-            storage=retry_schema_race(
-                lambda: optuna.storages.RDBStorage(self.storage, engine_kwargs={"connect_args": {"timeout": 60}})
-            ),
+            storage=open_storage(self.storage),
             pruner=_pruner(self.tune_cfg),
             direction="minimize",
             load_if_exists=True,
@@ -251,22 +252,22 @@ class Study:
         """Trials left RUNNING by a killed process: failed in Optuna (not counted, run again), KILLED in MLflow."""
         for trial in self.trials(TrialState.RUNNING):
             self.study.tell(trial.number, state=TrialState.FAIL)
-            records.kill_stale_trial_runs(self.client, self.experiment_id, self.name, trial.number)
+            tracking.close_stale_trial_runs(self.client, self.experiment_id, self.name, trial.number)
             tracking.announce(f"tune: trial {trial.number} of {self.name} was left running; marked failed")
 
     def _open_parent(self) -> tracking.RunLogger:
         run_id = self.study.user_attrs.get(PARENT_ATTR)
-        if run_id and records.reopen_run(self.client, run_id, self.experiment_id):
+        if run_id and tracking.reopen_run(self.client, run_id, self.experiment_id):
             return tracking.RunLogger(self.client, run_id, self.experiment_id, self.uri)
         tags = {
             RUN_TYPE: RUN_TUNE,
-            "strategy": self.strategy,
-            "dataset": self.dataset,
-            records.OPTUNA_STUDY: self.name,
-            records.OPTUNA_STORAGE: self.storage,
+            STRATEGY: self.strategy,
+            DATASET: self.dataset,
+            OPTUNA_STUDY: self.name,
+            OPTUNA_STORAGE: self.storage,
             "objective": f"{self.tune_cfg.objective} {VAL_NORM_LOSS}",
         }
-        run_id = records.create_run(self.client, self.experiment_id, f"tune-{self.strategy}-{self.dataset}", tags)
+        run_id = tracking.create_run(self.client, self.experiment_id, f"tune-{self.strategy}-{self.dataset}", tags)
         logger = tracking.RunLogger(self.client, run_id, self.experiment_id, self.uri)
         container = to_container(self.base)
         for key in ("tracking", "sweep"):
@@ -329,9 +330,9 @@ class Study:
         hook = PruningHook(trial, epochs=int(self.base.train.epochs), prunable=role == SEARCH_ROLE)
         tags = {
             RUN_TYPE: RUN_TRIAL,
-            records.OPTUNA_STUDY: self.name,
-            records.TRIAL_NUMBER: trial.number,
-            records.TRIAL_ROLE: role,
+            OPTUNA_STUDY: self.name,
+            TRIAL_NUMBER: trial.number,
+            TRIAL_ROLE: role,
         }
         try:
             summary = self.train_fn(
@@ -368,7 +369,7 @@ class Study:
         run_ids = (
             [run_id]
             if run_id
-            else [r.info.run_id for r in records.trial_runs(self.client, self.experiment_id, self.name, number)]
+            else [r.info.run_id for r in tracking.trial_runs(self.client, self.experiment_id, self.name, number)]
         )
         for rid in run_ids[:1]:
             logger = tracking.RunLogger(self.client, rid, self.experiment_id, self.uri)
@@ -380,10 +381,10 @@ class Study:
                     **{f"trial.{k}": v for k, v in values.items()},
                 }
             )
-            logger.set_tags({records.TRIAL_STATE: state})
+            logger.set_tags({TRIAL_STATE: state})
             if value is not None:
                 logger.log_metrics({"tune/objective": value})
-            records.rename_run(self.client, rid, f"{self.strategy}-{self.dataset}-t{number}")
+            tracking.rename_run(self.client, rid, f"{self.strategy}-{self.dataset}-t{number}")
 
     # -- the whole study ----------------------------------------------------------------------------------------
 
@@ -397,23 +398,23 @@ class Study:
             f"tune: study {self.name} ({self.storage}): {done} of {budget} trials done" + (", resuming" if done else "")
         )
         self._enqueue_default()
-        status = RunStatus.FINISHED
+        status = tracking.FINISHED
         error_text = None
         try:
             while len(self.trials(*COUNTED)) < budget:
                 self.run_trial()
         except KeyboardInterrupt:
-            status = RunStatus.KILLED
+            status = tracking.KILLED
             raise
         except BaseException as error:
-            status = RunStatus.FAILED
+            status = tracking.FAILED
             error_text = f"{type(error).__name__}: {error}"
             raise
         finally:
             try:
-                result = self._summarize(budget, write=status == RunStatus.FINISHED)
+                result = self._summarize(budget, write=status == tracking.FINISHED)
             finally:
-                records.close_run(self.client, self.parent.run_id, status, error_text)
+                tracking.close_run(self.client, self.parent.run_id, status, error_text)
         tracking.announce(tracking.ui_hint(self.uri, self.experiment_id, self.parent.run_id))
         return result
 

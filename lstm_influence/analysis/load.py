@@ -10,7 +10,7 @@ The MLflow side of the contract:
 * a run that raised is FAILED with an ``error`` tag; a run that diverged is FINISHED with ``stab/diverged = 1``.
 
 Both sources go through the same pure :func:`assemble`: :func:`load_sweep` turns MLflow runs into
-:class:`RunRecord` s (every MLflow call goes through :mod:`lstm_influence.tracking` or the client it makes), and
+:class:`RunRecord` s (every MLflow call goes through :mod:`lstm_influence.tracking`), and
 :mod:`lstm_influence.analysis.raw` reads the same records back from ``runs.csv`` and ``history.csv``, so a report
 rebuilt from the shipped files is the report built from the store.
 """
@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import Run
 
 from lstm_influence import tracking
 from lstm_influence.tracking import names
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+#: Every run of a selection, newest first: a fixed order across result pages.
+NEWEST_FIRST = ("attributes.start_time DESC",)
 #: The metrics the runner logs once per epoch (step = epoch): what ``history`` holds.
 PER_EPOCH_METRICS = (
     names.TRAIN_LOSS,
@@ -156,12 +157,12 @@ def _number(text: Any) -> float:
         return np.nan
 
 
-def record_of(run: Run, role: str = ROLE_RUN) -> RunRecord:
+def record_of(run: tracking.Run, role: str = ROLE_RUN) -> RunRecord:
     """The :class:`RunRecord` of an MLflow run."""
     info, data = run.info, run.data
     return RunRecord(
         run_id=info.run_id,
-        run_name=info.run_name or data.tags.get("mlflow.runName", ""),
+        run_name=info.run_name or data.tags.get(names.RUN_NAME, ""),
         status=info.status,
         start_time=info.start_time,
         end_time=info.end_time,
@@ -334,7 +335,7 @@ def assemble(source: Source, records: Iterable[RunRecord], history: pd.DataFrame
             "start_time": _to_time(parent.start_time),
             "status": parent.status,
             "params": dict(parent.params),
-            "tags": {k: v for k, v in parent.tags.items() if not k.startswith("mlflow.")},
+            "tags": {k: v for k, v in parent.tags.items() if not k.startswith(names.SYSTEM_TAG_PREFIX)},
         }
     elif source.sweep_id is not None:
         notes.append(
@@ -398,15 +399,13 @@ def load_sweep(
         ValueError: the experiment or the sweep does not exist (the message lists the valid names).
     """
     client = tracking.make_client(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
+    exp = tracking.find_experiment(client, experiment)
     if exp is None:
-        found = sorted(e.name for e in client.search_experiments())
+        found = tracking.experiment_names(client)
         raise ValueError(f"No MLflow experiment named {experiment!r} at {tracking_uri}; found: {found}")
     exp_id = exp.experiment_id
-    parents = [
-        record_of(r, ROLE_OTHER_SWEEP)
-        for r in tracking.search_all_runs(client, exp_id, f"tags.{names.RUN_TYPE} = '{names.RUN_SWEEP}'")
-    ]
+    parent_runs = {run.info.run_id: run for run in tracking.sweep_parents(client, exp_id)}
+    parents = [record_of(run, ROLE_OTHER_SWEEP) for run in parent_runs.values()]
     newest_first = sorted(parents, key=lambda r: (r.start_time or 0, r.run_id), reverse=True)
     if sweep_id is None:
         parent = newest_first[0] if newest_first else None
@@ -414,18 +413,15 @@ def load_sweep(
         parent = next((r for r in newest_first if sweep_id in (r.tags.get(names.SWEEP_ID), r.run_id)), None)
     if parent is not None:
         chosen = parent.tags.get(names.SWEEP_ID) or sweep_id
-        selected = tracking.search_all_runs(client, exp_id, f"tags.{names.SWEEP_ID} = '{chosen}'")
-        by_parent = tracking.search_all_runs(client, exp_id, f"tags.`{names.PARENT_RUN_ID}` = '{parent.run_id}'")
-        seen = {r.info.run_id for r in selected}
-        selected += [r for r in by_parent if r.info.run_id not in seen]
+        selected = tracking.sweep_runs(client, exp_id, parent_runs[parent.run_id])
     elif sweep_id is not None:
         chosen = sweep_id
-        selected = tracking.search_all_runs(client, exp_id, f"tags.{names.SWEEP_ID} = '{sweep_id}'")
+        selected = tracking.find_runs(client, exp_id, {names.SWEEP_ID: sweep_id})
         if not selected:
             known = [r.tags.get(names.SWEEP_ID) for r in newest_first]
             raise ValueError(f"No sweep {sweep_id!r} in experiment {experiment!r}; sweeps: {known}")
     else:
-        chosen, selected = None, tracking.search_all_runs(client, exp_id)
+        chosen, selected = None, tracking.search_all_runs(client, exp_id, order_by=NEWEST_FIRST)
     parent_ids = {r.run_id for r in parents}
     records = [
         RunRecord(**{**r.__dict__, "role": ROLE_SWEEP}) if parent is not None and r.run_id == parent.run_id else r
@@ -435,11 +431,11 @@ def load_sweep(
     runs, _, _, _ = training_selection(records)
     metrics_by_run = {r.run_id: r.metrics for r in records}
     rows = [
-        (run_id, key, m.step, m.value)
+        (run_id, key, step, value)
         for run_id in runs.loc[runs["included"], "run_id"]
         for key in history_metrics
         if key in metrics_by_run[run_id]
-        for m in client.get_metric_history(run_id, key)
+        for step, value in tracking.metric_history(client, run_id, key)
     ]
     history = pd.DataFrame(rows, columns=["run_id", "metric", "step", "value"])
     return assemble(Source(experiment, exp_id, tracking_uri, chosen), records, history)

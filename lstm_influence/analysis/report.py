@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lstm_influence import tracking
 from lstm_influence.analysis.coverage import interval_coverage
 from lstm_influence.analysis.estimators import min_p_signed_rank, pairs_for_clean_separation
 from lstm_influence.analysis.load import SweepData, constant_and_varying_params
@@ -467,15 +468,6 @@ def methods_section(settings: ReportSettings) -> str:
 """
 
 
-def mlflow_link(data: SweepData) -> str:
-    """Where the parent run (or the experiment) is in the MLflow UI."""
-    run = data.sweep["run_id"] if data.sweep else None
-    path = f"#/experiments/{data.experiment_id}/runs" + (f"/{run}" if run else "")
-    if data.tracking_uri.startswith(("http://", "https://")):
-        return f"{data.tracking_uri.rstrip('/')}/{path}"
-    return f"`mlflow ui --backend-store-uri {data.tracking_uri}`, then http://127.0.0.1:5000/{path}"
-
-
 def render_report(
     data: SweepData,
     summaries: dict[str, pd.DataFrame],
@@ -500,11 +492,12 @@ def render_report(
         extra_sections: further markdown sections appended at the end.
     """
     scope = f"sweep `{data.sweep['sweep_id']}`" if data.sweep else "all training runs of the experiment (no sweep)"
+    parent_run = data.sweep["run_id"] if data.sweep else None
     head = [
         f"# Influence strategies compared: `{data.experiment_name}`",
         "",
         f"Experiment `{data.experiment_name}` (id {data.experiment_id}) at `{data.tracking_uri}`; analysed: "
-        f"{scope}. MLflow UI: {mlflow_link(data)}.",
+        f"{scope}. {tracking.ui_hint(data.tracking_uri, data.experiment_id, parent_run)}.",
     ]
     head += [f"> {note}" for note in data.notes]
     body = ["## Summary", ""]
@@ -566,10 +559,4 @@ def log_artifacts(
 ) -> None:
     """Log ``files`` (inside ``out_dir``) as artifacts of ``run_id``, keeping their paths relative to
     ``out_dir`` under ``artifact_path``."""
-    from lstm_influence import tracking
-
-    client = tracking.make_client(tracking_uri)
-    for f in files:
-        rel = Path(f).resolve().relative_to(out_dir.resolve()).parent
-        dest = artifact_path if str(rel) == "." else f"{artifact_path}/{rel.as_posix()}"
-        client.log_artifact(run_id, str(f), artifact_path=dest)
+    tracking.log_files(tracking.make_client(tracking_uri), run_id, files, root=out_dir, artifact_path=artifact_path)

@@ -154,6 +154,183 @@ def test_the_store_lock_times_out_with_a_message_naming_the_lock(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# runs: finding by tags, a run's life, stale runs, studies, histories, artifacts
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory):
+    """One store for the run tests (each test makes its own experiment)."""
+    return tracking.make_client(f"sqlite:///{tmp_path_factory.mktemp('runs') / 'mlflow.db'}")
+
+
+@pytest.fixture
+def experiment(shared_client, request) -> str:
+    return tracking.get_or_create_experiment(shared_client, request.node.name)
+
+
+def run_at(client, experiment_id: str, start_time: int, **tags) -> str:
+    """A RUNNING run started at ``start_time`` (ms) with ``tags``: its id."""
+    run = client.create_run(experiment_id, start_time=start_time, tags={k: str(v) for k, v in tags.items()})
+    return run.info.run_id
+
+
+def test_a_tag_filter_quotes_keys_and_states_the_status():
+    query = tracking.tag_filter({names.PARENT_RUN_ID: "p1", names.TRIAL_NUMBER: 3}, tracking.RUNNING)
+    assert query == "tags.`mlflow.parentRunId` = 'p1' and tags.`trial_number` = '3' and attributes.status = 'RUNNING'"
+    assert tracking.tag_filter({}) == ""
+    with pytest.raises(ValueError, match="it's"):
+        tracking.tag_filter({names.SWEEP_ID: "it's"})
+
+
+def test_runs_are_found_by_tags_and_status_newest_first_without_deleted_ones(shared_client, experiment):
+    client = shared_client
+    old = run_at(client, experiment, 1_000, **{names.PARENT_RUN_ID: "p", names.SWEEP_ATTEMPT: 1})
+    new = run_at(client, experiment, 3_000, **{names.PARENT_RUN_ID: "p", names.SWEEP_ATTEMPT: 2})
+    middle = run_at(client, experiment, 2_000, **{names.PARENT_RUN_ID: "p", names.SWEEP_ATTEMPT: 1})
+    run_at(client, experiment, 4_000, **{names.PARENT_RUN_ID: "other"})
+    deleted = run_at(client, experiment, 5_000, **{names.PARENT_RUN_ID: "p"})
+    client.delete_run(deleted)
+    client.set_terminated(middle, tracking.FINISHED)
+
+    def ids(runs):
+        return [run.info.run_id for run in runs]
+
+    assert ids(tracking.find_runs(client, experiment, {names.PARENT_RUN_ID: "p"})) == [new, middle, old]
+    assert ids(tracking.find_runs(client, experiment, {names.PARENT_RUN_ID: "p", names.SWEEP_ATTEMPT: None})) == [
+        new,
+        middle,
+        old,
+    ]
+    assert ids(tracking.sweep_children(client, experiment, "p", attempt=1)) == [middle, old]
+    assert ids(tracking.sweep_children(client, experiment, "p", status=tracking.RUNNING)) == [new, old]
+
+
+def test_a_run_is_created_renamed_closed_with_its_error_and_reopened(shared_client, experiment):
+    client = shared_client
+    run_id = tracking.create_run(client, experiment, "tune-a-b", {names.RUN_TYPE: names.RUN_TUNE, names.SEED: 3})
+    run = client.get_run(run_id)
+    assert (run.info.run_name, run.info.status) == ("tune-a-b", tracking.RUNNING)
+    assert run.data.tags[names.SEED] == "3"
+    tracking.rename_run(client, run_id, "renamed")
+    tracking.close_run(client, run_id, tracking.FAILED, "RuntimeError: " + "x" * 9000)
+    run = client.get_run(run_id)
+    assert (run.info.run_name, run.info.status) == ("renamed", tracking.FAILED)
+    assert len(run.data.tags[names.ERROR]) == tracking.runs.ERROR_LENGTH
+    assert tracking.reopen_run(client, run_id, experiment)
+    assert client.get_run(run_id).info.status == tracking.RUNNING
+    tracking.close_run(client, run_id, tracking.FINISHED)  # a resumed run that ends well keeps no old error
+    run = client.get_run(run_id)
+    assert run.info.status == tracking.FINISHED and names.ERROR not in run.data.tags
+    with pytest.raises(ValueError, match=r"'RUNNING', expected one of FINISHED, FAILED, KILLED"):
+        tracking.close_run(client, run_id, tracking.RUNNING)
+
+
+def test_a_run_that_is_gone_deleted_or_elsewhere_is_not_reopened(shared_client, experiment):
+    client = shared_client
+    elsewhere = tracking.get_or_create_experiment(client, "reopen-elsewhere")
+    other = tracking.create_run(client, elsewhere, "other", {})
+    tracking.close_run(client, other, tracking.KILLED)
+    deleted = tracking.create_run(client, experiment, "deleted", {})
+    tracking.close_run(client, deleted, tracking.KILLED)
+    client.delete_run(deleted)
+    assert not tracking.reopen_run(client, "0" * 32, experiment)
+    assert not tracking.reopen_run(client, deleted, experiment)
+    assert not tracking.reopen_run(client, other, experiment)
+    assert client.get_run(other).info.status == tracking.KILLED
+
+
+def test_stale_sweep_children_are_killed_with_the_attempt_that_found_them(shared_client, experiment):
+    client = shared_client
+    stale = run_at(client, experiment, 1_000, **{names.PARENT_RUN_ID: "p"})
+    done = run_at(client, experiment, 2_000, **{names.PARENT_RUN_ID: "p"})
+    client.set_terminated(done, tracking.FINISHED)
+    elsewhere = run_at(client, experiment, 3_000, **{names.PARENT_RUN_ID: "q"})
+    closed = tracking.close_stale_children(client, experiment, "p", attempt=2)
+    assert [run.info.run_id for run in closed] == [stale]
+    run = client.get_run(stale)
+    assert run.info.status == tracking.KILLED and "found by attempt 2" in run.data.tags[names.ERROR]
+    assert client.get_run(done).info.status == tracking.FINISHED
+    assert client.get_run(elsewhere).info.status == tracking.RUNNING
+
+
+def test_a_study_finds_its_parents_and_trials_and_closes_a_dead_trial_as_failed(shared_client, experiment):
+    client = shared_client
+    parent = run_at(client, experiment, 1_000, **{names.RUN_TYPE: names.RUN_TUNE, names.OPTUNA_STUDY: "s"})
+    other_parent = run_at(client, experiment, 2_000, **{names.RUN_TYPE: names.RUN_TUNE, names.OPTUNA_STUDY: "t"})
+    trial = {names.RUN_TYPE: names.RUN_TRIAL, names.OPTUNA_STUDY: "s", names.TRIAL_NUMBER: 4}
+    first = run_at(client, experiment, 3_000, **trial)
+    client.set_terminated(first, tracking.FAILED)
+    dead = run_at(client, experiment, 4_000, **trial)
+    other_trial = run_at(client, experiment, 5_000, **{**trial, names.TRIAL_NUMBER: 5})
+    assert [run.info.run_id for run in tracking.study_parents(client, experiment)] == [other_parent, parent]
+    assert [run.info.run_id for run in tracking.study_parents(client, experiment, "s")] == [parent]
+    assert [run.info.run_id for run in tracking.trial_runs(client, experiment, "s", 4)] == [dead, first]
+    closed = tracking.close_stale_trial_runs(client, experiment, "s", 4)
+    assert [run.info.run_id for run in closed] == [dead]
+    run = client.get_run(dead)
+    assert run.info.status == tracking.KILLED and run.data.tags[names.TRIAL_STATE] == "FAIL"
+    assert "trial 4" in run.data.tags[names.ERROR]
+    assert client.get_run(first).info.status == tracking.FAILED  # an ended run is left as it ended
+    assert client.get_run(other_trial).info.status == tracking.RUNNING
+    assert tracking.trial_runs(client, experiment, "s", 4, status=tracking.RUNNING) == []
+
+
+def test_a_sweep_holds_its_children_and_the_runs_tagged_with_its_id_but_not_its_parent(shared_client, experiment):
+    client = shared_client
+    parent_id = tracking.create_run(client, experiment, "sweep", {names.RUN_TYPE: names.RUN_SWEEP, names.SWEEP_ID: "w"})
+    child = run_at(client, experiment, 1_000, **{names.PARENT_RUN_ID: parent_id})
+    tagged = run_at(client, experiment, 2_000, **{names.SWEEP_ID: "w"})
+    both = run_at(client, experiment, 3_000, **{names.PARENT_RUN_ID: parent_id, names.SWEEP_ID: "w"})
+    run_at(client, experiment, 4_000, **{names.SWEEP_ID: "another"})
+    parent = tracking.find_sweep_parent(client, experiment, "w")
+    assert parent.info.run_id == parent_id
+    assert sorted(run.info.run_id for run in tracking.sweep_runs(client, experiment, parent)) == sorted(
+        [child, tagged, both]
+    )
+
+
+def test_experiments_are_looked_up_without_creating_them(shared_client):
+    client = shared_client
+    assert tracking.find_experiment_id(client, "never-made") is None
+    assert tracking.find_experiment(client, "never-made") is None
+    gone = tracking.get_or_create_experiment(client, "lookup-deleted")
+    kept = tracking.get_or_create_experiment(client, "lookup-kept")
+    client.delete_experiment(gone)
+    assert tracking.find_experiment_id(client, "lookup-kept") == kept
+    assert tracking.find_experiment_id(client, "lookup-deleted") is None
+    assert tracking.find_experiment(client, "lookup-deleted").lifecycle_stage == "deleted"
+    listed = tracking.experiment_names(client)
+    assert "lookup-kept" in listed and "lookup-deleted" not in listed and "never-made" not in listed
+    assert listed == sorted(listed)
+
+
+def test_a_metric_history_is_its_steps_and_values(shared_client, experiment):
+    client = shared_client
+    run_id = tracking.create_run(client, experiment, "history", {})
+    for step, value in [(1, 0.5), (2, 0.25), (3, float("nan"))]:
+        client.log_metric(run_id, names.VAL_LOSS, value, step=step)
+    history = tracking.metric_history(client, run_id, names.VAL_LOSS)
+    assert history[:2] == [(1, 0.5), (2, 0.25)] and history[2][0] == 3 and history[2][1] != history[2][1]
+    assert tracking.metric_history(client, run_id, names.TRAIN_LOSS) == []
+
+
+def test_files_are_logged_at_their_paths_below_the_root(shared_client, experiment, tmp_path):
+    client = shared_client
+    run_id = tracking.create_run(client, experiment, "files", {})
+    (tmp_path / "figures").mkdir()
+    report, figure = tmp_path / "report.md", tmp_path / "figures" / "curve.svg"
+    report.write_text("# report")
+    figure.write_text("<svg/>")
+    tracking.log_files(client, run_id, [report, figure], root=tmp_path, artifact_path="analysis")
+    assert [a.path for a in client.list_artifacts(run_id, "analysis")] == ["analysis/figures", "analysis/report.md"]
+    assert [a.path for a in client.list_artifacts(run_id, "analysis/figures")] == ["analysis/figures/curve.svg"]
+    outside = tmp_path.parent / "outside.md"
+    outside.write_text("x")
+    with pytest.raises(ValueError, match=r"outside\.md"):
+        tracking.log_files(client, run_id, [outside], root=tmp_path, artifact_path="analysis")
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # four processes, one new store
 
 

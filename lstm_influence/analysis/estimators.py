@@ -25,7 +25,13 @@ Conventions.
     the exact interval from the Mann–Whitney distribution. With very few runs the nominal level cannot be reached;
     the interval is then the widest one (minimum to maximum) and :func:`hodges_lehmann_paired` returns the
     coverage it has.
-  - Mean rank: a percentile bootstrap over blocks (seeds), stratified by dataset.
+  - Mean rank (the expected rank of an arm in a random seed block, datasets weighted equally; see
+    :func:`mean_rank_interval`): per dataset a t interval over the blocks with two pseudo-blocks added, one in which
+    the arm ranks first and one in which it ranks last, so that an arm that came first on every seed seen still has
+    room for the bad seed it has not shown; across datasets Newcombe's square-and-add of the per-dataset intervals.
+    Simulated coverage at 10 seeds: at least 96 % per dataset and 98 % across three datasets (99.5 % at 5 seeds),
+    where a percentile bootstrap over blocks covered 49 % and 77 % (31 % and 54 % at 5 seeds): it collapses when an
+    arm ranks first on every seed and misses the rare bad seed.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 IQM_TRIM = 0.25
+#: Resamples and seed of the bootstrap bands around the convergence curves (a figure, not a reported interval).
 N_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 #: Values this large are MLflow's encoding of an infinite metric (its SQL store writes ±inf as ±float max).
@@ -160,25 +167,39 @@ def newcombe_interval(theta, m: int, n: int, *, confidence: float = CONFIDENCE) 
     return low[()], high[()]
 
 
-def mover_mean_interval(points, lows, highs) -> tuple[float, float, float]:
-    """Mean of K independent estimates with Newcombe's square-and-add (MOVER) interval, clipped to [0, 1].
+def square_and_add(points, lows, highs, *, axis: int = 0, bounds: tuple[float, float] = (-np.inf, np.inf)):
+    """Mean of K independent estimates along ``axis`` with Newcombe's square-and-add (MOVER) interval, vectorised.
 
     L = θ̄ − √Σ(θ_k − l_k)² / K, U = θ̄ + √Σ(u_k − θ_k)² / K (Zou & Donner 2008): each estimate's own interval
-    carries its uncertainty into the average, so the average never collapses where one dataset separates cleanly.
+    carries its uncertainty into the average, so the average never collapses where one estimate's interval is
+    tight, and an asymmetric interval stays asymmetric.
+
+    Args:
+        points, lows, highs: the estimates and their intervals, same shape.
+        axis: the axis of the K estimates.
+        bounds: the parameter's range; the interval is clipped to it.
 
     Returns:
-        ``(mean, low, high)``; the interval is NaN when any estimate has none.
+        ``(mean, low, high)`` with ``axis`` removed; the interval is NaN where any estimate has none.
     """
     points, lows, highs = (np.asarray(a, dtype=float) for a in (points, lows, highs))
-    if points.size == 0:
+    k = points.shape[axis]
+    mean = points.mean(axis=axis)
+    low = mean - np.sqrt(np.sum((points - lows) ** 2, axis=axis)) / k
+    high = mean + np.sqrt(np.sum((highs - points) ** 2, axis=axis)) / k
+    return mean, np.clip(low, *bounds), np.clip(high, *bounds)
+
+
+def mover_mean_interval(points, lows, highs) -> tuple[float, float, float]:
+    """Mean of K independent probabilities with the square-and-add interval (:func:`square_and_add`) in [0, 1].
+
+    Returns:
+        ``(mean, low, high)``; NaNs for no estimate; the interval is NaN when any estimate has none.
+    """
+    if np.asarray(points).size == 0:
         return np.nan, np.nan, np.nan
-    k = points.size
-    mean = float(points.mean())
-    if np.isnan(lows).any() or np.isnan(highs).any():
-        return mean, np.nan, np.nan
-    low = mean - math.sqrt(float(np.sum((points - lows) ** 2))) / k
-    high = mean + math.sqrt(float(np.sum((highs - points) ** 2))) / k
-    return mean, max(0.0, low), min(1.0, high)
+    mean, low, high = square_and_add(points, lows, highs, bounds=(0.0, 1.0))
+    return float(mean), float(low), float(high)
 
 
 # --------------------------------------------------------------------------------------------- exact rank tests
@@ -385,19 +406,56 @@ def block_ranks(blocks, *, lower_is_better: bool = True) -> np.ndarray:
     return stats.rankdata(_oriented(blocks, lower_is_better), axis=1)
 
 
+def block_rank_interval(ranks, *, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean rank of each arm over the blocks of one dataset, with its interval; vectorised over leading axes.
+
+    With n blocks (seeds) and K arms, arm a's ranks r_1 … r_n lie in [1, K]. Two pseudo-blocks are added, one with
+    rank 1 and one with rank K (as Agresti and Coull add pseudo-counts to a proportion), and the interval is the
+    t interval of the n + 2 values with n − 1 degrees of freedom, c̄ ± t(n − 1) s / √(n + 2), widened where needed
+    to contain the plain mean r̄ and clipped to [1, K]. The pseudo-blocks keep the interval open where every seed
+    gave the same rank: an arm that is first on 10 seeds of 10 gets [1, 1.54] with three arms, not [1, 1]. They
+    matter most where an arm's rank distribution is skewed by a rare bad seed (a run that diverged ranks last),
+    which a sample of a few seeds often does not show.
+
+    Args:
+        ranks: shape ``(..., n_blocks, n_arms)``, from :func:`block_ranks`.
+        confidence: two-sided level.
+
+    Returns:
+        ``(mean, low, high)``, each of shape ``(..., n_arms)``; the point estimate is the plain mean r̄. The
+        interval is NaN with fewer than two blocks.
+    """
+    ranks = np.asarray(ranks, dtype=float)
+    n, k = ranks.shape[-2:]
+    mean = ranks.mean(axis=-2)
+    if n < 2:
+        nan = np.full(mean.shape, np.nan)
+        return mean, nan, nan.copy()
+    pseudo_shape = (*ranks.shape[:-2], 1, k)
+    augmented = np.concatenate([ranks, np.ones(pseudo_shape), np.full(pseudo_shape, float(k))], axis=-2)
+    centre = augmented.mean(axis=-2)
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * augmented.std(axis=-2, ddof=1) / np.sqrt(n + 2)
+    low = np.clip(np.minimum(centre - half, mean), 1.0, k)
+    high = np.clip(np.maximum(centre + half, mean), 1.0, k)
+    return mean, low, high
+
+
 def mean_rank_interval(
-    ranks: np.ndarray,
-    strata,
-    *,
-    confidence: float = CONFIDENCE,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
+    ranks: np.ndarray, strata, *, confidence: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean rank of each arm, each stratum (dataset) weighted equally, with a stratified percentile bootstrap.
+    """Mean rank of each arm, each stratum (dataset) weighted equally, with an interval that covers at few seeds.
+
+    The estimand: for dataset d, let R_da be arm a's rank among the K arms in a random block (a seed on which every
+    arm ran; 1 = best, ties share the midrank). The mean rank is θ_a = (1/D) Σ_d E[R_da], the expected rank in a
+    random block with the D datasets weighted equally, whatever their numbers of seeds. With independent scores,
+    E[R_da] = 1 + Σ_{b≠a} (P(b beats a) + ½ P(tie)). Its estimate is the mean over each dataset's blocks, averaged
+    over datasets; the interval is :func:`block_rank_interval` per dataset, combined by :func:`square_and_add`.
+    Its coverage is measured by simulation in :mod:`lstm_influence.analysis.coverage`.
 
     Args:
         ranks: ``(n_blocks, n_arms)`` from :func:`block_ranks`.
-        strata: one label per block; blocks are resampled with replacement within their stratum.
+        strata: one label per block (its dataset).
+        confidence: two-sided level.
 
     Returns:
         ``(mean, low, high)``, each of shape ``(n_arms,)``; the interval is NaN when a stratum has one block.
@@ -405,16 +463,9 @@ def mean_rank_interval(
     ranks = np.asarray(ranks, dtype=float)
     strata = np.asarray(strata)
     labels = list(dict.fromkeys(strata.tolist()))
-    groups = [ranks[strata == s] for s in labels]
-    mean = np.mean([g.mean(axis=0) for g in groups], axis=0)
-    if any(len(g) < 2 for g in groups):
-        nan = np.full(ranks.shape[1], np.nan)
-        return mean, nan, nan.copy()
-    rng = np.random.default_rng(seed)
-    boot = np.mean([g[rng.integers(0, len(g), (n_resamples, len(g)))].mean(axis=1) for g in groups], axis=0)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
-    return mean, low, high
+    per_stratum = [block_rank_interval(ranks[strata == s], confidence=confidence) for s in labels]
+    points, lows, highs = (np.stack(parts) for parts in zip(*per_stratum))
+    return square_and_add(points, lows, highs, bounds=(1.0, float(ranks.shape[1])))
 
 
 # --------------------------------------------------------------------------------------------- rates and times

@@ -131,7 +131,7 @@ def write_report(
             m,
             control=settings.control,
             family=CONFIRMATORY if m == settings.primary else EXPLORATORY,
-            **boot,
+            confidence=settings.confidence,
         )
         for m in settings.metrics
     }

@@ -230,14 +230,14 @@ def _blocks(d: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
     return wide.reindex(columns=arms).dropna()
 
 
-def _mean_ranks(blocks: dict[str, pd.DataFrame], arms: list[str], lower: bool, boot: dict) -> dict[str, tuple]:
+def _mean_ranks(blocks: dict[str, pd.DataFrame], arms: list[str], lower: bool, confidence: float) -> dict[str, tuple]:
     """``{arm: (mean rank, low, high, n_blocks)}`` over the blocks of the given datasets (equal weight each)."""
     used = {d: b for d, b in blocks.items() if len(b)}
     if len(arms) < 2 or not used:
         return {}
     ranks = np.vstack([block_ranks(b.to_numpy(dtype=float), lower_is_better=lower) for b in used.values()])
     strata = np.concatenate([[d] * len(b) for d, b in used.items()])
-    mean, low, high = mean_rank_interval(ranks, strata, **boot)
+    mean, low, high = mean_rank_interval(ranks, strata, confidence=confidence)
     n_blocks = sum(len(b) for b in used.values())
     return {a: (mean[i], low[i], high[i], n_blocks) for i, a in enumerate(arms)}
 
@@ -249,9 +249,7 @@ def summarize(
     control: str = names.CONTROL_ARM,
     family: str = CONFIRMATORY,
     higher_is_better: Sequence[str] = (),
-    n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
-    seed: int = BOOTSTRAP_SEED,
 ) -> pd.DataFrame:
     """Per dataset × arm statistics of one metric, plus ``dataset == "all"`` rows that are scale-free.
 
@@ -262,16 +260,15 @@ def summarize(
         family: ``confirmatory`` (the declared primary metric) or ``exploratory``; Holm's correction runs over
             the comparisons of this metric either way, but only the confirmatory family carries a verdict.
         higher_is_better: extra metrics to treat as higher-is-better.
-        n_resamples, confidence, seed: the mean-rank bootstrap and every interval's level.
+        confidence: every interval's two-sided level.
 
     Returns:
         One row per (dataset, arm) with :data:`SUMMARY_COLUMNS`; ``p_holm`` is Holm-adjusted over the metric's
         per-dataset comparisons with the control. Rows ``all`` (when two or more datasets hold every arm): the
-        mean over datasets of P(improvement) with Newcombe's square-and-add interval, the mean rank across
-        datasets with a bootstrap stratified by dataset, and the pooled divergence rate; never a pooled location.
+        mean over datasets of P(improvement) and the mean rank across datasets (each dataset weighted equally),
+        both with Newcombe's square-and-add interval, and the pooled divergence rate; never a pooled location.
     """
     lower = lower_is_better(metric, higher_is_better)
-    boot = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     used = scores[scores["status"] != "missing"]
     datasets = sorted(used["dataset"].unique())
     arms = strategy_order(used["strategy"].unique(), control)
@@ -281,7 +278,7 @@ def summarize(
         base = d[d["strategy"] == control]
         present = [a for a in arms if a in set(d["strategy"])]
         blocks[dataset] = _blocks(d, present)
-        ranks = _mean_ranks({dataset: blocks[dataset]}, present, lower, boot)
+        ranks = _mean_ranks({dataset: blocks[dataset]}, present, lower, confidence)
         for arm in present:
             cell = d[d["strategy"] == arm]
             values = cell["value"].to_numpy(dtype=float)
@@ -326,7 +323,7 @@ def summarize(
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if not out.empty:
         out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
-    aggregate = _aggregate_rows(used, out, blocks, metric, family, arms, control, lower, boot)
+    aggregate = _aggregate_rows(used, out, blocks, metric, family, arms, control, lower, confidence)
     if aggregate:
         out = pd.concat([out, pd.DataFrame(aggregate, columns=SUMMARY_COLUMNS)], ignore_index=True)
     return out
@@ -341,20 +338,20 @@ def _aggregate_rows(
     arms: list[str],
     control: str,
     lower: bool,
-    boot: dict,
+    confidence: float,
 ) -> list[dict]:
     by_arm = {a: set(used.loc[used["strategy"] == a, "dataset"]) for a in arms}
     shared = sorted(set.intersection(*by_arm.values())) if by_arm else []
     if len(shared) < 2:
         return []
-    ranks = _mean_ranks({d: blocks[d][arms] for d in shared}, arms, lower, boot)
+    ranks = _mean_ranks({d: blocks[d][arms] for d in shared}, arms, lower, confidence)
     rows = []
     for arm in arms:
         cells = used[used["dataset"].isin(shared) & (used["strategy"] == arm)]
         row: dict = {"metric": metric, "family": family, "lower_is_better": lower, "dataset": ALL_DATASETS}
         row.update(strategy=arm, n_runs=len(cells), n_diverged=int(cells["diverged"].sum()))
         row["divergence_rate"], row["divergence_low"], row["divergence_high"] = proportion_ci(
-            row["n_diverged"], row["n_runs"], confidence=boot["confidence"]
+            row["n_diverged"], row["n_runs"], confidence=confidence
         )
         if arm in ranks:
             row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]

@@ -17,7 +17,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+import pandas as pd
+
 from lstm_influence import tracking
+from lstm_influence.analysis.estimators import BOOTSTRAP_SEED, N_RESAMPLES
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI
 from lstm_influence.analysis.pipeline import analyse, analyse_files, default_out_dir
 from lstm_influence.tracking import names
@@ -51,8 +54,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"exploratory metrics to analyse besides the primary one and {names.EPOCHS_TO_TARGET}",
     )
     p.add_argument("--control", default=names.CONTROL_ARM, help="the reference arm (default: %(default)s)")
-    p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    p.add_argument(
+        "--n-resamples",
+        type=int,
+        default=N_RESAMPLES,
+        help="bootstrap resamples of the convergence figure's bands (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=BOOTSTRAP_SEED, help="seed of those bootstrap bands (default: %(default)s)"
+    )
     p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
     args = p.parse_args(argv)
     if args.n_resamples < 2:
@@ -68,16 +78,59 @@ TUNING_COLUMNS = [
     "sampler",
     "budget",
     "trials",
+    "search_trials",
     "pruned",
     "searched",
     "best_value",
     "default_value",
     "improvement",
 ]
+#: The report's column that says whether a study's best values were searched for, and its words.
+VERDICT_COLUMN = "best values"
+TUNED = "tuned"
+ONE_DRAW = "not searched: one draw"
+DEFAULT_ONLY = "not searched: default only"
+UNRECORDED = "unrecorded"
 
 
-def tuning_summary(tracking_uri: str, experiment: str):
-    """The experiment's tuning studies (sampler, budget, best and default validation score), or None without any."""
+def tuning_verdict(searched: bool, search_trials) -> str:
+    """What a study's best values are: ``tuned`` only when the study searched (two or more search trials).
+
+    Args:
+        searched: the study's ``searched`` flag.
+        search_trials: its finished trials besides the default configuration; missing for studies run before it
+            was recorded.
+    """
+    if searched:
+        return TUNED
+    if pd.isna(search_trials):
+        return UNRECORDED
+    return DEFAULT_ONLY if int(search_trials) == 0 else ONE_DRAW
+
+
+def tuning_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The tuning table as the report shows it: :data:`TUNING_COLUMNS`, the verdict, then per-parameter columns.
+
+    Args:
+        frame: one row per study, from :func:`lstm_influence.analysis.tuning_report.tuning_table`.
+
+    Returns:
+        The columns of :data:`TUNING_COLUMNS` that ``frame`` has, :data:`VERDICT_COLUMN` (``tuned``, ``not
+        searched: one draw``, ``not searched: default only`` or ``unrecorded``), then ``best.<name>`` (the best
+        values) and ``tried.<name>`` (how many distinct values the finished trials ran with).
+    """
+    view = frame[[c for c in TUNING_COLUMNS if c in frame.columns]].copy()
+    view[VERDICT_COLUMN] = [
+        tuning_verdict(bool(searched), trials)
+        for searched, trials in zip(frame["searched"], frame["search_trials"], strict=True)
+    ]
+    per_parameter = [c for c in frame.columns if c.startswith("best.")]
+    per_parameter += [c for c in frame.columns if c.startswith("tried.")]
+    return pd.concat([view, frame[per_parameter]], axis=1)
+
+
+def tuning_summary(tracking_uri: str, experiment: str) -> pd.DataFrame | None:
+    """The experiment's tuning studies as :func:`tuning_view` shows them, or None without any."""
     from lstm_influence.analysis.tuning_report import tuning_results
 
     try:
@@ -86,8 +139,7 @@ def tuning_summary(tracking_uri: str, experiment: str):
         return None
     if frame.empty:
         return None
-    best_values = [column for column in frame.columns if column.startswith("best.")]
-    return frame[[c for c in TUNING_COLUMNS if c in frame.columns] + best_values]
+    return tuning_view(frame)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from lstm_influence import tracking
-from lstm_influence.tracking.names import RUN_TUNE, RUN_TYPE
+from lstm_influence.tracking import names
 
-BEST_PREFIX = "tags.best."
-TRIED_PREFIX = "tags.tried."
+BEST_PREFIX = f"tags.{names.BEST_PREFIX}"
+TRIED_PREFIX = f"tags.{names.TRIED_PREFIX}"
 COLUMNS = [
     "dataset",
     "strategy",
@@ -52,6 +52,16 @@ def _number(value: Any) -> float:
 def _integer(value: Any) -> Any:
     number = _number(value)
     return pd.NA if np.isnan(number) else int(number)
+
+
+def tag(name: str) -> str:
+    """The column of tag ``name`` in a frame shaped like ``mlflow.search_runs``'s."""
+    return f"tags.{name}"
+
+
+def metric(name: str) -> str:
+    """The column of metric ``name`` in a frame shaped like ``mlflow.search_runs``'s."""
+    return f"metrics.{name}"
 
 
 def _decode(value: Any) -> Any:
@@ -87,33 +97,33 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
         ``status``, ``start_time``. Studies run before the sampler was recorded read ``sampler`` "unrecorded".
     """
     empty = pd.DataFrame(columns=COLUMNS + TRAILING)
-    if runs is None or runs.empty or f"tags.{RUN_TYPE}" not in runs:
+    if runs is None or runs.empty or tag(names.RUN_TYPE) not in runs:
         return empty
-    studies = runs[runs[f"tags.{RUN_TYPE}"] == RUN_TUNE]
+    studies = runs[runs[tag(names.RUN_TYPE)] == names.RUN_TUNE]
     if studies.empty:
         return empty
     if latest_only:
-        studies = studies.sort_values("start_time").groupby(["tags.dataset", "tags.strategy"]).tail(1)
+        studies = studies.sort_values("start_time").groupby([tag(names.DATASET), tag(names.STRATEGY)]).tail(1)
 
     def column(frame: pd.DataFrame, name: str) -> pd.Series:
         return frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
 
     table = pd.DataFrame(
         {
-            "dataset": column(studies, "tags.dataset"),
-            "strategy": column(studies, "tags.strategy"),
-            "budget": column(studies, "tags.budget").map(_integer),
-            "trials": column(studies, "tags.trials_done").map(_integer),
-            "pruned": column(studies, "tags.trials_pruned").map(_integer),
-            "failed": column(studies, "tags.trials_failed").map(_integer),
-            "metric": column(studies, "tags.objective"),
-            "best_value": column(studies, "metrics.tune/best_value").map(_number),
-            "default_value": column(studies, "metrics.tune/default_value").map(_number),
-            "best_trial": column(studies, "tags.best_trial").map(_integer),
-            "best_is_default": column(studies, "tags.best_is_default").map(lambda v: v == "True"),
-            "sampler": column(studies, "tags.sampler").fillna("unrecorded"),
-            "search_trials": column(studies, "tags.search_trials").map(_integer),
-            "searched": column(studies, "tags.searched").map(lambda v: v == "True"),
+            "dataset": column(studies, tag(names.DATASET)),
+            "strategy": column(studies, tag(names.STRATEGY)),
+            "budget": column(studies, tag(names.STUDY_BUDGET)).map(_integer),
+            "trials": column(studies, tag(names.TRIALS_DONE)).map(_integer),
+            "pruned": column(studies, tag(names.TRIALS_PRUNED)).map(_integer),
+            "failed": column(studies, tag(names.TRIALS_FAILED)).map(_integer),
+            "metric": column(studies, tag(names.STUDY_OBJECTIVE)),
+            "best_value": column(studies, metric(names.TUNE_BEST_VALUE)).map(_number),
+            "default_value": column(studies, metric(names.TUNE_DEFAULT_VALUE)).map(_number),
+            "best_trial": column(studies, tag(names.BEST_TRIAL)).map(_integer),
+            "best_is_default": column(studies, tag(names.BEST_IS_DEFAULT)).map(lambda v: v == "True"),
+            "sampler": column(studies, tag(names.STUDY_SAMPLER)).fillna("unrecorded"),
+            "search_trials": column(studies, tag(names.SEARCH_TRIALS)).map(_integer),
+            "searched": column(studies, tag(names.STUDY_SEARCHED)).map(lambda v: v == "True"),
         }
     )
     table["improvement"] = table["default_value"] - table["best_value"]
@@ -123,8 +133,8 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
         table["best." + name[len(BEST_PREFIX) :]] = studies[name].map(_decode)
     for name in sorted(name for name in studies.columns if name.startswith(TRIED_PREFIX)):
         table["tried." + name[len(TRIED_PREFIX) :]] = studies[name].map(_integer)
-    table["tuned_label"] = column(studies, "tags.tuned_label")
-    table["study"] = column(studies, "tags.optuna_study")
+    table["tuned_label"] = column(studies, tag(names.TUNED_LABEL))
+    table["study"] = column(studies, tag(names.OPTUNA_STUDY))
     table["parent_run_id"] = studies["run_id"]
     table["status"] = column(studies, "status")
     table["start_time"] = column(studies, "start_time")
@@ -143,8 +153,8 @@ def runs_frame(runs: list[tracking.Run]) -> pd.DataFrame:
             "status": run.info.status,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
         }
-        row.update({f"tags.{key}": value for key, value in run.data.tags.items()})
-        row.update({f"metrics.{key}": value for key, value in run.data.metrics.items()})
+        row.update({tag(key): value for key, value in run.data.tags.items()})
+        row.update({metric(key): value for key, value in run.data.metrics.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 

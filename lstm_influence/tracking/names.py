@@ -34,6 +34,21 @@ OPTUNA_STORAGE = "optuna_storage"  # the Optuna storage URL, on the parent
 TRIAL_NUMBER = "trial_number"
 TRIAL_ROLE = "trial_role"  # default (the default configuration) or search
 TRIAL_STATE = "trial_state"  # how Optuna ended the trial: COMPLETE, PRUNED or FAIL
+# the study's summary, on its parent run
+STUDY_OBJECTIVE = "objective"  # what the trials are scored by, e.g. "final val/norm_loss" (lower is better)
+STUDY_BUDGET = "budget"  # trials the study was given
+TRIALS_DONE = "trials_done"  # finished trials: complete or pruned, the default one included
+TRIALS_PRUNED = "trials_pruned"
+TRIALS_FAILED = "trials_failed"
+SEARCH_TRIALS = "search_trials"  # finished trials besides the default one
+STUDY_SAMPLER = "sampler"  # which samplers chose the search trials: sobol, sobol+tpe, tpe or none
+STUDY_SEARCHED = "searched"  # True when enough search trials finished for the best values to be a search's
+BEST_TRIAL = "best_trial"
+BEST_IS_DEFAULT = "best_is_default"
+BEST_PREFIX = "best."  # best.<parameter>: the best trial's value, as JSON
+TRIED_PREFIX = "tried."  # tried.<parameter>: how many distinct values the finished trials ran with
+TUNED_CONFIG = "tuned_config"  # the tuned-config file written
+TUNED_LABEL = "tuned_label"  # its label: select it with +tuned=<label>
 
 # --- run types (the value of the run_type tag) --------------------------------------------------------------------
 RUN_TRAIN = "train"
@@ -87,6 +102,15 @@ GRAD_SPIKES = "stab/grad_spikes"
 DIVERGED_METRIC = "stab/diverged"
 RETENTION = "influence/retention"
 EXTRA_NORM_RATIO = "influence/extra_norm_ratio"
+
+# --- tuning metrics -----------------------------------------------------------------------------------------------
+TRIAL_OBJECTIVE = "tune/objective"  # on a trial's run: its score
+TUNE_BEST_VALUE = "tune/best_value"  # on a study's parent: the best score, ...
+TUNE_DEFAULT_VALUE = "tune/default_value"  # the default configuration's score in the same study,
+TUNE_IMPROVEMENT = "tune/improvement"  # default - best,
+TUNE_RELATIVE_IMPROVEMENT = "tune/relative_improvement"  # and that / default
+STUDY_TRIAL_VALUE = "trial/value"  # on a study's parent at step = trial number: that trial's score,
+STUDY_BEST_SO_FAR = "trial/best_value"  # and the best score so far
 
 # The confirmatory metric of a comparison unless the user declares another.
 PRIMARY_METRIC = TEST_NORM_LOSS

@@ -28,16 +28,37 @@ from lstm_influence import tracking
 from lstm_influence.compose import CONFIG_MODULE
 from lstm_influence.config import ConfigError, check_keys, config_hash, flatten, to_container
 from lstm_influence.tracking.names import (
+    BEST_IS_DEFAULT,
+    BEST_PREFIX,
+    BEST_TRIAL,
     DATASET,
     OPTUNA_STORAGE,
     OPTUNA_STUDY,
     RUN_TRIAL,
     RUN_TUNE,
     RUN_TYPE,
+    SEARCH_TRIALS,
     STRATEGY,
+    STUDY_BEST_SO_FAR,
+    STUDY_BUDGET,
+    STUDY_OBJECTIVE,
+    STUDY_SAMPLER,
+    STUDY_SEARCHED,
+    STUDY_TRIAL_VALUE,
     TRIAL_NUMBER,
+    TRIAL_OBJECTIVE,
     TRIAL_ROLE,
     TRIAL_STATE,
+    TRIALS_DONE,
+    TRIALS_FAILED,
+    TRIALS_PRUNED,
+    TRIED_PREFIX,
+    TUNE_BEST_VALUE,
+    TUNE_DEFAULT_VALUE,
+    TUNE_IMPROVEMENT,
+    TUNE_RELATIVE_IMPROVEMENT,
+    TUNED_CONFIG,
+    TUNED_LABEL,
     VAL_NORM_LOSS,
 )
 from lstm_influence.tuning import sampling
@@ -265,7 +286,7 @@ class Study:
             DATASET: self.dataset,
             OPTUNA_STUDY: self.name,
             OPTUNA_STORAGE: self.storage,
-            "objective": f"{self.tune_cfg.objective} {VAL_NORM_LOSS}",
+            STUDY_OBJECTIVE: f"{self.tune_cfg.objective} {VAL_NORM_LOSS}",
         }
         run_id = tracking.create_run(self.client, self.experiment_id, f"tune-{self.strategy}-{self.dataset}", tags)
         logger = tracking.RunLogger(self.client, run_id, self.experiment_id, self.uri)
@@ -358,7 +379,7 @@ class Study:
         value = objective_value(hook.values, str(self.tune_cfg.objective), diverged=diverged, penalty=penalty)
         self.study.tell(trial, value)
         self._annotate(trial, role, values, "COMPLETE", value, summary.get("run_id"))
-        metrics = {"trial/value": value, "trial/best_value": self.study.best_value}
+        metrics = {STUDY_TRIAL_VALUE: value, STUDY_BEST_SO_FAR: self.study.best_value}
         self.parent.log_metrics(metrics, step=trial.number)
 
     def _annotate(
@@ -383,7 +404,7 @@ class Study:
             )
             logger.set_tags({TRIAL_STATE: state})
             if value is not None:
-                logger.log_metrics({"tune/objective": value})
+                logger.log_metrics({TRIAL_OBJECTIVE: value})
             tracking.rename_run(self.client, rid, f"{self.strategy}-{self.dataset}-t{number}")
 
     # -- the whole study ----------------------------------------------------------------------------------------
@@ -437,29 +458,29 @@ class Study:
         if write and best is not None:
             tuned_path = self._write(best, best_values, default_value, len(finished), len(pruned), sampler, searched)
         tags: dict[str, Any] = {
-            "budget": budget,
-            "trials_done": len(finished),
-            "trials_pruned": len(pruned),
-            "trials_failed": len(failed),
-            "search_trials": len(search),
-            "sampler": sampler,
-            "searched": searched,
+            STUDY_BUDGET: budget,
+            TRIALS_DONE: len(finished),
+            TRIALS_PRUNED: len(pruned),
+            TRIALS_FAILED: len(failed),
+            SEARCH_TRIALS: len(search),
+            STUDY_SAMPLER: sampler,
+            STUDY_SEARCHED: searched,
         }
-        tags |= {f"tried.{name}": count for name, count in tried.items()}
+        tags |= {f"{TRIED_PREFIX}{name}": count for name, count in tried.items()}
         metrics: dict[str, float] = {}
         if best is not None:
-            tags |= {"best_trial": best.number, "best_is_default": best.user_attrs.get("role") == DEFAULT_ROLE}
-            tags |= {f"best.{name}": json.dumps(value) for name, value in best_values.items()}
-            metrics["tune/best_value"] = best.value
+            tags |= {BEST_TRIAL: best.number, BEST_IS_DEFAULT: best.user_attrs.get("role") == DEFAULT_ROLE}
+            tags |= {f"{BEST_PREFIX}{name}": json.dumps(value) for name, value in best_values.items()}
+            metrics[TUNE_BEST_VALUE] = best.value
         if default_value is not None:
-            metrics["tune/default_value"] = default_value
+            metrics[TUNE_DEFAULT_VALUE] = default_value
             if best is not None:
-                metrics["tune/improvement"] = default_value - best.value
+                metrics[TUNE_IMPROVEMENT] = default_value - best.value
                 if default_value:
-                    metrics["tune/relative_improvement"] = (default_value - best.value) / default_value
+                    metrics[TUNE_RELATIVE_IMPROVEMENT] = (default_value - best.value) / default_value
         if tuned_path is not None:
-            tags["tuned_config"] = str(tuned_path)
-            tags["tuned_label"] = self.label
+            tags[TUNED_CONFIG] = str(tuned_path)
+            tags[TUNED_LABEL] = self.label
         self.parent.set_tags(tags)
         self.parent.log_metrics(metrics)
         return TuneResult(

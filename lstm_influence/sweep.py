@@ -47,18 +47,16 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lstm_influence import tracking
 from lstm_influence.config import ConfigError, check_keys, config_hash, run_name
 from lstm_influence.sweep_progress import SweepProgress, summary_table
-from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING
+from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING, Run
 from lstm_influence.tracking.names import (
     BEST_VAL_LOSS,
     CONFIG_HASH,
     DIVERGED_METRIC,
-    ERROR,
     RUN_SWEEP,
     RUN_TYPE,
     SWEEP_ATTEMPT,
@@ -268,7 +266,7 @@ class SweepJob:
             log.error("%s failed; the other jobs go on: %s", label, error, exc_info=True)
             return None
         finally:
-            _end_fluent_run()
+            tracking.end_fluent_runs()
             gc.collect()
 
     def _run(self, cfg: DictConfig, digest: str, label: str) -> float | None:
@@ -328,15 +326,6 @@ def set_tf_threads(threads: int | None) -> int | None:
     except RuntimeError:  # the runtime is already initialised (a reused worker)
         pass
     return tf.config.threading.get_intra_op_parallelism_threads() or None
-
-
-def _end_fluent_run() -> None:
-    # The runner logs through explicit run ids; this ends a fluent run that library code may have left open,
-    # so a reused worker never carries it into its next job.
-    import mlflow
-
-    while mlflow.active_run() is not None:
-        mlflow.end_run(KILLED)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -399,12 +388,10 @@ class SweepCallback(Callback):
         parent = tracking.find_sweep_parent(client, experiment_id, sweep_id)
         if parent is None:
             attempt = 1
-            parent = client.create_run(
-                experiment_id,
-                run_name=sweep_id,
-                tags={RUN_TYPE: RUN_SWEEP, SWEEP_ID: sweep_id, SWEEP_ATTEMPT: "1"},
+            parent_run_id = tracking.create_run(
+                client, experiment_id, sweep_id, {RUN_TYPE: RUN_SWEEP, SWEEP_ID: sweep_id, SWEEP_ATTEMPT: attempt}
             )
-            logger = tracking.RunLogger(client, parent.info.run_id, experiment_id, uri)
+            logger = tracking.RunLogger(client, parent_run_id, experiment_id, uri)
             params = {
                 "sweep.id": sweep_id,
                 "sweep.preset": description["preset"],
@@ -417,9 +404,10 @@ class SweepCallback(Callback):
             logger.log_text(OmegaConf.to_yaml(_without_hydra(config), resolve=True), "config.yaml")
         else:
             attempt = int(parent.data.tags.get(SWEEP_ATTEMPT, "1")) + 1
-            logger = tracking.RunLogger(client, parent.info.run_id, experiment_id, uri)
-            tracking.close_stale_children(client, experiment_id, parent.info.run_id, attempt)
-            client.update_run(parent.info.run_id, status=RUNNING)
+            parent_run_id = parent.info.run_id
+            logger = tracking.RunLogger(client, parent_run_id, experiment_id, uri)
+            tracking.close_stale_children(client, experiment_id, parent_run_id, attempt)
+            tracking.reopen_run(client, parent_run_id, experiment_id)
             logger.set_tags({SWEEP_ATTEMPT: attempt})
 
         threads = threads_per_job(config, n_jobs)
@@ -442,7 +430,7 @@ class SweepCallback(Callback):
         self.jobs = jobs
         self.state = SweepState(
             sweep_id=sweep_id,
-            parent_run_id=parent.info.run_id,
+            parent_run_id=parent_run_id,
             experiment_id=experiment_id,
             tracking_uri=uri,
             attempt=attempt,
@@ -462,7 +450,7 @@ class SweepCallback(Callback):
 
         what = "resumes" if attempt > 1 else "starts"
         counts = f"{n_jobs} jobs" if n_jobs is not None else "jobs decided by the sweeper"
-        log.info("sweep %s %s (attempt %d): %s, parent run %s", sweep_id, what, attempt, counts, parent.info.run_id)
+        log.info("sweep %s %s (attempt %d): %s, parent run %s", sweep_id, what, attempt, counts, parent_run_id)
         if jobs is not None:
             to_skip = self._planned_skips()
             log.info(
@@ -510,7 +498,7 @@ class SweepCallback(Callback):
             for run in children:
                 if run.info.status == RUNNING:
                     tracking.kill_run(client, run.info.run_id, f"its sweep stopped before it finished: {stopped}")
-            children = [client.get_run(run.info.run_id) for run in children]
+            children = tracking.sweep_children(client, state.experiment_id, state.parent_run_id, attempt=state.attempt)
         reported = self._progress.stop() if self._progress is not None else []
         self._progress = None
         statuses = Counter(run.info.status for run in children)
@@ -544,12 +532,11 @@ class SweepCallback(Callback):
         if missing:
             problems.append(f"{len(missing)} of {n_jobs} jobs have no FINISHED run")
         if ok:
-            if ERROR in client.get_run(state.parent_run_id).data.tags:
-                client.delete_tag(state.parent_run_id, ERROR)
-            client.set_terminated(state.parent_run_id, FINISHED)
+            tracking.close_run(client, state.parent_run_id, FINISHED)
         else:
-            client.set_tag(state.parent_run_id, ERROR, "; ".join(problems))
-            client.set_terminated(state.parent_run_id, KILLED if self._interrupted else FAILED)
+            tracking.close_run(
+                client, state.parent_run_id, KILLED if self._interrupted else FAILED, "; ".join(problems)
+            )
 
         summary = ", ".join(f"{value} {key.split('/')[1]}" for key, value in counts.items() if key != "sweep/jobs")
         verdict = "complete" if ok else "INCOMPLETE: " + "; ".join(problems) + "; run the same command again to resume"

@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO
 
-from mlflow.entities import Run
-
 from lstm_influence.tracking.names import ARM, DATASET, DIVERGED_METRIC, ERROR, PRIMARY_METRIC, STRATEGIES, STRATEGY
-from lstm_influence.tracking.runs import FINISHED, RUNNING
+from lstm_influence.tracking.runs import FINISHED, RUNNING, Run
 
 POLL_S = 2.0  # how often the watcher asks the store; a query takes milliseconds
 SKIPPED = "SKIPPED"

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny configs and throwaway MLflow stores, so each test trains in seconds."""
+"""Fixtures: tiny configs and throwaway MLflow stores, so each test trains in seconds (built on ``tests.helpers``)."""
 
 from __future__ import annotations
 
@@ -9,31 +9,27 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 
 import pytest
 
-# A run that takes a couple of seconds on 2 cores: short sequences, few samples, few units.
-TINY = (
-    "dataset.seq_len=12",
-    "dataset.n_train=128",
-    "dataset.n_val=64",
-    "dataset.n_test=64",
-    "model.units=8",
-    "train.epochs=2",
-    "train.batch_size=32",
-    "train.verbose=0",
-)
+from tests.helpers import TINY as TINY  # still imported from here by test modules written before tests.helpers
+from tests.helpers import Store, new_store, store_uri, tiny_config
 
 
 @pytest.fixture
 def tracking_uri(tmp_path) -> str:
     """A fresh SQLite MLflow store for one test."""
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return store_uri(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory) -> Store:
+    """A fresh SQLite MLflow store for one test module; each test that writes to it uses its own experiment."""
+    return new_store(tmp_path_factory.mktemp("mlflow_store"))
 
 
 @pytest.fixture
 def tiny_cfg(tracking_uri):
     """Compose the packaged config with TINY sizes and a private store; extra overrides go last."""
-    import lstm_influence as li
 
     def make(*overrides: str):
-        return li.compose([*TINY, f"tracking.uri={tracking_uri}", *overrides])
+        return tiny_config(tracking_uri, *overrides)
 
     return make

@@ -23,4 +23,17 @@ def load_dataset(cfg: DictConfig) -> Dataset:
     return module.load(node)
 
 
-__all__ = ["FAMILIES", "Dataset", "DatasetError", "load_dataset"]
+def dependency_horizon(dataset_cfg: DictConfig) -> float | None:
+    """The longest dependency, in steps, the task asks a network to bridge, where the task defines one.
+
+    Time-scale-aware initialisers use it as their default (chrono's ``t_max``); None means "the sequence length".
+    Only the synthetic copy task differs from its sequence length (see :func:`synthetic.dependency_horizon`).
+    """
+    if dataset_cfg.get("name") != "synthetic":
+        return None
+    from lstm_influence.datasets.synthetic import dependency_horizon as synthetic_horizon
+
+    return synthetic_horizon(dataset_cfg)
+
+
+__all__ = ["FAMILIES", "Dataset", "DatasetError", "dependency_horizon", "load_dataset"]

@@ -70,6 +70,16 @@ def copy_problem(
     return x, y
 
 
+def dependency_horizon(cfg: DictConfig) -> float | None:
+    """The copy task's horizon: 3/2 of its delay T = ``seq_len`` − 2K, as Tallec & Ollivier (2018) set chrono's
+    T_max for copying; None (the sequence length) for the adding and sine tasks, whose longest dependency is the
+    sequence itself."""
+    if cfg.get("task") != "copy":
+        return None
+    delay = int(cfg.seq_len) - 2 * int(cfg.copy_symbols)
+    return 1.5 * delay if delay > 0 else None
+
+
 def copy_memoryless_probs(seq_len: int, n_symbols: int, alphabet: int) -> np.ndarray:
     """``(seq_len, alphabet + 1)``: per step, the best prediction of a layout-aware predictor with no memory.
 

@@ -11,6 +11,7 @@ import keras
 from omegaconf import DictConfig
 
 from lstm_influence.config import ConfigError
+from lstm_influence.datasets import dependency_horizon
 from lstm_influence.strategies.base import Strategy
 from lstm_influence.strategies.baseline import Baseline
 from lstm_influence.strategies.bias_init import BiasInit
@@ -36,6 +37,9 @@ def make_strategy(cfg: DictConfig, *, input_dim: int, units: int, seq_len: int) 
         units: the LSTM's units.
         seq_len: the sequence length.
 
+    The task's dependency horizon (chrono's default ``t_max``) comes from ``cfg.dataset`` where the config has one
+    (:func:`lstm_influence.datasets.dependency_horizon`), else it is the sequence length.
+
     Raises:
         ConfigError: naming the key, the bad value and the valid choices; nothing has been built yet.
     """
@@ -43,8 +47,14 @@ def make_strategy(cfg: DictConfig, *, input_dim: int, units: int, seq_len: int) 
     if name not in REGISTRY:
         raise ConfigError(f"strategy.name={name!r}: expected one of {', '.join(sorted(REGISTRY))}")
     seed = cfg.get("seed", 0)
+    horizon = dependency_horizon(cfg.dataset) if cfg.get("dataset") is not None else None
     return REGISTRY[name](
-        cfg.strategy, input_dim=input_dim, units=units, seq_len=seq_len, seed=0 if seed is None else int(seed)
+        cfg.strategy,
+        input_dim=input_dim,
+        units=units,
+        seq_len=seq_len,
+        horizon=horizon,
+        seed=0 if seed is None else int(seed),
     )
 
 

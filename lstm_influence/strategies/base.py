@@ -146,7 +146,9 @@ class Strategy:
         cfg: the ``strategy`` config node.
         input_dim: the LSTM's input features.
         units: the LSTM's units.
-        seq_len: the sequence length (chrono's default ``t_max``).
+        seq_len: the sequence length.
+        horizon: the longest dependency the task asks to bridge, in steps (chrono's default ``t_max``); None:
+            the sequence length.
         seed: the run's seed (``cfg.seed``), for draws that must be repeatable without touching the global
             random streams (chrono's uniform draw, an extra variable's random prior).
 
@@ -156,11 +158,21 @@ class Strategy:
 
     name: ClassVar[str] = "baseline"
 
-    def __init__(self, cfg: DictConfig, *, input_dim: int, units: int, seq_len: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        cfg: DictConfig,
+        *,
+        input_dim: int,
+        units: int,
+        seq_len: int,
+        horizon: float | None = None,
+        seed: int = 0,
+    ) -> None:
         self.cfg = cfg
         self.input_dim = int(input_dim)
         self.units = int(units)
         self.seq_len = int(seq_len)
+        self.horizon = float(seq_len if horizon is None else horizon)
         self.seed = int(seed)
         self.validate()
 
@@ -218,7 +230,12 @@ class Strategy:
             "strategy": self.name,
             "stage": "before",
             "passed": all(c["passed"] for c in checks),
-            "layer": {"input_dim": self.input_dim, "units": self.units, "seq_len": self.seq_len},
+            "layer": {
+                "input_dim": self.input_dim,
+                "units": self.units,
+                "seq_len": self.seq_len,
+                "horizon": self.horizon,
+            },
             "config": OmegaConf.to_container(self.cfg, resolve=True) if isinstance(self.cfg, DictConfig) else None,
             "injected_norm": injected,
             "checks": checks,

@@ -93,8 +93,9 @@ class BiasInit(Strategy):
         elif self.preset == "chrono":
             t_max = self.cfg.t_max
             if t_max is None:
-                t_max = self.seq_len
-                field = f"strategy.t_max=null (the sequence length, {self.seq_len})"
+                t_max = self.horizon
+                what = "the sequence length" if self.horizon == self.seq_len else "the task's dependency horizon"
+                field = f"strategy.t_max=null ({what}, {self.horizon:g})"
             else:
                 field = f"strategy.t_max={t_max}"
                 t_max = check_number("strategy.t_max", t_max)

@@ -194,7 +194,8 @@ class BiasInitConfig(StrategyConfig):
             ``uniform`` (Gu et al. 2020: b_f = logit U[1/units, 1 - 1/units], b_i = -b_f) or ``custom``
             (``gates``).
         gates: per-gate constant biases for ``custom``.
-        t_max: chrono's longest dependency (>= 2); null: the task's horizon (the sequence length; 3/2 of the copy task's delay).
+        t_max: chrono's longest dependency (>= 2); null: the task's horizon (the sequence length; 3/2 of the
+            copy task's delay).
     """
 
     preset: BiasPreset = MISSING

@@ -8,23 +8,25 @@ in the shipped files and on the sweep's parent run.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from scipy import optimize, stats
 
-from lstm_influence.analysis import analyse, load_sweep
+from lstm_influence import tracking
+from lstm_influence.analysis import AnalysisResult, analyse, load_sweep
 from lstm_influence.analysis.estimators import holm, iqm, kaplan_meier_median, probability_of_improvement
 from lstm_influence.analysis.report import fmt, fmt_interval, tuning_section
+from tests.helpers import Store, experiment_script, run_python
 
-REPO = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 EXPERIMENT = "analysis-test"
 EPOCHS = 6
 N_BOOT = 2000
@@ -108,13 +110,24 @@ def _curve(final: float) -> list[tuple[int, float]]:
     return [(e, final + (1 - final) * 0.5 ** (e - 1)) for e in range(1, EPOCHS + 1)]
 
 
+class Analysed(NamedTuple):
+    """The module's store with known runs, and the analysis of its latest sweep."""
+
+    uri: str
+    client: MlflowClient  # the store's client, from tracking.make_client
+    parent: str  # the latest sweep's parent run id
+    ids: dict  # (dataset, strategy, seed), "superseded" or "failed" -> run id
+    result: AnalysisResult  # analyse() of the latest sweep, with conv/aulc as an extra metric
+    out: Path  # the analysis's out folder
+    root: Path  # the store's folder
+
+
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def analysed(mlflow_store: Store) -> Analysed:
     """A sqlite store: an old sweep, the latest sweep (known values, a FAILED, a diverged, a superseded and a
-    tuning run), and a second experiment with no sweep parent."""
-    root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    tuning run), and a second experiment with no sweep parent; and the analysis of the latest sweep."""
+    root, uri = mlflow_store
+    client = tracking.make_client(uri)
     exp_id = client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
     t0 = time.time() - 10_000
 
@@ -234,19 +247,8 @@ def store(tmp_path_factory):
             )
 
     out = root / "out"
-    started = time.perf_counter()
     result = analyse(EXPERIMENT, tracking_uri=uri, out_dir=out, n_resamples=N_BOOT, seed=0, metrics=["conv/aulc"])
-    seconds = time.perf_counter() - started
-    return {
-        "uri": uri,
-        "client": client,
-        "parent": pid,
-        "ids": ids,
-        "result": result,
-        "out": out,
-        "root": root,
-        "seconds": seconds,
-    }
+    return Analysed(uri, client, pid, ids, result, out, root)
 
 
 # ------------------------------------------------------------------------------------------- independent maths
@@ -393,44 +395,44 @@ def test_tuning_hook_renders_a_table():
 # ------------------------------------------------------------------------------------------- loading
 
 
-def test_tidy_frames(store):
-    data = store["result"].data
+def test_tidy_frames(analysed):
+    data = analysed.result.data
     runs = data.runs
     n_expected = sum(len(v) for v in NORM_LOSS.values())
     assert int(runs["included"].sum()) == n_expected
-    assert data.sweep["sweep_id"] == "sweep-new" and data.sweep["run_id"] == store["parent"]
+    assert data.sweep["sweep_id"] == "sweep-new" and data.sweep["run_id"] == analysed.parent
     assert data.ignored == {"trial": 1}
     assert any("2 sweeps" in n for n in data.notes)
     left = data.left_out.set_index("run_id")
-    assert "boom" in left.at[store["ids"]["failed"], "reason"]
-    assert left.at[store["ids"]["failed"], "status"] == "FAILED"
-    assert "superseded" in left.at[store["ids"]["superseded"], "reason"]
+    assert "boom" in left.at[analysed.ids["failed"], "reason"]
+    assert left.at[analysed.ids["failed"], "status"] == "FAILED"
+    assert "superseded" in left.at[analysed.ids["superseded"], "reason"]
     assert set(data.metrics.columns) == {"run_id", "dataset", "strategy", "seed", "metric", "value"}
-    rid = store["ids"][("synthetic", "bias_init", 2)]
+    rid = analysed.ids[("synthetic", "bias_init", 2)]
     value = data.metrics.query("run_id == @rid and metric == 'test/norm_loss'")["value"]
     assert value.tolist() == [0.30]
     h = data.history[data.history["run_id"] == rid]
     assert h["step"].tolist() == list(range(1, EPOCHS + 1))
     assert h["value"].tolist() == pytest.approx([v for _, v in _curve(0.30)])
-    diverged = runs.set_index("run_id").loc[store["ids"][("synthetic", "custom_init", 3)]]
+    diverged = runs.set_index("run_id").loc[analysed.ids[("synthetic", "custom_init", 3)]]
     assert diverged["diverged"] and diverged["budget"] == EPOCHS
 
 
-def test_old_sweep_by_id_and_unknown_names(store):
-    old = load_sweep(EXPERIMENT, sweep_id="sweep-old", tracking_uri=store["uri"])
+def test_old_sweep_by_id_and_unknown_names(analysed):
+    old = load_sweep(EXPERIMENT, sweep_id="sweep-old", tracking_uri=analysed.uri)
     assert int(old.runs["included"].sum()) == 2
     assert (old.metrics.query("metric == 'test/norm_loss'")["value"] == 9.0).all()
     with pytest.raises(ValueError, match="sweep-new"):
-        load_sweep(EXPERIMENT, sweep_id="nope", tracking_uri=store["uri"])
+        load_sweep(EXPERIMENT, sweep_id="nope", tracking_uri=analysed.uri)
     with pytest.raises(ValueError, match=EXPERIMENT):
-        load_sweep("missing-experiment", tracking_uri=store["uri"])
+        load_sweep("missing-experiment", tracking_uri=analysed.uri)
 
 
 # ------------------------------------------------------------------------------------------- statistics
 
 
-def test_iqm_and_its_interval(store):
-    summary = store["result"].summaries["test/norm_loss"]
+def test_iqm_and_its_interval(analysed):
+    summary = analysed.result.summaries["test/norm_loss"]
     for (dataset, strategy), values in NORM_LOSS.items():
         finite = [v for v in values if v is not None]
         r = row(summary, dataset, strategy)
@@ -442,8 +444,8 @@ def test_iqm_and_its_interval(store):
     assert row(summary, "synthetic", "bias_init")["iqm"] == pytest.approx(np.mean([0.22, 0.25, 0.30]))
 
 
-def test_probability_of_improvement_and_newcombe_interval(store):
-    summary = store["result"].summaries["test/norm_loss"]
+def test_probability_of_improvement_and_newcombe_interval(analysed):
+    summary = analysed.result.summaries["test/norm_loss"]
     for dataset, strategy in [("synthetic", "bias_init"), ("synthetic", "custom_init"), ("text", "custom_init")]:
         x, y = scores_of(dataset, strategy), scores_of(dataset, "baseline")
         r = row(summary, dataset, strategy)
@@ -454,9 +456,9 @@ def test_probability_of_improvement_and_newcombe_interval(store):
     assert separated["poi"] == 1.0 and separated["poi_low"] < 0.9 and separated["poi_high"] == 1.0
 
 
-def test_paired_signed_rank_p_difference_and_interval(store):
+def test_paired_signed_rank_p_difference_and_interval(analysed):
     """synthetic: bias_init and baseline have seeds 0-4 each, so the comparison is paired by seed."""
-    summary = store["result"].summaries["test/norm_loss"]
+    summary = analysed.result.summaries["test/norm_loss"]
     r = row(summary, "synthetic", "bias_init")
     d = np.subtract(NORM_LOSS[("synthetic", "bias_init")], NORM_LOSS[("synthetic", "baseline")])
     assert r["test"] == "signed-rank exact" and r["n_pairs"] == 5
@@ -468,9 +470,9 @@ def test_paired_signed_rank_p_difference_and_interval(store):
     assert r["diff_coverage"] == pytest.approx(1 - 2 / 32)
 
 
-def test_unpaired_cells_fall_back_to_exact_rank_sum(store):
+def test_unpaired_cells_fall_back_to_exact_rank_sum(analysed):
     """synthetic custom_init has seeds 0-3 (seed 3 diverged), baseline 0-4: seed 4 has no partner."""
-    summary = store["result"].summaries["test/norm_loss"]
+    summary = analysed.result.summaries["test/norm_loss"]
     r = row(summary, "synthetic", "custom_init")
     x, y = scores_of("synthetic", "custom_init"), scores_of("synthetic", "baseline")
     assert r["test"] == "rank-sum exact" and r["n_pairs"] == 4
@@ -481,8 +483,8 @@ def test_unpaired_cells_fall_back_to_exact_rank_sum(store):
     np.testing.assert_allclose(holms, hand_holm(ps))
 
 
-def test_mean_ranks_within_dataset_and_seed(store):
-    summary = store["result"].summaries["test/norm_loss"]
+def test_mean_ranks_within_dataset_and_seed(analysed):
+    summary = analysed.result.summaries["test/norm_loss"]
     # synthetic blocks: seeds 0-3 hold all three arms (custom_init's seed 3 diverged: worst rank)
     arms = ["baseline", "custom_init", "bias_init"]
     blocks = np.array([[scores_of("synthetic", a)[s] for a in arms] for s in range(4)])
@@ -493,8 +495,8 @@ def test_mean_ranks_within_dataset_and_seed(store):
         assert r["mean_rank_low"] <= r["mean_rank"] <= r["mean_rank_high"]
 
 
-def test_diverged_run_ranks_worst_whatever_it_logged(store):
-    summary = store["result"].summaries["conv/aulc"]
+def test_diverged_run_ranks_worst_whatever_it_logged(analysed):
+    summary = analysed.result.summaries["conv/aulc"]
     r = row(summary, "synthetic", "custom_init")
     assert r["n_worst"] == 1 and r["n_diverged"] == 1
     finite = [v + 0.1 for v in NORM_LOSS[("synthetic", "custom_init")] if v is not None]
@@ -503,8 +505,8 @@ def test_diverged_run_ranks_worst_whatever_it_logged(store):
     assert r["poi"] == pytest.approx(hand_poi(x, [v + 0.1 for v in NORM_LOSS[("synthetic", "baseline")]]))
 
 
-def test_divergence_rate_with_wilson_interval(store):
-    summary = store["result"].summaries["test/norm_loss"]
+def test_divergence_rate_with_wilson_interval(analysed):
+    summary = analysed.result.summaries["test/norm_loss"]
     r = row(summary, "synthetic", "custom_init")
     assert r["n_diverged"] == 1 and r["divergence_rate"] == 0.25
     ci = stats.binomtest(1, 4).proportion_ci(method="wilson")
@@ -512,16 +514,16 @@ def test_divergence_rate_with_wilson_interval(store):
     assert row(summary, "synthetic", "baseline")["divergence_rate"] == 0
 
 
-def test_single_seed_has_no_interval(store):
-    summary = store["result"].summaries["test/norm_loss"]
+def test_single_seed_has_no_interval(analysed):
+    summary = analysed.result.summaries["test/norm_loss"]
     r = row(summary, "text", "bias_init")
     assert r["n_runs"] == 1 and r["iqm"] == pytest.approx(0.6)
     assert np.isnan(r["iqm_low"]) and np.isnan(r["iqm_high"]) and np.isnan(r["poi_low"])
     assert r["poi"] == 1.0
 
 
-def test_epochs_to_target_is_censored_not_dropped(store):
-    summary = store["result"].summaries["conv/epochs_to_target"]
+def test_epochs_to_target_is_censored_not_dropped(analysed):
+    summary = analysed.result.summaries["conv/epochs_to_target"]
     base = row(summary, "synthetic", "baseline")
     censored = [EPOCHS + 1 if v is None else v for v in EPOCHS_TO_TARGET[("synthetic", "baseline")]]
     assert base["n_runs"] == 5 and base["n_censored"] == 2 and base["n_reached"] == 3
@@ -534,8 +536,8 @@ def test_epochs_to_target_is_censored_not_dropped(store):
     assert np.isnan(row(summary, "text", "baseline")["km_median"])  # never reached within the budget
 
 
-def test_aggregate_rows_are_scale_free(store):
-    summary = store["result"].summaries["test/norm_loss"]
+def test_aggregate_rows_are_scale_free(analysed):
+    summary = analysed.result.summaries["test/norm_loss"]
     r = row(summary, "all", "custom_init")
     cells = [row(summary, d, "custom_init") for d in ("synthetic", "text")]
     assert r["poi"] == pytest.approx(np.mean([c["poi"] for c in cells]))
@@ -547,24 +549,24 @@ def test_aggregate_rows_are_scale_free(store):
     assert r["mean_rank"] == pytest.approx(np.mean(ranks))
 
 
-def test_reference_predictors_are_reported_and_disagreement_flagged(store):
+def test_reference_predictors_are_reported_and_disagreement_flagged(analysed):
     from lstm_influence.analysis.summaries import reference_predictors
 
-    data = store["result"].data
+    data = analysed.result.data
     refs = reference_predictors(data.metrics, data.runs).set_index(["dataset", "predictor", "split"])
     assert refs.at[("synthetic", "ridge", "test"), "value"] == pytest.approx(0.31)
     assert refs.at[("synthetic", "ridge", "test"), "agree"]
     assert not refs.at[("text", "persistence", "test"), "agree"]
     assert refs.at[("text", "persistence", "test"), "high"] == pytest.approx(1.75)
-    text = store["result"].report.read_text(encoding="utf-8")
+    text = analysed.result.report.read_text(encoding="utf-8")
     assert "## Reference predictors" in text and "| synthetic | `ridge` | 0.31 | 14 | yes |" in text
     assert "**no**: 1.7 to 1.75" in text
 
 
-def test_convergence_bands_are_per_epoch_iqm(store):
+def test_convergence_bands_are_per_epoch_iqm(analysed):
     from lstm_influence.analysis.summaries import convergence_bands
 
-    data = store["result"].data
+    data = analysed.result.data
     bands = convergence_bands(data.history, n_resamples=N_BOOT)
     b = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "baseline")].set_index("step")
     at3 = [dict(_curve(v))[3] for v in NORM_LOSS[("synthetic", "baseline")]]
@@ -580,8 +582,8 @@ def test_convergence_bands_are_per_epoch_iqm(store):
 # ------------------------------------------------------------------------------------------- outputs
 
 
-def test_report_and_figures_hold_the_numbers(store):
-    result = store["result"]
+def test_report_and_figures_hold_the_numbers(analysed):
+    result = analysed.result
     text = result.report.read_text(encoding="utf-8")
     summary = result.summaries["test/norm_loss"]
     r = row(summary, "synthetic", "bias_init")
@@ -613,15 +615,15 @@ def test_report_and_figures_hold_the_numbers(store):
         assert column in csv.columns
 
 
-def test_raw_data_ship_with_the_report(store):
-    out = store["out"]
+def test_raw_data_ship_with_the_report(analysed):
+    out = analysed.out
     runs = pd.read_csv(out / "runs.csv", dtype=str, keep_default_na=False)
-    ids = store["ids"]
+    ids = analysed.ids
     rid = ids[("synthetic", "bias_init", 2)]
     one = runs.set_index("run_id").loc[rid]
     assert float(one["metrics.test/norm_loss"]) == 0.30 and one["tags.strategy"] == "bias_init"
     assert one["params.train.epochs"] == str(EPOCHS) and one["role"] == "run" and one["included"] == "True"
-    assert runs.set_index("run_id").at[store["parent"], "role"] == "sweep"
+    assert runs.set_index("run_id").at[analysed.parent, "role"] == "sweep"
     assert runs.set_index("run_id").at[ids["failed"], "included"] == "False"
     history = pd.read_csv(out / "history.csv")
     assert list(history.columns) == ["run_id", "step", "metric", "value"]
@@ -629,7 +631,7 @@ def test_raw_data_ship_with_the_report(store):
     assert h["value"].tolist() == pytest.approx([v for _, v in _curve(0.30)])
 
 
-def test_rebuild_from_shipped_files_is_identical(store, tmp_path):
+def test_rebuild_from_shipped_files_is_identical(analysed, tmp_path):
     """compare.py --from, in a fresh interpreter where any MLflow client raises, reproduces the report."""
     code = (
         "import runpy, sys\n"
@@ -641,26 +643,26 @@ def test_rebuild_from_shipped_files_is_identical(store, tmp_path):
         "runpy.run_path('experiments/compare.py', run_name='__main__')\n"
     )
     out = tmp_path / "rebuilt"
-    args = ["--from", str(store["out"]), "--out", str(out), "--metric", "conv/aulc", "--n-resamples", str(N_BOOT)]
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    args = ["--from", str(analysed.out), "--out", str(out), "--metric", "conv/aulc", "--n-resamples", str(N_BOOT)]
+    proc = run_python("-c", code, *args)
     assert proc.returncode == 0, proc.stderr
     for name in ("report.md", "summary.csv", "runs.csv", "history.csv"):
-        assert (out / name).read_bytes() == (store["out"] / name).read_bytes(), name
+        assert (out / name).read_bytes() == (analysed.out / name).read_bytes(), name
 
 
-def test_artifacts_are_on_the_parent_run(store):
-    client, pid = store["client"], store["parent"]
-    assert store["result"].logged_to == pid
+def test_artifacts_are_on_the_parent_run(analysed):
+    client, pid = analysed.client, analysed.parent
+    assert analysed.result.logged_to == pid
     top = {Path(a.path).name for a in client.list_artifacts(pid, "analysis")}
     assert {"report.md", "summary.csv", "runs.csv", "history.csv", "figures"} <= top
     figs = {Path(a.path).name for a in client.list_artifacts(pid, "analysis/figures")}
     assert {"convergence.png", "improvement.svg"} <= figs and len(figs) == 10
-    local = client.download_artifacts(pid, "analysis/report.md", str(store["root"] / "dl"))
-    assert Path(local).read_text(encoding="utf-8") == store["result"].report.read_text(encoding="utf-8")
+    local = client.download_artifacts(pid, "analysis/report.md", str(analysed.root / "dl"))
+    assert Path(local).read_text(encoding="utf-8") == analysed.result.report.read_text(encoding="utf-8")
 
 
-def test_experiment_without_sweep_uses_all_finished_runs(store, tmp_path):
-    result = analyse("no-sweep", tracking_uri=store["uri"], out_dir=tmp_path, n_resamples=N_BOOT)
+def test_experiment_without_sweep_uses_all_finished_runs(analysed, tmp_path):
+    result = analyse("no-sweep", tracking_uri=analysed.uri, out_dir=tmp_path, n_resamples=N_BOOT)
     assert result.data.sweep is None and result.logged_to is None
     assert int(result.data.runs["included"].sum()) == 4
     text = result.report.read_text(encoding="utf-8")
@@ -669,7 +671,7 @@ def test_experiment_without_sweep_uses_all_finished_runs(store, tmp_path):
     assert r["poi"] == 1.0 and r["p_value"] == pytest.approx(hand_signed_rank_p([0.3 - 0.5, 0.4 - 0.6]))
 
 
-def test_cli_runs_without_tensorflow(store, tmp_path):
+def test_cli_runs_without_tensorflow(analysed, tmp_path):
     """The script in a fresh interpreter: exit code, outputs, and neither TensorFlow nor Keras imported."""
     code = (
         "import runpy, sys\n"
@@ -684,25 +686,21 @@ def test_cli_runs_without_tensorflow(store, tmp_path):
         "--experiment",
         EXPERIMENT,
         "--tracking-uri",
-        store["uri"],
+        analysed.uri,
         "--out",
         str(tmp_path / "cli"),
         "--metric",
         "conv/aulc",
         "--no-log",
     ]
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = run_python("-c", code, *args)
     assert proc.returncode == 0, proc.stderr
     assert "report:" in proc.stdout
     assert (tmp_path / "cli" / "report.md").exists()
     assert "conv/aulc" in (tmp_path / "cli" / "report.md").read_text(encoding="utf-8")
 
 
-def test_cli_error_names_the_experiments(store, capsys):
-    sys.path.insert(0, str(REPO / "experiments"))
-    try:
-        import compare
-    finally:
-        sys.path.remove(str(REPO / "experiments"))
-    assert compare.main(["--experiment", "nope", "--tracking-uri", store["uri"], "--no-log"]) == 2
+def test_cli_error_names_the_experiments(analysed, capsys):
+    compare = experiment_script("compare")
+    assert compare.main(["--experiment", "nope", "--tracking-uri", analysed.uri, "--no-log"]) == 2
     assert EXPERIMENT in capsys.readouterr().err

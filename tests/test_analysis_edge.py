@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from mlflow import MlflowClient
 
+from lstm_influence import tracking
 from lstm_influence.analysis import analyse, plots
 from lstm_influence.analysis.estimators import (
     hodges_lehmann_paired,
@@ -25,6 +25,7 @@ from lstm_influence.analysis.estimators import (
 )
 from lstm_influence.analysis.load import RunRecord, runs_frame, select_runs
 from lstm_influence.analysis.summaries import convergence_bands, metric_scores, strategy_order, summarize
+from tests.helpers import Store
 
 
 def _runs(rows):
@@ -219,11 +220,10 @@ def test_plot_functions_take_and_return_axes():
 
 
 @pytest.fixture(scope="module")
-def failed_only_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("failed")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("failed-only", artifact_location=(root / "artifacts").as_uri())
+def failed_only_store(mlflow_store: Store) -> Store:
+    """The module's store with experiment ``failed-only``: a sweep whose one training run FAILED."""
+    client = tracking.make_client(mlflow_store.uri)
+    exp = client.create_experiment("failed-only", artifact_location=(mlflow_store.root / "artifacts").as_uri())
     now = int(time.time() * 1000)
     parent = client.create_run(exp, start_time=now, tags={"run_type": "sweep", "sweep_id": "s1"}, run_name="s1")
     child = client.create_run(
@@ -241,12 +241,11 @@ def failed_only_store(tmp_path_factory):
         },
     )
     client.set_terminated(child.info.run_id, "FAILED")
-    return uri, root
+    return mlflow_store
 
 
 def test_sweep_with_only_failed_runs_still_reports(failed_only_store, tmp_path):
-    uri, _ = failed_only_store
-    result = analyse("failed-only", tracking_uri=uri, out_dir=tmp_path, n_resamples=2000)
+    result = analyse("failed-only", tracking_uri=failed_only_store.uri, out_dir=tmp_path, n_resamples=2000)
     assert result.data.included.empty and "No finished training runs to analyse." in result.messages
     text = result.report.read_text(encoding="utf-8")
     assert "nothing to summarise" in text and "out of memory" in text

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from lstm_influence.analysis.report import tuning_section
 from lstm_influence.analysis.tuning_report import tuning_table
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import experiment_script
 
 
 @pytest.fixture(scope="module")
 def compare():
-    spec = importlib.util.spec_from_file_location("compare_script", ROOT / "experiments" / "compare.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+    return experiment_script("compare")
 
 
 def _study(dataset: str, strategy: str, minute: int, **tags) -> dict:

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
-import subprocess
-import sys
-import time
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 import lstm_influence as li
 from lstm_influence import tracking
 from lstm_influence.analysis.tuning_report import tuning_results
 from lstm_influence.config import ConfigError, check_keys
+from lstm_influence.tracking import names
 from lstm_influence.tuning import (
     compose_tuning,
     objective_value,
@@ -32,7 +29,19 @@ from lstm_influence.tuning import (
     training_config,
     tune,
 )
-from tests.conftest import TINY
+from lstm_influence.tuning.study import TuneResult
+from tests.helpers import (
+    EXPERIMENT,
+    TINY,
+    Store,
+    child_runs,
+    experiment_runs,
+    experiment_script,
+    new_store,
+    run_python,
+    start_together,
+    tiny_config,
+)
 
 BASE_SPACE = {"learning_rate", "batch_size", "units", "clip_norm"}
 
@@ -146,13 +155,6 @@ def test_optuna_storage_sits_beside_the_mlflow_store():
 # the study's bookkeeping, with a stand-in for the runner (no TensorFlow)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One MLflow store for the stand-in studies (creating a store costs seconds); each test its own experiment."""
-    root = tmp_path_factory.mktemp("fake_store")
-    return root, f"sqlite:///{root / 'mlflow.db'}"
-
-
 class FakeRunner:
     """Logs an MLflow child run like the runner and feeds the epoch hook a curve that is best at lr = 10^-2.5."""
 
@@ -175,24 +177,18 @@ class FakeRunner:
         return {"stab/diverged": 0.0, "run_id": logger.run_id}
 
 
-def _fake_cfg(store, name, *overrides):
-    root, uri = store
+def _fake_cfg(store: Store, name, *overrides):
+    """A stand-in study's config: its own experiment ``name`` in the module's store, its own Optuna storage."""
     return compose_tuning(
         [
-            f"tracking.uri={uri}",
+            f"tracking.uri={store.uri}",
             f"tracking.experiment={name}",
-            f"tune.storage=sqlite:///{root / name}.db",
-            f"tune.config_dir={root / name}",
+            f"tune.storage=sqlite:///{store.root / name}.db",
+            f"tune.config_dir={store.root / name}",
             "train.epochs=4",
             *overrides,
         ]
     )
-
-
-def _children(uri, experiment, parent_id):
-    client = MlflowClient(uri)
-    experiment_id = client.get_experiment_by_name(experiment).experiment_id
-    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
 
 
 def _params_by_trial(storage, study):
@@ -200,27 +196,29 @@ def _params_by_trial(storage, study):
     return {t.number: (t.state.name, t.params) for t in trials}
 
 
-def test_a_resumed_study_samples_what_an_uninterrupted_one_does(store):
-    whole = tune(_fake_cfg(store, "whole", "tune.trials=5"), train_fn=FakeRunner())
-    first = tune(_fake_cfg(store, "split", "tune.trials=3"), train_fn=FakeRunner())
+def test_a_resumed_study_samples_what_an_uninterrupted_one_does(mlflow_store):
+    whole = tune(_fake_cfg(mlflow_store, "whole", "tune.trials=5"), train_fn=FakeRunner())
+    first = tune(_fake_cfg(mlflow_store, "split", "tune.trials=3"), train_fn=FakeRunner())
     runner = FakeRunner()
-    resumed = tune(_fake_cfg(store, "split", "tune.trials=5"), train_fn=runner)
+    resumed = tune(_fake_cfg(mlflow_store, "split", "tune.trials=5"), train_fn=runner)
     assert runner.calls == 2  # 3 done, 2 added
     assert resumed.study == first.study and resumed.parent_run_id == first.parent_run_id
     assert (resumed.trials, resumed.budget) == (5, 5)
     assert _params_by_trial(resumed.storage, resumed.study) == _params_by_trial(whole.storage, whole.study)
-    assert len(_children(store[1], "split", resumed.parent_run_id)) == 5
+    assert len(child_runs(mlflow_store.uri, resumed.parent_run_id, "split")) == 5
 
 
-def test_pruned_trials_count_toward_the_budget_and_are_marked(store):
-    cfg = _fake_cfg(store, "pruning", "tune.trials=8", "tune.pruner_startup_trials=2", "tune.pruner_warmup_epochs=0")
+def test_pruned_trials_count_toward_the_budget_and_are_marked(mlflow_store):
+    cfg = _fake_cfg(
+        mlflow_store, "pruning", "tune.trials=8", "tune.pruner_startup_trials=2", "tune.pruner_warmup_epochs=0"
+    )
     result = tune(cfg, train_fn=FakeRunner())
     assert result.trials == 8 and result.pruned >= 1
-    runs = _children(store[1], "pruning", result.parent_run_id)
+    runs = child_runs(mlflow_store.uri, result.parent_run_id, "pruning")
     assert len(runs) == 8
     pruned = [run for run in runs if run.data.tags["trial_state"] == "PRUNED"]
     assert len(pruned) == result.pruned
-    client = MlflowClient(store[1])
+    client = tracking.make_client(mlflow_store.uri)
     for run in pruned:
         assert "tune/objective" not in run.data.metrics
         assert len(client.get_metric_history(run.info.run_id, "val/norm_loss")) < 4
@@ -228,13 +226,13 @@ def test_pruned_trials_count_toward_the_budget_and_are_marked(store):
     assert len(default) == 1 and default[0].data.tags["trial_state"] == "COMPLETE"  # never pruned
 
 
-def test_failed_and_killed_trials_do_not_count_and_are_run_again(store):
-    cfg = _fake_cfg(store, "failures", "tune.trials=3")
+def test_failed_and_killed_trials_do_not_count_and_are_run_again(mlflow_store):
+    cfg = _fake_cfg(mlflow_store, "failures", "tune.trials=3")
     with pytest.raises(RuntimeError, match="trial crashed"):
         tune(cfg, train_fn=FakeRunner(fail_on=2))
-    client = MlflowClient(store[1])
-    experiment_id = client.get_experiment_by_name("failures").experiment_id
-    (parent,) = client.search_runs([experiment_id], "tags.run_type = 'tune'")
+    client = tracking.make_client(mlflow_store.uri)
+    experiment_id = tracking.find_experiment_id(client, "failures")
+    (parent,) = experiment_runs(mlflow_store.uri, "failures", {names.RUN_TYPE: names.RUN_TUNE})
     assert parent.info.status == "FAILED" and "trial crashed" in parent.data.tags["error"]
     # a process killed mid-trial leaves the trial RUNNING in Optuna and in MLflow
     study = optuna.load_study(study_name=parent.data.tags["optuna_study"], storage=parent.data.tags["optuna_storage"])
@@ -272,25 +270,33 @@ def _poison(monkeypatch):
     monkeypatch.setattr(runner, "load_dataset", lambda cfg: dataclasses.replace(load(cfg), test=PoisonedSplit()))
 
 
+class TinyStudy(NamedTuple):
+    """A real study of 3 one-epoch trials resumed to 5, in its own store, and what it left after each part."""
+
+    store: Store  # the study's MLflow store; its tuned files go to ``store.root / "conf"``
+    first: TuneResult  # the study after 3 trials
+    children_after_first: list  # the trials' runs after 3 trials
+    table_after_first: pd.DataFrame  # the tuning report's table after 3 trials
+    second: TuneResult  # the same study resumed to 5 trials
+
+
 @pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_study")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    overrides = [*TINY, "train.epochs=1", f"tracking.uri={uri}", f"tune.config_dir={root / 'conf'}"]
+def tiny_study(tmp_path_factory) -> TinyStudy:
+    store = new_store(tmp_path_factory.mktemp("tiny_study"))
+    overrides = [*TINY, "train.epochs=1", f"tracking.uri={store.uri}", f"tune.config_dir={store.root / 'conf'}"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         _poison(monkeypatch)
         first = tune(compose_tuning([*overrides, "tune.trials=3"]))
-        client = MlflowClient(uri)
-        children_after_first = _children(uri, "lstm-influence", first.parent_run_id)
-        table_after_first = tuning_results(uri)
+        children_after_first = child_runs(store.uri, first.parent_run_id)
+        table_after_first = tuning_results(store.uri)
         second = tune(compose_tuning([*overrides, "tune.trials=5"]))
-    return root, uri, first, children_after_first, table_after_first, second, client
+    return TinyStudy(store, first, children_after_first, table_after_first, second)
 
 
 def test_a_tiny_study_leaves_one_parent_with_a_child_run_per_trial(tiny_study):
-    _, _, first, children, _, _, client = tiny_study
+    first, children = tiny_study.first, tiny_study.children_after_first
     assert (first.trials, first.budget, first.failed) == (3, 3, 0)
-    parent = client.get_run(first.parent_run_id)
+    parent = tracking.make_client(tiny_study.store.uri).get_run(first.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["run_type"] == "tune" and parent.data.tags["optuna_study"] == first.study
     assert len(children) == 3
@@ -308,14 +314,13 @@ def test_a_tiny_study_leaves_one_parent_with_a_child_run_per_trial(tiny_study):
 
 def test_the_test_split_is_never_read(tiny_study, monkeypatch):
     # the whole study above ran with the test split poisoned; the poison does bite a normal run
-    _, uri, *_ = tiny_study
     _poison(monkeypatch)
     with pytest.raises(AssertionError, match="the test split was read"):
-        li.run(li.compose([*TINY, "train.epochs=1", f"tracking.uri={uri}", "tracking.experiment=control"]))
+        li.run(tiny_config(tiny_study.store.uri, "train.epochs=1", "tracking.experiment=control"))
 
 
 def test_the_best_config_file_composes_back_and_selects_its_strategy_and_dataset(tiny_study):
-    root, _, _, _, _, second, _ = tiny_study
+    root, second = tiny_study.store.root, tiny_study.second
     assert second.tuned_config == root / "conf" / "tuned" / "baseline-synthetic.yaml"
     text = second.tuned_config.read_text()
     assert text.startswith("# @package _global_\n") and second.study in text
@@ -335,17 +340,17 @@ def test_the_best_config_file_composes_back_and_selects_its_strategy_and_dataset
 
 
 def test_resuming_adds_the_missing_trials_to_the_same_study(tiny_study):
-    _, uri, first, _, _, second, _ = tiny_study
+    first, second = tiny_study.first, tiny_study.second
     assert (second.study, second.parent_run_id) == (first.study, first.parent_run_id)
     assert (second.trials, second.budget) == (5, 5)
-    children = _children(uri, "lstm-influence", second.parent_run_id)
+    children = child_runs(tiny_study.store.uri, second.parent_run_id)
     assert sorted(int(run.data.params["trial.number"]) for run in children) == [0, 1, 2, 3, 4]
     assert second.best_value <= second.default_value
 
 
 def test_the_report_table_has_budget_best_values_and_the_default_difference(tiny_study):
-    _, uri, _, _, table_after_first, second, _ = tiny_study
-    assert table_after_first.loc[0, "trials"] == 3
+    uri, second = tiny_study.store.uri, tiny_study.second
+    assert tiny_study.table_after_first.loc[0, "trials"] == 3
     table = tuning_results(uri)
     assert len(table) == 1
     row = table.iloc[0]
@@ -364,43 +369,35 @@ def test_the_report_table_has_budget_best_values_and_the_default_difference(tiny
 
 
 def test_the_command_line_is_light_and_rejects_the_all_preset_without_multirun(tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     probe = (
         "import sys, runpy; sys.argv = ['tune', '--help'];\n"
         "try:\n    runpy.run_module('lstm_influence.tune', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported by --help'\n"
     )
-    helped = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    helped = run_python("-c", probe, cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr[-2000:]
     assert "tune: all, default" in helped.stdout
-    single = subprocess.run(
-        [sys.executable, "-m", "lstm_influence.tune", "tune=all"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    single = run_python("-m", "lstm_influence.tune", "tune=all", cwd=tmp_path)
     assert single.returncode != 0 and "add -m" in single.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_the_comparison_report_states_the_tuning_budget_and_best_values(tiny_study, tmp_path):
+def test_the_comparison_report_states_the_tuning_budget_and_best_values(tiny_study, tmp_path, capsys):
     # the analysis script reads the studies of the experiment and adds them to report.md
-    import importlib.util
-
-    _, uri, _, _, _, second, _ = tiny_study
-    spec = importlib.util.spec_from_file_location("compare_script", ROOT / "experiments" / "compare.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    summary = script.tuning_summary(uri, "lstm-influence")
+    uri, second = tiny_study.store.uri, tiny_study.second
+    script = experiment_script("compare")
+    summary = script.tuning_summary(uri, EXPERIMENT)
     assert summary is not None and len(summary) == 1
     assert summary.iloc[0]["budget"] == 5
     assert summary.iloc[0]["best.learning_rate"] == pytest.approx(second.best_values["learning_rate"])
     assert script.tuning_summary(uri, "no-such-experiment") is None
-    # the training runs of the study's experiment are trials, not a sweep: the report still renders the section
+    # the study's experiment holds only trials, which a comparison leaves out: no run to compare exits 1, and the
+    # report still renders the tuning section
     out = tmp_path / "report"
-    args = ["--experiment", "lstm-influence", "--tracking-uri", uri, "--out", str(out), "--no-log"]
-    assert script.main(args) in (0, 1)
+    args = ["--experiment", EXPERIMENT, "--tracking-uri", uri, "--out", str(out), "--no-log"]
+    assert script.main(args) == 1
+    assert "runs used: 0, left out: 0" in capsys.readouterr().out
     report = (out / "report.md").read_text()
     assert "## Tuning" in report and "best.learning_rate" in report
 
@@ -423,24 +420,10 @@ def test_parallel_studies_on_a_fresh_optuna_storage_all_start(tmp_path):
     # Four studies opening one new optuna.db at the same moment: without the lock, Optuna's table creation races
     # and some fail with "table ... already exists" (seen here in 5 of 5 rounds); with it, all four start.
     url = f"sqlite:///{tmp_path / 'fresh' / 'optuna.db'}"
-    go = tmp_path / "go"
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", PARALLEL_STUDY, url, str(go), str(worker)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for worker in range(4)
-    ]
-    while len(list(tmp_path.glob("ready-*"))) < 4 and all(worker.poll() is None for worker in workers):
-        time.sleep(0.05)
-    go.touch()
-    for worker in workers:
-        _, err = worker.communicate(timeout=180)
-        assert worker.returncode == 0, err[-3000:]
-    names = sorted(summary.study_name for summary in optuna.get_all_study_summaries(open_storage(url)))
-    assert names == [f"study-{worker}" for worker in range(4)]
+    for worker in start_together(PARALLEL_STUDY, url, tmp_path, 4):
+        assert worker.returncode == 0, worker.stderr[-3000:]
+    studies = sorted(summary.study_name for summary in optuna.get_all_study_summaries(open_storage(url)))
+    assert studies == [f"study-{worker}" for worker in range(4)]
     assert (tmp_path / "fresh" / "optuna.db.lock").exists()
 
 
@@ -473,9 +456,11 @@ def _search_values(result, name):
     return [t.user_attrs["values"][name] for t in trials if t.user_attrs.get("role") == "search"]
 
 
-def test_a_budget_below_the_startup_trials_searches_the_design_with_the_same_points_for_every_arm(store):
-    baseline = tune(_fake_cfg(store, "design-baseline", "tune.trials=5"), train_fn=FakeRunner())
-    chrono = tune(_fake_cfg(store, "design-chrono", "tune.trials=5", "strategy=bias_init"), train_fn=FakeRunner())
+def test_a_budget_below_the_startup_trials_searches_the_design_with_the_same_points_for_every_arm(mlflow_store):
+    baseline = tune(_fake_cfg(mlflow_store, "design-baseline", "tune.trials=5"), train_fn=FakeRunner())
+    chrono = tune(
+        _fake_cfg(mlflow_store, "design-chrono", "tune.trials=5", "strategy=bias_init"), train_fn=FakeRunner()
+    )
     for result in (baseline, chrono):
         assert (result.sampler, result.search_trials, result.searched) == ("sobol", 4, True)
     rates = _search_values(baseline, "learning_rate")
@@ -484,17 +469,19 @@ def test_a_budget_below_the_startup_trials_searches_the_design_with_the_same_poi
     quarters = np.floor(4 * np.log(np.array(rates) / 1e-4) / np.log(3e-2 / 1e-4)).astype(int)
     assert sorted(quarters) == [0, 1, 2, 3]
     assert len(set(_search_values(chrono, "t_max"))) == 4 and chrono.tried["t_max"] == 5  # with the default's
-    table = tuning_results(store[1], "design-chrono")
+    table = tuning_results(mlflow_store.uri, "design-chrono")
     assert (table.loc[0, "sampler"], table.loc[0, "search_trials"], table.loc[0, "searched"]) == ("sobol", 4, True)
     assert table.loc[0, "tried.t_max"] == 5
 
 
-def test_tpe_takes_over_after_the_startup_trials_and_a_single_draw_is_not_called_a_search(store):
-    longer = tune(_fake_cfg(store, "design-tpe", "tune.trials=6", "tune.startup_trials=3"), train_fn=FakeRunner())
+def test_tpe_takes_over_after_the_startup_trials_and_a_single_draw_is_not_called_a_search(mlflow_store):
+    longer = tune(
+        _fake_cfg(mlflow_store, "design-tpe", "tune.trials=6", "tune.startup_trials=3"), train_fn=FakeRunner()
+    )
     trials = optuna.load_study(study_name=longer.study, storage=longer.storage).get_trials()
     assert [t.user_attrs["sampler"] for t in trials] == ["default", "sobol", "sobol", "tpe", "tpe", "tpe"]
     assert longer.sampler == "sobol+tpe"
-    single = tune(_fake_cfg(store, "design-single", "tune.trials=2"), train_fn=FakeRunner())
+    single = tune(_fake_cfg(mlflow_store, "design-single", "tune.trials=2"), train_fn=FakeRunner())
     assert (single.search_trials, single.searched) == (1, False)
     assert "NOT a search" in single.tuned_config.read_text()
-    assert not tuning_results(store[1], "design-single").loc[0, "searched"]
+    assert not tuning_results(mlflow_store.uri, "design-single").loc[0, "searched"]

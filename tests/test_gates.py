@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from lstm_influence import gates
+from tests.helpers import run_python
 
 INPUT_DIM, UNITS = 3, 16
 
@@ -126,6 +125,7 @@ class TestFitValue:
 def test_gates_imports_numpy_alone_and_its_errors_are_value_errors():
     # lstm_influence.layers builds on this module, so it must not pull in the config schema (Hydra, OmegaConf).
     code = "import sys, lstm_influence.gates; print([m for m in ('hydra', 'omegaconf', 'keras') if m in sys.modules])"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    done = run_python("-c", code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
     assert issubclass(gates.TargetError, ValueError)

@@ -46,6 +46,7 @@ PER_EPOCH_METRICS = (
 BUDGET_PARAM = "train.epochs"
 TARGET_PARAM = "train.target_norm_loss"
 DATA_SEED_PARAM = "dataset.data_seed"
+TASK_PARAM = "dataset.task"
 #: How a record entered the analysis: the analysed sweep's parent, another sweep's parent, a run of the selection.
 ROLE_SWEEP, ROLE_OTHER_SWEEP, ROLE_RUN = "sweep", "other_sweep", "run"
 ROLES = (ROLE_SWEEP, ROLE_OTHER_SWEEP, ROLE_RUN)
@@ -173,6 +174,14 @@ def record_of(run: tracking.Run, role: str = ROLE_RUN) -> RunRecord:
     )
 
 
+def dataset_label(dataset: str | None, task: str | None) -> str | None:
+    """The dataset a run is analysed under: its ``dataset`` tag, refined by its task where the dataset has several
+    (``synthetic/adding``, ``synthetic/copy``), so runs of different tasks are never compared or pooled."""
+    if dataset is None or task in (None, "", "None"):
+        return dataset
+    return f"{dataset}/{task}"
+
+
 def runs_frame(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The runs, their summary metrics and their params as three frames (no filtering).
 
@@ -194,7 +203,7 @@ def runs_frame(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame
                 "run_type": tags.get(names.RUN_TYPE),
                 "strategy": tags.get(names.ARM) or tags.get(names.STRATEGY),
                 "strategy_tag": tags.get(names.STRATEGY),
-                "dataset": tags.get(names.DATASET),
+                "dataset": dataset_label(tags.get(names.DATASET), params.get(TASK_PARAM)),
                 "seed": _number(seed),
                 "data_seed": _number(params.get(DATA_SEED_PARAM)),
                 "config_hash": tags.get(names.CONFIG_HASH),

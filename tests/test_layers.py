@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import os
 import pkgutil
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -31,6 +28,7 @@ from lstm_influence.layers import (
     GateTargetInitializer,
     UniformGateBias,
 )
+from tests.helpers import run_python
 
 UNITS, FEATURES, STEPS = 16, 3, 6
 X = np.random.default_rng(0).normal(size=(32, STEPS, FEATURES)).astype("float32")
@@ -84,8 +82,9 @@ def test_exports_and_imports_nothing_but_keras_and_numpy():
         "print([m for m in ('hydra', 'omegaconf', 'mlflow', 'lstm_influence.config', 'lstm_influence.strategies')"
         " if m in sys.modules])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    done = run_python("-c", code, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
     for path in PACKAGE.glob("*.py"):  # backend-specific work goes through Keras, never TensorFlow directly
         assert not re.search(r"^\s*(import|from)\s+tensorflow", path.read_text(), re.MULTILINE), path
 
@@ -445,9 +444,7 @@ def test_full_rank_delta_under_adam_is_twice_the_learning_rate():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the in-process run is the TensorFlow one")
 def test_layer_tests_and_doctests_pass_on_jax():
     pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     command = [
-        sys.executable,
         "-m",
         "pytest",
         "-q",
@@ -460,7 +457,7 @@ def test_layer_tests_and_doctests_pass_on_jax():
         str(PACKAGE),
     ]
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=PACKAGE.parents[1])
+    done = run_python(*command, env={"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}, timeout=300)
     seconds = time.perf_counter() - start
     print(f"JAX subprocess: {seconds:.1f} s")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -408,9 +408,12 @@ class TrainConfig:
         learning_rate: the optimiser's step size (positive).
         optimizer: ``adam``, ``rmsprop`` or ``sgd``.
         clip_norm: clip gradients to this global norm; null: off.
-        jit_compile: ``auto`` (XLA on CPU where it wins, off where cuDNN runs), true or false.
+        jit_compile: ``auto``, true or false. ``auto`` turns XLA on on CPU for runs of at least
+            :data:`lstm_influence.model.XLA_BREAK_EVEN_SEQUENCE_STEPS` training sequence-steps (epochs × training
+            sequences × time steps), where its faster steps repay its compilation, and off on a GPU (cuDNN).
         threads: TensorFlow's intra- and inter-op CPU threads: ``auto`` (the rule in :mod:`lstm_influence.threads`,
-            from the model's size) or a positive integer. A sweep's own setting takes precedence.
+            from the model's size, within a sweep job's share of the cores) or a positive integer. ``sweep.threads``
+            takes precedence.
         target_norm_loss: ``val/norm_loss`` that counts as converged (default: the dataset's).
         spike_factor: a step is a spike when its value exceeds this × the median of the previous window (> 1).
         spike_window: the number of previous steps in that median (>= 1).
@@ -462,7 +465,8 @@ class SweepConfig:
             the same command resumes the same sweep.
         force: re-run jobs whose config already has a FINISHED run; the older run is then soft-deleted
             (``mlflow runs restore`` brings it back), so each config keeps one FINISHED run.
-        threads: TensorFlow CPU threads per job; null: the cores divided by the jobs that run at once.
+        threads: TensorFlow CPU threads per job; null: ``train.threads``, whose ``auto`` rule chooses within the
+            cores divided by the jobs that run at once.
     """
 
     id: str | None = MISSING

@@ -87,11 +87,50 @@ class MonitoredModel(keras.Model):
 
 JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": False}
 
+# Training sequence-steps (epochs × training sequences × time steps) from which XLA repays its compilation on CPU.
+# Measured with benchmarks/throughput.py --jit-scan (README "Performance"): at 64 units and batch 128, XLA costs
+# about 3 s more of compiling per run (the train step twice: full batches and the last partial one, plus the
+# evaluation step) and saves about 0.74 µs per training sequence-step, so it pays from about 4 M sequence-steps
+# (40,000 sequences of 100 steps).
+XLA_BREAK_EVEN_SEQUENCE_STEPS = 4_000_000
 
-def resolve_jit_compile(setting: Any) -> bool:
-    """``auto`` -> XLA on CPU (measured faster there), off on GPU (the fused cuDNN kernel is not XLA-compatible)."""
+
+def training_sequence_steps(epochs: int, n_train: int, seq_len: int) -> int:
+    """The time steps a run trains on: ``epochs × n_train × seq_len`` (what XLA's faster steps are paid back over)."""
+    return int(epochs) * int(n_train) * int(seq_len)
+
+
+def xla_pays(sequence_steps: int, *, gpu: bool) -> bool:
+    """Whether ``train.jit_compile=auto`` turns XLA on for a run of ``sequence_steps`` training sequence-steps.
+
+    On a GPU never: the fused cuDNN LSTM kernel is not XLA-compatible and is faster. On CPU when the run trains
+    on at least :data:`XLA_BREAK_EVEN_SEQUENCE_STEPS` sequence-steps, where the time XLA saves per step exceeds
+    its compilation.
+
+    >>> short = training_sequence_steps(4, 5_000, 100)  # 2 M
+    >>> xla_pays(short, gpu=False), xla_pays(10**8, gpu=False), xla_pays(10**8, gpu=True)
+    (False, True, False)
+    """
+    return not gpu and sequence_steps >= XLA_BREAK_EVEN_SEQUENCE_STEPS
+
+
+def resolve_jit_compile(setting: Any, *, sequence_steps: int, gpu: bool | None = None) -> bool:
+    """``train.jit_compile`` as a boolean: true or false as given, ``auto`` by :func:`xla_pays`.
+
+    Args:
+        setting: ``auto``, true or false (booleans, or their strings).
+        sequence_steps: the run's :func:`training_sequence_steps`.
+        gpu: whether TensorFlow sees a GPU; None asks TensorFlow.
+
+    Raises:
+        ConfigError: ``setting`` is none of those.
+    """
     choice = _jit_choice(setting)
-    return not tf.config.list_physical_devices("GPU") if choice is None else choice
+    if choice is not None:
+        return choice
+    if gpu is None:
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+    return xla_pays(sequence_steps, gpu=gpu)
 
 
 def _jit_choice(setting: Any) -> bool | None:
@@ -181,7 +220,10 @@ def build_model(cfg: DictConfig, data: Dataset, strategy: Strategy | None = None
     model.compile(
         optimizer=make_optimizer(cfg.train),
         loss=make_loss(data),
-        jit_compile=resolve_jit_compile(cfg.train.jit_compile),
+        jit_compile=resolve_jit_compile(
+            cfg.train.jit_compile,
+            sequence_steps=training_sequence_steps(cfg.train.epochs, len(data.train[0]), data.seq_len),
+        ),
     )
     return model
 

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
+from threadpoolctl import threadpool_limits
 
 from lstm_influence import metrics as m
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset
@@ -125,8 +126,10 @@ def gate_statistics(
 class GateProbe:
     """:func:`gate_statistics` of a model's layer ``lstm`` on a fixed batch, with the layer's current weights.
 
-    The LSTM's inputs are recomputed at every call (a learned input transform moves). The replay runs in numpy:
-    on a 64-sequence batch it costs milliseconds and nothing to compile.
+    The LSTM's inputs are recomputed at every call (a learned input transform moves). The replay runs in numpy on
+    one BLAS thread: its products (probe batch × units by units × 4·units) are far too small for more to pay, and
+    idle BLAS threads spinning beside TensorFlow's made one probe take 1.1 to 1.7 s instead of 0.05 s on a loaded
+    2-core machine. On a 64-sequence batch it costs milliseconds and nothing to compile.
     """
 
     def __init__(self, model: keras.Model, x_batch: np.ndarray) -> None:
@@ -139,7 +142,8 @@ class GateProbe:
         x = keras.ops.convert_to_numpy(self.lstm_inputs(self.x_batch, training=False))
         cell = self.cell
         weights = (cell.kernel, cell.recurrent_kernel, cell.bias)
-        return gate_statistics(x, *(keras.ops.convert_to_numpy(w) for w in weights))
+        with threadpool_limits(limits=1, user_api="blas"):
+            return gate_statistics(x, *(keras.ops.convert_to_numpy(w) for w in weights))
 
 
 @dataclasses.dataclass

@@ -28,7 +28,7 @@ from lstm_influence.datasets import load_dataset
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset, DatasetError
 from lstm_influence.model import MonitoredModel, build_model, check_run_values, evaluation_batch_size
 from lstm_influence.strategies import Strategy, make_strategy
-from lstm_influence.threads import apply_threads, resolve_threads
+from lstm_influence.threads import ALONE, JobShare, apply_threads, resolve_threads
 from lstm_influence.tracking import names
 
 # A user's mistake in the config or the data: reported in one line, without a traceback.
@@ -49,8 +49,13 @@ class Prepared:
     threads: int
 
 
-def prepare(cfg: DictConfig) -> Prepared:
+def prepare(cfg: DictConfig, share: JobShare = ALONE) -> Prepared:
     """Check ``cfg``, load its data, size the strategy to the data, set TensorFlow's threads, build the model.
+
+    Args:
+        cfg: the run's config.
+        share: the run's part of the machine (a sweep job's; alone by default), which ``train.threads=auto``
+            divides by the model's size (:func:`lstm_influence.threads.resolve_threads`).
 
     Raises:
         ConfigError: a key no schema declares, a value that cannot work, or a strategy that does not fit the data.
@@ -62,7 +67,9 @@ def prepare(cfg: DictConfig) -> Prepared:
     units, batch_size = int(cfg.model.units), int(cfg.train.batch_size)
     strategy = make_strategy(cfg, input_dim=data.n_features, units=units, seq_len=data.seq_len)
     # Before the first TensorFlow op runs: the runtime reads its thread counts once.
-    threads = resolve_threads(cfg.train.threads, units=units, input_dim=data.n_features, batch_size=batch_size)
+    threads = resolve_threads(
+        cfg.train.threads, units=units, input_dim=data.n_features, batch_size=batch_size, share=share
+    )
     threads = apply_threads(threads)
     return Prepared(data, strategy, build_model(cfg, data, strategy), threads)
 
@@ -151,6 +158,7 @@ def run(
     extra_tags: dict[str, Any] | None = None,
     epoch_hook: monitoring.EpochHook | None = None,
     evaluate_test: bool = True,
+    share: JobShare = ALONE,
 ) -> dict[str, Any]:
     """Train one run of ``cfg``, log it to MLflow, and tell the user how it went.
 
@@ -160,6 +168,7 @@ def run(
         extra_tags: more tags for the run (e.g. ``sweep_id``).
         epoch_hook: see :data:`lstm_influence.monitoring.EpochHook`.
         evaluate_test: false never touches the test split.
+        share: the run's part of the machine when other runs train beside it (see :func:`prepare`).
 
     Returns:
         The summary metrics plus ``run_id``, ``experiment_id`` and ``status``.
@@ -171,7 +180,7 @@ def run(
     started = time.perf_counter()
     try:
         try:
-            prepared = prepare(cfg)
+            prepared = prepare(cfg, share)
         except Exception as error:
             if parent_run_id is not None or not isinstance(error, USER_ERRORS):
                 with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags):

@@ -12,8 +12,10 @@
 2. The plan travels to the jobs inside this callback: Hydra pickles it with the launcher's context, for the local,
    joblib and Ray launchers alike. ``on_job_start`` runs in the job's process and makes the job current;
    the task function (``__main__.main``) then calls :func:`current_job` and :meth:`SweepJob.run`, which skips a
-   job that is done (checking MLflow once more, in case another process finished it meanwhile), sets the job's
-   TensorFlow threads, and trains it as a child run (``mlflow.parentRunId``, ``sweep_id``, ``sweep_attempt``).
+   job that is done (checking MLflow once more, in case another process finished it meanwhile), and trains it as a
+   child run (``mlflow.parentRunId``, ``sweep_id``, ``sweep_attempt``), telling the runner the job's share of the
+   machine (:class:`~lstm_influence.threads.JobShare`): the runner's thread rule picks the job's TensorFlow threads
+   within it once the data gives the model's size.
    A job that raises is recorded FAILED by the runner; the error is logged and the other jobs go on.
    Meanwhile the launching process prints a ``[k/N]`` line per ended job (:mod:`lstm_influence.sweep_progress`).
 3. ``on_multirun_end``, back in the launching process: count this attempt's children (``sweep/finished``,
@@ -52,6 +54,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from lstm_influence import tracking
 from lstm_influence.config import ConfigError, check_keys, config_hash, run_name
 from lstm_influence.sweep_progress import SweepProgress, summary_table
+from lstm_influence.threads import JobShare, available_cores
 from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING, Run
 from lstm_influence.tracking.names import (
     BEST_VAL_LOSS,
@@ -61,7 +64,6 @@ from lstm_influence.tracking.names import (
     RUN_TYPE,
     SWEEP_ATTEMPT,
     SWEEP_ID,
-    TF_THREADS,
 )
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ class SweepState:
         tracking_uri: the tracking URI, a SQLite path made absolute.
         attempt: 1 for a new sweep, +1 for each resume.
         force: re-run jobs that already have a FINISHED run.
-        threads: TensorFlow CPU threads per job; None leaves TensorFlow's default (every core).
+        share: each job's part of the machine, within which the runner chooses its TensorFlow threads.
         done: config hash -> (run id, best/val_loss) of the FINISHED run that makes the job a skip.
         owner: config hash -> the first job number with that config (later duplicates in the grid are skipped).
     """
@@ -100,7 +102,7 @@ class SweepState:
     tracking_uri: str
     attempt: int
     force: bool
-    threads: int | None
+    share: JobShare
     done: dict[str, tuple[str, float | None]]
     owner: dict[str, int]
 
@@ -156,32 +158,36 @@ def sweep_id_for(config: DictConfig, jobs: list[Job] | None) -> str:
     return f"{preset}-{digest}"
 
 
-def threads_per_job(config: DictConfig, n_jobs: int | None) -> int | None:
-    """TensorFlow threads for each job, so that parallel jobs do not oversubscribe the cores.
+def job_share(config: DictConfig, n_jobs: int | None) -> JobShare:
+    """Each job's part of the machine, so that parallel jobs do not oversubscribe the cores.
 
-    ``sweep.threads`` if set; for joblib, the cores divided by the workers that run at once; for Ray, the CPUs a
-    task reserves (``hydra.launcher.ray.remote.num_cpus``, Ray's default 1); None for the sequential launcher.
+    ``sweep.threads``, if set, fixes every job's threads. Otherwise the runner's ``train.threads=auto`` rule
+    (:func:`lstm_influence.threads.threads_for`) chooses within the share: for joblib, the cores divided by the
+    workers that run at once (no more workers than jobs); for Ray, the CPUs a task reserves
+    (``hydra.launcher.ray.remote.num_cpus``, Ray's default 1); for the sequential launcher, every core.
+
+    Raises:
+        ConfigError: ``sweep.threads`` is not a positive integer.
     """
     if config.sweep.threads is not None:
         if config.sweep.threads < 1:
             raise ConfigError(f"sweep.threads={config.sweep.threads}: expected a positive integer or null (auto)")
-        return int(config.sweep.threads)
+        return JobShare(threads=int(config.sweep.threads))
     launcher = config.hydra.launcher
     target = str(launcher.get("_target_", ""))
     if "joblib" in target:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = launcher.get("n_jobs")
         if workers is None:
             workers = 1
         elif workers < 0:  # joblib: -1 is every core, -2 all but one, ...
-            workers = max(1, cores + 1 + workers)
+            workers = max(1, available_cores() + 1 + workers)
         if n_jobs:
             workers = min(workers, n_jobs)
-        return max(1, cores // workers)
+        return JobShare(parallel_jobs=workers)
     if "ray" in target:
         remote = launcher.get("ray", {}).get("remote") or {}
-        return max(1, int(remote.get("num_cpus", 1)))
-    return None
+        return JobShare(cores=max(1, int(remote.get("num_cpus", 1))))
+    return JobShare()
 
 
 def check_store_reaches_jobs(config: DictConfig) -> None:
@@ -286,17 +292,14 @@ class SweepJob:
             if done is not None:
                 log.info("skip %s: already FINISHED as run %s", label, done[0])
                 return done[1]
-        threads = set_tf_threads(state.threads)
         tags = {SWEEP_ID: state.sweep_id, SWEEP_ATTEMPT: state.attempt}
         tags.update(host=socket.gethostname(), pid=os.getpid())
-        if threads:
-            tags[TF_THREADS] = threads
         from lstm_influence.runner import run
 
         job_cfg = copy.deepcopy(cfg)  # the same structured config, with the store every process of the sweep uses
         with read_write(job_cfg):
             job_cfg.tracking.uri = state.tracking_uri
-        summary = run(job_cfg, parent_run_id=state.parent_run_id, extra_tags=tags)
+        summary = run(job_cfg, parent_run_id=state.parent_run_id, extra_tags=tags, share=state.share)
         if state.force:
             client = tracking.make_client(state.tracking_uri)
             tracking.supersede(client, state.experiment_id, digest, summary["run_id"])
@@ -306,26 +309,6 @@ class SweepJob:
         client = tracking.make_client(self.state.tracking_uri)
         found = tracking.finished_runs_by_hash(client, self.state.experiment_id, digest).get(digest)
         return None if found is None else (found.info.run_id, found.data.metrics.get(BEST_VAL_LOSS))
-
-
-def set_tf_threads(threads: int | None) -> int | None:
-    """Give TensorFlow ``threads`` intra- and inter-op threads; returns the setting in force.
-
-    TensorFlow reads these once, when its runtime starts: a reused worker keeps the first job's setting (the
-    same value, since it comes from the sweep). The environment variables reach libraries that read them at load.
-    """
-    if threads is None:
-        return None
-    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # the runtime is already initialised (a reused worker)
-        pass
-    return tf.config.threading.get_intra_op_parallelism_threads() or None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -410,7 +393,7 @@ class SweepCallback(Callback):
             tracking.reopen_run(client, parent_run_id, experiment_id)
             logger.set_tags({SWEEP_ATTEMPT: attempt})
 
-        threads = threads_per_job(config, n_jobs)
+        share = job_share(config, n_jobs)
         done: dict[str, tuple[str, float | None]] = {}
         owner: dict[str, int] = {}
         skipped_runs: list[Run] = []
@@ -425,7 +408,12 @@ class SweepCallback(Callback):
                         done[digest] = (run.info.run_id, run.data.metrics.get(BEST_VAL_LOSS))
                         skipped_runs.append(run)
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
-        attempt_info = {**description, "launcher": launcher, "threads_per_job": threads, "force": config.sweep.force}
+        attempt_info = {
+            **description,
+            "launcher": launcher,
+            "job_share": dataclasses.asdict(share),
+            "force": config.sweep.force,
+        }
         logger.log_json(attempt_info, f"attempts/{attempt}.json")
         self.jobs = jobs
         self.state = SweepState(
@@ -435,7 +423,7 @@ class SweepCallback(Callback):
             tracking_uri=uri,
             attempt=attempt,
             force=bool(config.sweep.force),
-            threads=threads,
+            share=share,
             done=done,
             owner=owner,
         )
@@ -570,8 +558,7 @@ __all__ = [
     "SweepState",
     "check_store_reaches_jobs",
     "current_job",
+    "job_share",
     "plan_jobs",
-    "set_tf_threads",
     "sweep_id_for",
-    "threads_per_job",
 ]

@@ -8,11 +8,14 @@ faster; above it, more threads pay. The size that matters is the work of one tim
 step) train 1.39× and 1.07× faster on one thread than on two; at 256 units (34 M) one and two threads tie
 (398 sequences/s each), so from there on a run takes its share of the cores.
 
-This module imports no TensorFlow: a sweep's launching process calls :func:`threads_for` before any job starts.
+A sweep job shares the machine with the jobs running beside it: its :class:`JobShare`, decided by the sweep's
+launching process, makes :func:`resolve_threads` apply the same rule within cores ÷ parallel jobs. Only
+:func:`apply_threads` imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -62,14 +65,38 @@ def threads_for(
     return share
 
 
-def resolve_threads(setting: Any, *, units: int, input_dim: int, batch_size: int) -> int:
-    """``train.threads`` as a number: ``auto`` applies :func:`threads_for` for a single run.
+@dataclasses.dataclass(frozen=True)
+class JobShare:
+    """A run's part of the machine: ``cores`` shared by ``parallel_jobs`` runs training at once.
+
+    Attributes:
+        parallel_jobs: runs training at the same time on ``cores`` (a joblib sweep's workers; 1 alone).
+        cores: the cores they share; None: this process's (:func:`available_cores`). A Ray job's reserved CPUs.
+        threads: a thread count fixed for every job (``sweep.threads``), in place of ``train.threads``.
+    """
+
+    parallel_jobs: int = 1
+    cores: int | None = None
+    threads: int | None = None
+
+
+ALONE = JobShare()
+
+
+def resolve_threads(setting: Any, *, units: int, input_dim: int, batch_size: int, share: JobShare = ALONE) -> int:
+    """The TensorFlow threads of a run: ``share.threads`` if fixed, else ``train.threads`` (``setting``) as a number.
+
+    ``auto`` applies :func:`threads_for` within the run's share of the cores; a number is taken as given.
 
     Raises:
-        ConfigError: ``setting`` is neither ``auto`` nor a positive integer.
+        ConfigError: ``setting`` is neither ``auto`` nor a positive integer, or ``share.threads`` is not positive.
     """
+    if share.threads is not None:
+        if share.threads < 1:
+            raise ConfigError(f"sweep.threads={share.threads}: expected a positive integer or null (auto)")
+        return int(share.threads)
     if str(setting).lower() == AUTO:
-        return threads_for(units, input_dim, batch_size)
+        return threads_for(units, input_dim, batch_size, parallel_jobs=share.parallel_jobs, cores=share.cores)
     if isinstance(setting, bool) or not str(setting).isdigit() or int(setting) < 1:
         raise ConfigError(f"train.threads={setting!r}: expected auto or a positive integer")
     return int(setting)

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.monitoring import GateProbe, StepRecorder, describe_run, gate_statistics
@@ -135,3 +136,21 @@ def test_the_run_summary_of_a_diverged_trial_names_the_reason_and_leaves_out_tes
     assert "2 of 5 epochs" in text and "validation nan" in text and "test" not in text
     assert "ridge reference: 0.9 (val)" in text
     assert "not reached in 2 epochs" in text and "Diverged (non-finite)" in text
+
+
+def test_the_gate_probe_replays_on_one_blas_thread(monkeypatch):
+    # idle BLAS threads spinning beside TensorFlow's made a probe 25x slower on a loaded machine
+    import lstm_influence.monitoring as monitoring
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.extend(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return gate_statistics(*args, **kwargs)
+
+    monkeypatch.setattr(monitoring, "gate_statistics", recording)
+    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    measured = GateProbe(constant_lstm_model(), np.array([[[x] for x in X]], np.float32))()
+    assert seen and set(seen) == {1}
+    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before  # restored
+    assert measured["gates/saturated_frac"] == pytest.approx(1 / 3)

@@ -222,3 +222,63 @@ def test_the_thread_rule_gives_small_models_one_thread_and_splits_cores_between_
             resolve_threads(bad, units=64, input_dim=2, batch_size=128)
     with pytest.raises(ValueError, match="parallel_jobs=0"):
         threads_for(64, 2, 128, parallel_jobs=0)
+
+
+def test_xla_is_chosen_on_cpu_only_for_runs_long_enough_to_repay_its_compilation():
+    from lstm_influence.model import (
+        XLA_BREAK_EVEN_SEQUENCE_STEPS,
+        resolve_jit_compile,
+        training_sequence_steps,
+        xla_pays,
+    )
+
+    assert training_sequence_steps(4, 5000, 100) == 2_000_000
+    assert not xla_pays(training_sequence_steps(4, 5000, 100), gpu=False)  # the benchmark's short run
+    assert xla_pays(training_sequence_steps(30, 10_000, 50), gpu=False)  # experiment=compare's adding runs
+    assert not xla_pays(XLA_BREAK_EVEN_SEQUENCE_STEPS - 1, gpu=False)
+    assert xla_pays(XLA_BREAK_EVEN_SEQUENCE_STEPS, gpu=False)
+    assert not xla_pays(10**12, gpu=True)  # cuDNN's fused kernel, which XLA would replace
+    long_run = 10 * XLA_BREAK_EVEN_SEQUENCE_STEPS
+    assert resolve_jit_compile("auto", sequence_steps=long_run, gpu=False) is True
+    assert resolve_jit_compile("AUTO", sequence_steps=long_run, gpu=True) is False
+    assert resolve_jit_compile("auto", sequence_steps=1, gpu=False) is False
+    for setting, expected in ((True, True), ("true", True), ("1", True), (False, False), ("false", False)):
+        for gpu in (False, True):
+            for steps in (1, long_run):
+                assert resolve_jit_compile(setting, sequence_steps=steps, gpu=gpu) is expected
+    with pytest.raises(ConfigError, match=r"train\.jit_compile='xla'.*auto, true or false"):
+        resolve_jit_compile("xla", sequence_steps=1, gpu=False)
+
+
+def test_the_built_model_compiles_with_the_xla_setting_the_rule_gives(tiny_cfg):
+    from lstm_influence.model import training_sequence_steps, xla_pays
+
+    cfg = tiny_cfg()
+    data = li.load_dataset(cfg)
+    steps = training_sequence_steps(cfg.train.epochs, len(data.train[0]), data.seq_len)
+    assert li.build_model(cfg, data).jit_compile is xla_pays(steps, gpu=False) is False
+    assert li.build_model(tiny_cfg("train.jit_compile=true"), data).jit_compile is True
+
+
+def test_xla_on_or_off_trains_the_same_run_within_float_tolerance(tiny_cfg):
+    # auto's choice must not change what a run computes: same data, batches and seed, only the compiler differs
+    with_xla = li.run(tiny_cfg("train.jit_compile=true"))
+    without = li.run(tiny_cfg("train.jit_compile=false"))
+    for key in ("final/val_loss", "best/val_loss", "test/loss", "conv/aulc", "grad/global_norm"):
+        if key in with_xla:
+            assert with_xla[key] == pytest.approx(without[key], rel=1e-4), key
+    assert with_xla["stab/loss_spikes"] == without["stab/loss_spikes"]
+
+
+def test_a_run_applies_its_job_share_and_tags_the_threads_in_force(tiny_cfg, tracking_uri):
+    import tensorflow as tf
+
+    from lstm_influence.runner import run
+    from lstm_influence.threads import JobShare, available_cores
+
+    summary = run(tiny_cfg(), share=JobShare(threads=2))
+    run = MlflowClient(tracking_uri).get_run(summary["run_id"])
+    # TensorFlow reads its threads once per process: the tag is what is in force (2 when this run was the first to
+    # set them, else the earlier setting; every core when TensorFlow started on its defaults), not what was asked
+    in_force = tf.config.threading.get_intra_op_parallelism_threads() or available_cores()
+    assert int(run.data.tags["tf_threads"]) == in_force

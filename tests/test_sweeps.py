@@ -24,9 +24,10 @@ from omegaconf import OmegaConf
 
 import lstm_influence as li
 from lstm_influence import tracking
-from lstm_influence.config import config_hash
-from lstm_influence.sweep import plan_jobs, sweep_id_for, threads_per_job
+from lstm_influence.config import ConfigError, config_hash
+from lstm_influence.sweep import job_share, plan_jobs, sweep_id_for
 from lstm_influence.sweep_progress import JobResult, SweepProgress, clock, progress_line, summary_table
+from lstm_influence.threads import JobShare, threads_for
 from lstm_influence.tracking import names
 from tests.conftest import TINY
 
@@ -113,40 +114,44 @@ def test_sweep_id_is_the_grid_not_the_command_line_and_jobs_hash_as_they_will_ru
         assert config_hash(li.compose(list(job.overrides))) == job.config_hash
 
 
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+RAY = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+
+
 @pytest.mark.parametrize(
     ("launcher", "threads", "n_jobs", "expected"),
     [
-        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, None, 30, None),
-        (
-            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2},
-            None,
-            30,
-            "half",
-        ),
-        (
-            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2},
-            None,
-            1,
-            "all",
-        ),
-        ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2}, 3, 30, 3),
-        ({"_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher", "ray": {"remote": {}}}, None, 9, 1),
-        (
-            {
-                "_target_": "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
-                "ray": {"remote": {"num_cpus": 2}},
-            },
-            None,
-            9,
-            2,
-        ),
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, None, 30, JobShare()),
+        ({"_target_": JOBLIB, "n_jobs": 2}, None, 30, JobShare(parallel_jobs=2)),
+        ({"_target_": JOBLIB, "n_jobs": 2}, None, 1, JobShare(parallel_jobs=1)),  # no more workers than jobs
+        ({"_target_": JOBLIB, "n_jobs": -1}, None, 1000, JobShare(parallel_jobs=len(os.sched_getaffinity(0)))),
+        ({"_target_": JOBLIB, "n_jobs": 2}, 3, 30, JobShare(threads=3)),
+        ({"_target_": RAY, "ray": {"remote": {}}}, None, 9, JobShare(cores=1)),
+        ({"_target_": RAY, "ray": {"remote": {"num_cpus": 2}}}, None, 9, JobShare(cores=2)),
     ],
 )
-def test_threads_per_job_divide_the_cores_among_parallel_jobs(launcher, threads, n_jobs, expected):
-    cores = len(os.sched_getaffinity(0))
-    expected = {"half": max(1, cores // 2), "all": cores}.get(expected, expected)
+def test_each_job_gets_its_share_of_the_cores(launcher, threads, n_jobs, expected):
     cfg = OmegaConf.create({"sweep": {"threads": threads}, "hydra": {"launcher": launcher}})
-    assert threads_per_job(cfg, n_jobs) == expected
+    assert job_share(cfg, n_jobs) == expected
+
+
+def test_a_job_share_gives_small_models_one_thread_and_big_ones_their_share_of_the_cores():
+    from lstm_influence.threads import resolve_threads
+
+    def threads(units, share):
+        return resolve_threads("auto", units=units, input_dim=2, batch_size=128, share=share)
+
+    eight_cores_two_jobs = JobShare(parallel_jobs=2, cores=8)
+    assert threads(64, eight_cores_two_jobs) == 1  # one thread is faster for a small model, whatever the share
+    assert threads(256, eight_cores_two_jobs) == 4  # cores ÷ parallel jobs
+    assert threads(256, JobShare(cores=3)) == 3  # a Ray task's reserved CPUs
+    assert threads(256, JobShare(parallel_jobs=4, cores=2)) == 1
+    assert threads(16, JobShare(threads=3)) == 3  # sweep.threads fixes it, even against the rule
+    assert resolve_threads(5, units=256, input_dim=2, batch_size=128, share=JobShare(threads=2)) == 2
+    with pytest.raises(ConfigError, match=r"sweep\.threads=0"):
+        threads(64, JobShare(threads=0))
+    with pytest.raises(ConfigError, match=r"sweep\.threads=0"):
+        job_share(OmegaConf.create({"sweep": {"threads": 0}, "hydra": {"launcher": {}}}), 4)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,7 +288,8 @@ def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_no
     assert sorted(int(run.data.tags["seed"]) for run in children) == list(range(20))
     assert {run.data.tags["mlflow.parentRunId"] for run in children} == {parent.info.run_id}
     assert len({run.data.tags["pid"] for run in children}) <= 2  # joblib reused its two workers
-    assert {run.data.tags["tf_threads"] for run in children} == {str(max(1, len(os.sched_getaffinity(0)) // 2))}
+    # the runner's rule within each job's share: a TINY model trains on one thread (and never more than the share)
+    assert {run.data.tags["tf_threads"] for run in children} == {str(threads_for(8, 2, 32, parallel_jobs=2))} == {"1"}
     assert sweep_metric(uri, parent.info.run_id, "sweep/finished") == {1: 20}
     assert f"#/experiments/{parent.info.experiment_id}/runs" in first.stderr
     # one progress line per job, k counted across both workers, and a summary table

@@ -393,3 +393,26 @@ def test_four_commands_started_at_once_on_a_new_store_all_succeed_and_leave_it_i
     runs = tracking.search_all_runs(client, experiment.experiment_id)
     assert sorted(run.info.run_name for run in runs) == [f"worker-{n}" for n in range(4)]
     assert {run.info.status for run in runs} == {tracking.FINISHED}
+
+
+def test_logged_metrics_keep_nan_and_clamp_infinities_to_the_largest_float(shared_client, experiment):
+    import math
+    import sys
+
+    import numpy as np
+
+    from lstm_influence.tracking.runs import _clamp_infinite
+
+    assert math.isnan(_clamp_infinite(float("nan")))
+    assert _clamp_infinite(float("inf")) == sys.float_info.max
+    assert _clamp_infinite(-np.inf) == -sys.float_info.max
+    assert _clamp_infinite(np.float32(0.25)) == 0.25 and type(_clamp_infinite(np.float32(0.25))) is float
+    client = shared_client
+    run_id = tracking.create_run(client, experiment, "non-finite", {})
+    logger = tracking.RunLogger(client, run_id, experiment, "sqlite://")
+    values = {"nan": float("nan"), "inf": float("inf"), "minus_inf": -np.inf, "plain": np.float32(0.5), "none": None}
+    logger.log_metrics(values, step=1)
+    stored = client.get_run(run_id).data.metrics
+    assert math.isnan(stored["nan"])  # a diverged loss stays visible as NaN, not a number
+    assert stored["inf"] == sys.float_info.max and stored["minus_inf"] == -sys.float_info.max
+    assert stored["plain"] == 0.5 and "none" not in stored

@@ -235,7 +235,11 @@ def _param_value(value: Any) -> str:
 
 
 def _clamp_infinite(value: Any) -> float:
-    # MLflow's SQL store cannot hold ±inf; NaN it keeps, and a NaN loss must stay visible as NaN.
+    """``value`` as a float that every MLflow store keeps: ±inf becomes ±the largest float, NaN stays NaN.
+
+    A store's SQL column and a server's JSON cannot both hold ±inf, so an infinite loss is clamped to the largest
+    finite float of its sign; a NaN loss (a diverged run) is kept as NaN, which MLflow stores and returns as NaN.
+    """
     number = float(value)
     return number if not math.isinf(number) else math.copysign(sys.float_info.max, number)
 

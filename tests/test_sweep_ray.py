@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TINY
-from tests.test_sweeps import runs_of, sweep
+from tests.helpers import TINY, runs_of, store_uri, sweep
 
 pytest.importorskip("ray", reason="the [ray] extra is not installed: pip install -e '.[ray]'")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the [ray] extra is not installed")
@@ -20,7 +19,7 @@ RAY = (
 
 @pytest.mark.slow
 def test_a_two_job_sweep_runs_on_a_local_ray_instance(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = store_uri(tmp_path)
     result = sweep([*TINY, f"tracking.uri={uri}", "seed=0,1", *RAY], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Started a local Ray instance" in result.stderr + result.stdout
@@ -37,7 +36,7 @@ def test_a_ray_cluster_with_a_local_store_is_refused_before_any_job(tmp_path):
     result = sweep(
         [
             *TINY,
-            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            f"tracking.uri={store_uri(tmp_path)}",
             "seed=0,1",
             *RAY,
             "hydra.launcher.ray.init.address=auto",

@@ -11,10 +11,9 @@ import time
 import urllib.request
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import TINY
-from tests.test_sweeps import EXPERIMENT, sweep
+from lstm_influence import tracking
+from tests.helpers import EXPERIMENT, TINY, clean_environment, runs_of, sweep
 
 
 def free_port() -> int:
@@ -52,7 +51,12 @@ def test_a_sweep_logs_to_a_real_mlflow_server(tmp_path):
     server_log = (tmp_path / "server.log").open("w")
     # Its own session, so the server and its worker processes stop together.
     server = subprocess.Popen(
-        command, cwd=tmp_path, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        cwd=tmp_path,
+        env=clean_environment(),
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_until_up(url, server)
@@ -62,11 +66,9 @@ def test_a_sweep_logs_to_a_real_mlflow_server(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert not (workdir / "mlflow.db").exists()  # nothing went to a local store
 
-        client = MlflowClient(url)
-        experiment = client.get_experiment_by_name(EXPERIMENT)
-        runs = client.search_runs([experiment.experiment_id])
-        (parent,) = [run for run in runs if run.data.tags["run_type"] == "sweep"]
-        children = [run for run in runs if run.data.tags["run_type"] == "train"]
+        client = tracking.make_client(url)
+        experiment_id = tracking.find_experiment_id(client, EXPERIMENT)
+        (parent,), children = runs_of(url)
         assert parent.info.status == "FINISHED"
         assert sorted(run.data.tags["seed"] for run in children) == ["0", "1"]
         for run in children:
@@ -78,7 +80,7 @@ def test_a_sweep_logs_to_a_real_mlflow_server(tmp_path):
             assert {item.path for item in client.list_artifacts(run.info.run_id)} >= {"config.yaml"}
         assert [m.step for m in client.get_metric_history(children[0].info.run_id, "val/loss")] == [1, 2]
         assert "jobs.json" in {item.path for item in client.list_artifacts(parent.info.run_id)}
-        assert f"{url}/#/experiments/{experiment.experiment_id}/runs" in result.stderr
+        assert f"{url}/#/experiments/{experiment_id}/runs" in result.stderr
         assert any((tmp_path / "artifacts").rglob("config.yaml"))  # the server stored the artifacts
     finally:
         if server.poll() is None:

@@ -15,7 +15,11 @@ stderr, exit status 2 and no MLflow run; any other error keeps its traceback (ex
 
 from __future__ import annotations
 
+import os
 import sys
+
+# TensorFlow's C++ start-up notes (CPU features, oneDNN) would bury the one line a user error prints; its errors stay.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hydra
 from omegaconf import DictConfig

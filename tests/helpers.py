@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"  # the config tree, packaged as lstm_influence.conf
 
 # A run that takes a couple of seconds on 2 cores: short sequences, few samples, few units.
 TINY = (
@@ -49,6 +50,24 @@ def tiny_config(tracking_uri: str, *overrides: str):
     import lstm_influence as li
 
     return li.compose([*TINY, f"tracking.uri={tracking_uri}", *overrides])
+
+
+def compose_with_hydra(config_name: str, overrides: Iterable[str] = (), *, return_hydra_config: bool = True):
+    """Top config ``config_name`` (``config`` or ``tuning``) composed from the packaged tree as a command would.
+
+    Args:
+        config_name: ``config`` (training runs and sweeps) or ``tuning`` (studies).
+        overrides: command-line style overrides, e.g. ``["experiment=compare"]``.
+        return_hydra_config: keep the ``hydra`` node: the sweeper's params, the launcher, the callbacks.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    # Hydra refuses to be initialised twice; a command run in-process (hydra.main) may have left it initialised.
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def experiment_script(name: str) -> ModuleType:

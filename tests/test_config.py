@@ -6,17 +6,15 @@ import dataclasses
 import json
 import typing
 from enum import Enum, StrEnum
-from pathlib import Path
 
 import pytest
-from hydra import compose as hydra_compose
-from hydra import initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 
 import lstm_influence as li
 from lstm_influence import config as config_module
 from lstm_influence.config import ConfigError, arm_name, check_keys, config_hash, flatten, run_name, to_container
+from tests.helpers import CONF, compose_with_hydra
 
 
 def test_defaults_match_the_contract():
@@ -82,7 +80,6 @@ def test_flatten_and_hash():
 # ---------------------------------------------------------------------------------------------------------------
 # every default stated once: values in conf/*.yaml, types and docs in the schema dataclasses
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 SELECTED_THROUGH_OTHERS = {"sizes", "tuned"}  # chosen by experiment=... / written by the tuner, not options to pick
 
 
@@ -139,8 +136,7 @@ def group_options() -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize(("config_name", "group", "option"), group_options())
 def test_every_option_of_every_group_composes_with_no_missing_value(config_name, group, option):
-    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
-        cfg = hydra_compose(config_name, overrides=[f"{group}={option}"])
+    cfg = compose_with_hydra(config_name, [f"{group}={option}"], return_hydra_config=False)
     assert OmegaConf.missing_keys(cfg) == set(), f"{group}={option} leaves keys without a value"
     check_keys(cfg)
     container = to_container(cfg)  # every interpolation resolves

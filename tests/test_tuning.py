@@ -35,6 +35,7 @@ from tests.helpers import (
     TINY,
     Store,
     child_runs,
+    compose_with_hydra,
     experiment_runs,
     experiment_script,
     new_store,
@@ -74,25 +75,16 @@ def test_the_all_preset_sweeps_every_strategy_and_dataset_with_the_same_space():
     assert cfg.tune.name == "all"
     assert OmegaConf.to_container(cfg.tune.space) == OmegaConf.to_container(default.tune.space)
     assert cfg.tune.trials == default.tune.trials
-    with_hydra = _compose_with_hydra(["tune=all"])
+    with_hydra = compose_with_hydra("tuning", ["tune=all"])
     assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)", "seed": "0"}
     # the training sweep's callback (one parent per sweep of training runs) is replaced: studies have their own
     targets = {node._target_ for node in with_hydra.hydra.callbacks.values()}
     assert targets == {"lstm_influence.tuning.cli.TuningSweepCallback"}
     # under a comparison preset (for its sizes, e.g. experiment=compare), one tuning seed, not the preset's seeds
-    assert _compose_with_hydra(["tune=all", "experiment=compare_tuned"]).hydra.sweeper.params.seed == "0"
+    assert compose_with_hydra("tuning", ["tune=all", "experiment=compare_tuned"]).hydra.sweeper.params.seed == "0"
     # and the comparison on tuned configurations sweeps the tuned files and fresh seeds only
-    compare = _compose_with_hydra(["experiment=compare_tuned"], "config").hydra.sweeper.params
+    compare = compose_with_hydra("config", ["experiment=compare_tuned"]).hydra.sweeper.params
     assert set(compare) == {"tuned", "seed"} and compare.tuned == "glob(*)" and "0" not in compare.seed.split(",")
-
-
-def _compose_with_hydra(overrides, config_name="tuning"):
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
-        return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
 
 
 @pytest.mark.parametrize(

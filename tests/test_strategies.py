@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -21,11 +20,12 @@ from lstm_influence.datasets.base import Dataset
 from lstm_influence.layers import ChronoBias, ExtraVariableLSTM
 from lstm_influence.model import build_model
 from lstm_influence.strategies import REGISTRY, make_strategy, verify_influence
+from tests.helpers import CONF
 
 INPUT_DIM, UNITS, SEQ_LEN = 3, 16, 8
 # jit off: XLA compilation would dominate these few-step fits (one test trains with XLA on purpose).
 COMMON = [f"model.units={UNITS}", "train.jit_compile=false", "train.learning_rate=0.05", "seed=3"]
-CONF = Path(li.__file__).resolve().parent.parent / "conf" / "strategy"
+STRATEGY_CONF = CONF / "strategy"
 
 
 def make_data() -> Dataset:
@@ -80,7 +80,7 @@ def targets_override(*targets: str) -> str:
 
 
 def test_every_config_has_a_module_and_a_name():
-    names = sorted(p.stem for p in CONF.glob("*.yaml"))
+    names = sorted(p.stem for p in STRATEGY_CONF.glob("*.yaml"))
     assert names == sorted(REGISTRY)
     for name in names:
         cfg = li.compose([f"strategy={name}"])

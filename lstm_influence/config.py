@@ -409,8 +409,8 @@ class TrainConfig:
         optimizer: ``adam``, ``rmsprop`` or ``sgd``.
         clip_norm: clip gradients to this global norm; null: off.
         jit_compile: ``auto``, true or false. ``auto`` turns XLA on on CPU for runs of at least
-            :data:`lstm_influence.model.XLA_BREAK_EVEN_SEQUENCE_STEPS` training sequence-steps (epochs × training
-            sequences × time steps), where its faster steps repay its compilation, and off on a GPU (cuDNN).
+            :data:`lstm_influence.model.XLA_BREAK_EVEN_BATCH_STEPS` training batch time steps (epochs × batches an
+            epoch × time steps), where its faster steps repay its compilation, and off on a GPU (cuDNN).
         threads: TensorFlow's intra- and inter-op CPU threads: ``auto`` (the rule in :mod:`lstm_influence.threads`,
             from the model's size, within a sweep job's share of the cores) or a positive integer. ``sweep.threads``
             takes precedence.

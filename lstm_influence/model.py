@@ -7,6 +7,7 @@ leaving the graph, the loss and the global gradient norm (before clipping) into 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -87,39 +88,44 @@ class MonitoredModel(keras.Model):
 
 JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": False}
 
-# Training sequence-steps (epochs × training sequences × time steps) from which XLA repays its compilation on CPU.
-# Measured with benchmarks/throughput.py --jit-scan (README "Performance"): at 64 units and batch 128, XLA costs
-# about 3 s more of compiling per run (the train step twice: full batches and the last partial one, plus the
-# evaluation step) and saves about 0.74 µs per training sequence-step, so it pays from about 4 M sequence-steps
-# (40,000 sequences of 100 steps).
-XLA_BREAK_EVEN_SEQUENCE_STEPS = 4_000_000
+# LSTM time steps of training batches (epochs × batches an epoch × seq_len) from which XLA repays its compilation on
+# CPU. Measured with benchmarks/throughput.py --jit-scan (README "Performance"), 64 units, T = 100: XLA's extra
+# fixed cost (compiling the train step for the full and the last partial batch, and the evaluation step) over its
+# saving per epoch gave a break-even of 1.6 M training sequence-steps at batch 64 and 3.1 M at batch 128, the same
+# 25,000 batch time steps: the saving is per batch step (fewer, fused kernel launches), not per sequence. The lead's
+# quiet-machine figures (3 s of compiling, 95 µs saved per batch step at batch 128) give 31,000; 30,000 it is.
+XLA_BREAK_EVEN_BATCH_STEPS = 30_000
 
 
-def training_sequence_steps(epochs: int, n_train: int, seq_len: int) -> int:
-    """The time steps a run trains on: ``epochs × n_train × seq_len`` (what XLA's faster steps are paid back over)."""
-    return int(epochs) * int(n_train) * int(seq_len)
+def training_batch_steps(epochs: int, n_train: int, batch_size: int, seq_len: int) -> int:
+    """The LSTM time steps a run trains, counted per batch: ``epochs × ⌈n_train / batch_size⌉ × seq_len``.
+
+    >>> training_batch_steps(4, 5_000, 128, 100)  # 40 batches an epoch, the last one partial
+    16000
+    """
+    return int(epochs) * math.ceil(int(n_train) / int(batch_size)) * int(seq_len)
 
 
-def xla_pays(sequence_steps: int, *, gpu: bool) -> bool:
-    """Whether ``train.jit_compile=auto`` turns XLA on for a run of ``sequence_steps`` training sequence-steps.
+def xla_pays(batch_steps: int, *, gpu: bool) -> bool:
+    """Whether ``train.jit_compile=auto`` turns XLA on for a run of ``batch_steps`` training batch time steps.
 
     On a GPU never: the fused cuDNN LSTM kernel is not XLA-compatible and is faster. On CPU when the run trains
-    on at least :data:`XLA_BREAK_EVEN_SEQUENCE_STEPS` sequence-steps, where the time XLA saves per step exceeds
-    its compilation.
+    at least :data:`XLA_BREAK_EVEN_BATCH_STEPS` batch time steps (:func:`training_batch_steps`), where the time XLA
+    saves per step exceeds its compilation.
 
-    >>> short = training_sequence_steps(4, 5_000, 100)  # 2 M
-    >>> xla_pays(short, gpu=False), xla_pays(10**8, gpu=False), xla_pays(10**8, gpu=True)
+    >>> short, long = training_batch_steps(4, 5_000, 128, 100), training_batch_steps(30, 10_000, 64, 50)
+    >>> xla_pays(short, gpu=False), xla_pays(long, gpu=False), xla_pays(long, gpu=True)
     (False, True, False)
     """
-    return not gpu and sequence_steps >= XLA_BREAK_EVEN_SEQUENCE_STEPS
+    return not gpu and batch_steps >= XLA_BREAK_EVEN_BATCH_STEPS
 
 
-def resolve_jit_compile(setting: Any, *, sequence_steps: int, gpu: bool | None = None) -> bool:
+def resolve_jit_compile(setting: Any, *, batch_steps: int, gpu: bool | None = None) -> bool:
     """``train.jit_compile`` as a boolean: true or false as given, ``auto`` by :func:`xla_pays`.
 
     Args:
         setting: ``auto``, true or false (booleans, or their strings).
-        sequence_steps: the run's :func:`training_sequence_steps`.
+        batch_steps: the run's :func:`training_batch_steps`.
         gpu: whether TensorFlow sees a GPU; None asks TensorFlow.
 
     Raises:
@@ -130,7 +136,7 @@ def resolve_jit_compile(setting: Any, *, sequence_steps: int, gpu: bool | None =
         return choice
     if gpu is None:
         gpu = bool(tf.config.list_physical_devices("GPU"))
-    return xla_pays(sequence_steps, gpu=gpu)
+    return xla_pays(batch_steps, gpu=gpu)
 
 
 def _jit_choice(setting: Any) -> bool | None:
@@ -222,7 +228,7 @@ def build_model(cfg: DictConfig, data: Dataset, strategy: Strategy | None = None
         loss=make_loss(data),
         jit_compile=resolve_jit_compile(
             cfg.train.jit_compile,
-            sequence_steps=training_sequence_steps(cfg.train.epochs, len(data.train[0]), data.seq_len),
+            batch_steps=training_batch_steps(cfg.train.epochs, len(data.train[0]), cfg.train.batch_size, data.seq_len),
         ),
     )
     return model

@@ -225,39 +225,42 @@ def test_the_thread_rule_gives_small_models_one_thread_and_splits_cores_between_
 
 
 def test_xla_is_chosen_on_cpu_only_for_runs_long_enough_to_repay_its_compilation():
-    from lstm_influence.model import (
-        XLA_BREAK_EVEN_SEQUENCE_STEPS,
-        resolve_jit_compile,
-        training_sequence_steps,
-        xla_pays,
-    )
+    from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS, resolve_jit_compile, training_batch_steps, xla_pays
 
-    assert training_sequence_steps(4, 5000, 100) == 2_000_000
-    assert not xla_pays(training_sequence_steps(4, 5000, 100), gpu=False)  # the benchmark's short run
-    assert xla_pays(training_sequence_steps(30, 10_000, 50), gpu=False)  # experiment=compare's adding runs
-    assert not xla_pays(XLA_BREAK_EVEN_SEQUENCE_STEPS - 1, gpu=False)
-    assert xla_pays(XLA_BREAK_EVEN_SEQUENCE_STEPS, gpu=False)
+    assert training_batch_steps(4, 5000, 128, 100) == 4 * 40 * 100  # the last, partial batch counts as a step
+    assert training_batch_steps(1, 128, 128, 10) == 10
+    assert not xla_pays(training_batch_steps(4, 5000, 128, 100), gpu=False)  # the benchmark's short run
+    assert xla_pays(training_batch_steps(30, 10_000, 64, 50), gpu=False)  # experiment=compare's adding runs
+    assert not xla_pays(training_batch_steps(2, 128, 32, 12), gpu=False)  # an experiment=smoke job
+    assert not xla_pays(XLA_BREAK_EVEN_BATCH_STEPS - 1, gpu=False)
+    assert xla_pays(XLA_BREAK_EVEN_BATCH_STEPS, gpu=False)
     assert not xla_pays(10**12, gpu=True)  # cuDNN's fused kernel, which XLA would replace
-    long_run = 10 * XLA_BREAK_EVEN_SEQUENCE_STEPS
-    assert resolve_jit_compile("auto", sequence_steps=long_run, gpu=False) is True
-    assert resolve_jit_compile("AUTO", sequence_steps=long_run, gpu=True) is False
-    assert resolve_jit_compile("auto", sequence_steps=1, gpu=False) is False
+    long_run = 10 * XLA_BREAK_EVEN_BATCH_STEPS
+    assert resolve_jit_compile("auto", batch_steps=long_run, gpu=False) is True
+    assert resolve_jit_compile("AUTO", batch_steps=long_run, gpu=True) is False
+    assert resolve_jit_compile("auto", batch_steps=1, gpu=False) is False
     for setting, expected in ((True, True), ("true", True), ("1", True), (False, False), ("false", False)):
         for gpu in (False, True):
             for steps in (1, long_run):
-                assert resolve_jit_compile(setting, sequence_steps=steps, gpu=gpu) is expected
+                assert resolve_jit_compile(setting, batch_steps=steps, gpu=gpu) is expected
     with pytest.raises(ConfigError, match=r"train\.jit_compile='xla'.*auto, true or false"):
-        resolve_jit_compile("xla", sequence_steps=1, gpu=False)
+        resolve_jit_compile("xla", batch_steps=1, gpu=False)
 
 
 def test_the_built_model_compiles_with_the_xla_setting_the_rule_gives(tiny_cfg):
-    from lstm_influence.model import training_sequence_steps, xla_pays
+    from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS, training_batch_steps
 
     cfg = tiny_cfg()
     data = li.load_dataset(cfg)
-    steps = training_sequence_steps(cfg.train.epochs, len(data.train[0]), data.seq_len)
-    assert li.build_model(cfg, data).jit_compile is xla_pays(steps, gpu=False) is False
+    steps = training_batch_steps(cfg.train.epochs, len(data.train[0]), cfg.train.batch_size, data.seq_len)
+    assert steps < XLA_BREAK_EVEN_BATCH_STEPS and li.build_model(cfg, data).jit_compile is False
     assert li.build_model(tiny_cfg("train.jit_compile=true"), data).jit_compile is True
+    # enough epochs to repay the compilation: auto turns XLA on, unless cuDNN runs
+    import tensorflow as tf
+
+    epochs = XLA_BREAK_EVEN_BATCH_STEPS // (steps // cfg.train.epochs) + 1
+    on_cpu = not tf.config.list_physical_devices("GPU")
+    assert li.build_model(tiny_cfg(f"train.epochs={epochs}"), data).jit_compile is on_cpu
 
 
 def test_xla_on_or_off_trains_the_same_run_within_float_tolerance(tiny_cfg):

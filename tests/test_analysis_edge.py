@@ -155,6 +155,24 @@ def test_arm_tag_groups_runs_and_orders_arms():
     assert strategy_order(["zeros", "chrono"], control="zeros") == ["zeros", "chrono"]
 
 
+def test_tasks_of_one_dataset_are_analysed_apart():
+    def record(run_id, dataset, task):
+        tags = {"strategy": "baseline", "dataset": dataset, "seed": "0", "run_type": "train"}
+        params = {"train.epochs": "3", **({"dataset.task": task} if task else {})}
+        return RunRecord(run_id, run_id, "FINISHED", 1, 2, tags, params, {"test/norm_loss": 0.5})
+
+    runs, _, _ = runs_frame(
+        [record("a", "synthetic", "adding"), record("b", "synthetic", "copy"), record("c", "text", None)]
+    )
+    assert runs.set_index("run_id")["dataset"].to_dict() == {
+        "a": "synthetic/adding",
+        "b": "synthetic/copy",
+        "c": "text",
+    }
+    # same arm, seed and budget, different tasks: both runs stay, none supersedes the other
+    assert select_runs(runs.iloc[:2])["included"].all()
+
+
 def test_select_runs_keeps_diverged_and_drops_unfinished():
     t = pd.Timestamp("2025-01-01", tz="UTC")
     runs = pd.DataFrame(

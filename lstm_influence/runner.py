@@ -21,6 +21,7 @@ from typing import Any
 
 import keras
 from omegaconf import DictConfig
+from threadpoolctl import threadpool_limits
 
 from lstm_influence import metrics, monitoring, tracking
 from lstm_influence.config import ConfigError, check_keys, flatten, run_name
@@ -168,7 +169,9 @@ def run(
         extra_tags: more tags for the run (e.g. ``sweep_id``).
         epoch_hook: see :data:`lstm_influence.monitoring.EpochHook`.
         evaluate_test: false never touches the test split.
-        share: the run's part of the machine when other runs train beside it (see :func:`prepare`).
+        share: the run's part of the machine when other runs train beside it (see :func:`prepare`). numpy's BLAS
+            threads are held to its core budget while the data loads, then to the run's TensorFlow threads, and
+            restored when the run ends.
 
     Returns:
         The summary metrics plus ``run_id``, ``experiment_id`` and ``status``.
@@ -178,16 +181,22 @@ def run(
         anything else after the run was recorded FAILED with an ``error`` tag and a ``traceback.txt`` artifact.
     """
     started = time.perf_counter()
+    # numpy's BLAS threads follow the run's share, then its TensorFlow threads: idle BLAS threads spinning beside
+    # another job's made loading the data (its reference predictors) 2-10x slower on a shared 2-core machine.
     try:
-        try:
-            prepared = prepare(cfg, share)
-        except Exception as error:
-            if parent_run_id is not None or not isinstance(error, USER_ERRORS):
-                with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags):
-                    raise  # recorded FAILED by training_run, then raised again
-            raise
-        with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger:
-            summary, record = train(cfg, prepared, logger, epoch_hook=epoch_hook, evaluate_test=evaluate_test)
+        with threadpool_limits(limits=share.core_budget(), user_api="blas"):
+            try:
+                prepared = prepare(cfg, share)
+            except Exception as error:
+                if parent_run_id is not None or not isinstance(error, USER_ERRORS):
+                    with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags):
+                        raise  # recorded FAILED by training_run, then raised again
+                raise
+            with (
+                threadpool_limits(limits=prepared.threads, user_api="blas"),
+                tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger,
+            ):
+                summary, record = train(cfg, prepared, logger, epoch_hook=epoch_hook, evaluate_test=evaluate_test)
     finally:
         # Keras's global state goes; Python's garbage collection (about 0.5 s) is left to the process or the sweep.
         keras.backend.clear_session(free_memory=False)

@@ -285,3 +285,26 @@ def test_a_run_applies_its_job_share_and_tags_the_threads_in_force(tiny_cfg, tra
     # set them, else the earlier setting; every core when TensorFlow started on its defaults), not what was asked
     in_force = tf.config.threading.get_intra_op_parallelism_threads() or available_cores()
     assert int(run.data.tags["tf_threads"]) == in_force
+
+
+def test_a_run_holds_numpy_to_its_share_of_the_cores_and_restores_it_after(tiny_cfg, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import lstm_influence.runner as runner
+    from lstm_influence.threads import JobShare
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    seen = []
+    original = runner.load_dataset
+
+    def recording(cfg):
+        seen.extend(blas_threads())
+        return original(cfg)
+
+    monkeypatch.setattr(runner, "load_dataset", recording)
+    before = blas_threads()
+    runner.run(tiny_cfg(), share=JobShare(parallel_jobs=2, cores=2))
+    assert seen and set(seen) == {1}  # cores ÷ parallel jobs while the data (and its reference fits) load
+    assert blas_threads() == before

@@ -268,3 +268,26 @@ def test_sweep_with_only_failed_runs_still_reports(failed_only_store, tmp_path):
     text = result.report.read_text(encoding="utf-8")
     assert "nothing to summarise" in text and "out of memory" in text
     assert not (tmp_path / "figures").exists()
+
+
+def test_iqm_interval_of_a_non_negative_metric_stops_at_zero_and_retention_may_go_below():
+    values = [0.001, 0.002, 0.003, 0.004, 0.09]  # skewed: the t interval alone reaches below 0
+    low, _ = iqm_interval(np.array(values))
+    assert low < 0
+    scores = pd.DataFrame(
+        {
+            "run_id": list("abcde"),
+            "dataset": "d",
+            "strategy": "x",
+            "seed": range(5),
+            "value": values,
+            "status": "ok",
+            "diverged": False,
+            "budget": 10,
+        }
+    )
+    scores["pair"] = "seed=" + scores["seed"].astype(str)
+    loss = summarize(scores, "test/norm_loss", control="x").set_index("strategy")
+    retention = summarize(scores, "influence/retention", control="x").set_index("strategy")
+    assert loss.at["x", "iqm_low"] == 0.0
+    assert retention.at["x", "iqm_low"] == pytest.approx(float(low))

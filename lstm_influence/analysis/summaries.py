@@ -118,6 +118,16 @@ def lower_is_better(metric: str, higher_is_better: Sequence[str] = ()) -> bool:
     return metric not in HIGHER_IS_BETTER and metric not in set(higher_is_better)
 
 
+# Metrics that are non-negative by definition: losses and their ratios, epochs, counts, norms.
+NON_NEGATIVE_PREFIXES = ("train/", "val/", "test/", "final/", "best/", "init/", "baseline/", "conv/", "stab/", "grad/")
+NON_NEGATIVE_METRICS = frozenset({"influence/extra_norm_ratio"})
+
+
+def cannot_be_negative(metric: str) -> bool:
+    """Whether ``metric`` is non-negative by definition (``influence/retention``, for one, is not)."""
+    return metric in NON_NEGATIVE_METRICS or metric.startswith(NON_NEGATIVE_PREFIXES)
+
+
 def strategy_order(arms: Sequence[str], control: str = names.CONTROL_ARM) -> list[str]:
     """The control first, then the project's strategies in :data:`names.STRATEGIES` order, then the rest sorted."""
     present = list(dict.fromkeys(a for a in arms if isinstance(a, str)))
@@ -298,7 +308,9 @@ def summarize(
                 "median": float(np.median(located)) if located.size else np.nan,
                 "iqm": float(iqm(located)) if located.size else np.nan,
             }
-            row["iqm_low"], row["iqm_high"] = (float(v) for v in iqm_interval(located, confidence=confidence))
+            low, high = (float(v) for v in iqm_interval(located, confidence=confidence))
+            # A t interval of a skewed, non-negative metric can reach below 0; clipping there cannot lose coverage.
+            row["iqm_low"], row["iqm_high"] = (max(low, 0.0) if cannot_be_negative(metric) else low), high
             if arm in ranks:
                 row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]
             n_div = int(cell["diverged"].sum())

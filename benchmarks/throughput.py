@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads-scan", nargs="*", type=int, metavar="UNITS", help="e.g. 16 64 256")
     parser.add_argument("--jit-scan", nargs="*", type=int, metavar="BATCH", help="e.g. 64 128")
     parser.add_argument("--only-scans", action="store_true", help="skip sections 2-4")
+    parser.add_argument("--no-workers", action="store_true", help="skip section 4 (throughput in worker processes)")
     parser.add_argument("--worker", type=int, metavar="THREADS", help=argparse.SUPPRESS)
     parser.add_argument("--worker-jit", default="auto,true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -429,7 +430,7 @@ def main() -> None:
         f"sequences, batch {args.batch_size}, {args.epochs} epochs; LSTM {flops / 1e6:.1f} MFLOP per sequence\n"
     )
 
-    if not args.only_scans:
+    if not (args.only_scans or args.no_workers):
         # throughput first, in fresh processes, before this process holds TensorFlow's threads
         throughput_section(args, flops, one_core, all_cores)
     with tempfile.TemporaryDirectory() as folder:

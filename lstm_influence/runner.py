@@ -170,8 +170,7 @@ def run(
         epoch_hook: see :data:`lstm_influence.monitoring.EpochHook`.
         evaluate_test: false never touches the test split.
         share: the run's part of the machine when other runs train beside it (see :func:`prepare`). numpy's BLAS
-            threads are held to its core budget while the data loads, then to the run's TensorFlow threads, and
-            restored when the run ends.
+            runs on one thread during the run, whatever the share, and gets its setting back when the run ends.
 
     Returns:
         The summary metrics plus ``run_id``, ``experiment_id`` and ``status``.
@@ -181,10 +180,11 @@ def run(
         anything else after the run was recorded FAILED with an ``error`` tag and a ``traceback.txt`` artifact.
     """
     started = time.perf_counter()
-    # numpy's BLAS threads follow the run's share, then its TensorFlow threads: idle BLAS threads spinning beside
-    # another job's made loading the data (its reference predictors) 2-10x slower on a shared 2-core machine.
+    # numpy runs on one BLAS thread: its products here (reference predictors on at most a few hundred features, the
+    # gate probe) are small, and idle BLAS threads spinning beside TensorFlow's or another job's made loading the
+    # data 2-10x slower on a shared 2-core machine.
     try:
-        with threadpool_limits(limits=share.core_budget(), user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):
             try:
                 prepared = prepare(cfg, share)
             except Exception as error:
@@ -192,10 +192,7 @@ def run(
                     with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags):
                         raise  # recorded FAILED by training_run, then raised again
                 raise
-            with (
-                threadpool_limits(limits=prepared.threads, user_api="blas"),
-                tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger,
-            ):
+            with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger:
                 summary, record = train(cfg, prepared, logger, epoch_hook=epoch_hook, evaluate_test=evaluate_test)
     finally:
         # Keras's global state goes; Python's garbage collection (about 0.5 s) is left to the process or the sweep.

@@ -79,12 +79,6 @@ class JobShare:
     cores: int | None = None
     threads: int | None = None
 
-    def core_budget(self) -> int:
-        """The most threads the run may use: ``threads`` if fixed, else cores ÷ parallel jobs (at least 1)."""
-        if self.threads is not None:
-            return max(1, int(self.threads))
-        return max(1, (self.cores or available_cores()) // max(1, self.parallel_jobs))
-
 
 ALONE = JobShare()
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -371,9 +372,11 @@ def jit_scan_section(args: argparse.Namespace, uri: str, batch_sizes: list[int])
 
     For each run, ``steady`` is the median of its ``time/epoch_s`` after the first epoch (training, validation and
     monitoring of one epoch) and ``fixed`` its wall time minus ``epochs × steady``. XLA pays from
-    ``(fixed_xla − fixed_plain) ÷ (steady_plain − steady_xla)`` epochs, here given in training sequence-steps.
+    ``(fixed_xla − fixed_plain) ÷ (steady_plain − steady_xla)`` epochs, printed in training sequence-steps and in
+    batch time steps (epochs × batches an epoch × seq_len), the unit of ``train.jit_compile=auto``'s rule.
     """
     from lstm_influence import tracking
+    from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS
     from lstm_influence.tracking import names
 
     client = tracking.make_client(uri)
@@ -399,11 +402,12 @@ def jit_scan_section(args: argparse.Namespace, uri: str, batch_sizes: list[int])
             f"({statistics.median(steady[False]) / statistics.median(steady[True]):.2f}x)"
         )
         if saving > 0:
-            break_even = extra_fixed / saving * sequence_steps
+            epochs_to_repay = extra_fixed / saving
+            batch_steps = epochs_to_repay * math.ceil(args.n_train / batch) * args.seq_len
             print(
                 f"              saving {per_step_us:.3f} µs per training sequence-step: XLA pays from "
-                f"{break_even / 1e6:.1f} M sequence-steps ({break_even / args.seq_len:,.0f} sequences of "
-                f"{args.seq_len} steps)"
+                f"{epochs_to_repay * sequence_steps / 1e6:.1f} M sequence-steps, {batch_steps:,.0f} batch time "
+                f"steps (the rule's XLA_BREAK_EVEN_BATCH_STEPS: {XLA_BREAK_EVEN_BATCH_STEPS:,})"
             )
         else:
             print("              XLA saved nothing per epoch here: it never pays at this size")

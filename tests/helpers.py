@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
@@ -52,6 +53,23 @@ def tiny_config(tracking_uri: str, *overrides: str):
     return li.compose([*TINY, f"tracking.uri={tracking_uri}", *overrides])
 
 
+@contextmanager
+def packaged_hydra() -> Iterator[None]:
+    """Hydra initialised on the packaged config tree for the block, as inside a command; uninitialised after.
+
+    Code that composes through Hydra's global loader (the sweep's ``plan_jobs``) runs inside it; a test that only
+    wants a config calls :func:`compose_with_hydra`.
+    """
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    # Hydra refuses to be initialised twice; a command run in-process (hydra.main) may have left it initialised.
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+        yield
+
+
 def compose_with_hydra(config_name: str, overrides: Iterable[str] = (), *, return_hydra_config: bool = True):
     """Top config ``config_name`` (``config`` or ``tuning``) composed from the packaged tree as a command would.
 
@@ -60,13 +78,9 @@ def compose_with_hydra(config_name: str, overrides: Iterable[str] = (), *, retur
         overrides: command-line style overrides, e.g. ``["experiment=compare"]``.
         return_hydra_config: keep the ``hydra`` node: the sweeper's params, the launcher, the callbacks.
     """
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose
 
-    # Hydra refuses to be initialised twice; a command run in-process (hydra.main) may have left it initialised.
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+    with packaged_hydra():
         return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 

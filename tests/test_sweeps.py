@@ -17,9 +17,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
-from mlflow.entities import ViewType
-from mlflow.tracking import MlflowClient
+from hydra import compose
 from omegaconf import OmegaConf
 
 import lstm_influence as li
@@ -29,47 +27,26 @@ from lstm_influence.sweep import job_share, plan_jobs, sweep_id_for
 from lstm_influence.sweep_progress import JobResult, SweepProgress, clock, progress_line, summary_table
 from lstm_influence.threads import JobShare, threads_for
 from lstm_influence.tracking import names
-from tests.conftest import TINY
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
-EXPERIMENT = "lstm-influence"
-
-
-def sweep(args, cwd, *, timeout=600, env=None) -> subprocess.CompletedProcess:
-    """``python -m lstm_influence -m ARGS`` in ``cwd``."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "lstm_influence", "-m", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def runs_of(uri, *, deleted=False):
-    """(parents, children) of the project's experiment in ``uri``."""
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    view = ViewType.ALL if deleted else ViewType.ACTIVE_ONLY
-    runs = client.search_runs([experiment.experiment_id], run_view_type=view, max_results=1000)
-    parents = [run for run in runs if run.data.tags.get("run_type") == "sweep"]
-    children = [run for run in runs if run.data.tags.get("run_type") == "train"]
-    return parents, children
-
-
-def sweep_metric(uri, run_id, key):
-    """{attempt: value} of a parent's ``sweep/...`` metric."""
-    return {m.step: m.value for m in MlflowClient(uri).get_metric_history(run_id, key)}
+from tests.helpers import (
+    CONF,
+    TINY,
+    clean_environment,
+    compose_with_hydra,
+    metric_by_step,
+    packaged_hydra,
+    runs_of,
+    store_uri,
+    sweep,
+    without,
+)
 
 
 def plan(overrides):
     """The jobs and sweep id that ``-m OVERRIDES`` would get, planned in-process."""
-    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
+    with packaged_hydra():  # plan_jobs composes each job through Hydra's loader, as the sweeper's callback does
         cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
         jobs = plan_jobs(cfg)
-        return jobs, sweep_id_for(cfg, jobs), cfg
+    return jobs, sweep_id_for(cfg, jobs), cfg
 
 
 def options(group):
@@ -92,8 +69,7 @@ def test_smoke_preset_is_every_strategy_by_every_dataset_by_two_seeds_and_tiny()
 
 
 def test_compare_preset_is_every_strategy_by_every_dataset_by_five_seeds_and_composes():
-    with initialize_config_module(config_module="lstm_influence.conf", version_base="1.3"):
-        params = compose("config", overrides=["experiment=compare"], return_hydra_config=True).hydra.sweeper.params
+    params = compose_with_hydra("config", ["experiment=compare"]).hydra.sweeper.params
     assert set(params.strategy.split(",")) == options("strategy")
     assert set(params.dataset.split(",")) == options("dataset")
     assert len(set(params.seed.split(","))) >= 5
@@ -191,7 +167,7 @@ def test_summary_table_counts_each_arm_and_dataset_and_takes_the_median_of_finis
 
 
 def test_progress_reports_skips_first_then_each_ended_run_once(tmp_path):
-    client = tracking.make_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = tracking.make_client(store_uri(tmp_path))
     experiment_id = tracking.get_or_create_experiment(client, "progress")
 
     def child(name, status, **metrics):
@@ -233,7 +209,7 @@ def test_progress_reports_skips_first_then_each_ended_run_once(tmp_path):
 
 @pytest.mark.slow
 def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_what_did_not_finish(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = store_uri(tmp_path)
     args = [*TINY, f"tracking.uri={uri}", "model.units=0,8"]  # job #0 raises (units=0), job #1 trains
 
     first = sweep(args, tmp_path)
@@ -247,9 +223,8 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_what_did_not_
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.data.tags["sweep_id"] == parent.data.tags["sweep_id"]
     parent_id = parent.info.run_id
-    assert sweep_metric(uri, parent_id, "sweep/failed") == {1: 1} and sweep_metric(
-        uri, parent_id, "sweep/finished"
-    ) == {1: 1}
+    assert metric_by_step(uri, parent_id, "sweep/failed") == {1: 1}
+    assert metric_by_step(uri, parent_id, "sweep/finished") == {1: 1}
 
     second = sweep(args, tmp_path)  # resume: the FINISHED job is skipped, the FAILED one runs again
     assert second.returncode != 0
@@ -257,8 +232,8 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_what_did_not_
     (parent,), children = runs_of(uri)
     assert parent.info.run_id == parent_id and parent.data.tags["sweep_attempt"] == "2"
     assert sorted(run.data.params["model.units"] for run in children) == ["0", "0", "8"]
-    assert sweep_metric(uri, parent_id, "sweep/skipped") == {1: 0, 2: 1}
-    assert sweep_metric(uri, parent_id, "sweep/failed") == {1: 1, 2: 1}
+    assert metric_by_step(uri, parent_id, "sweep/skipped") == {1: 0, 2: 1}
+    assert metric_by_step(uri, parent_id, "sweep/failed") == {1: 1, 2: 1}
 
     # sweep.force re-runs a FINISHED config (here in a new, one-job sweep); the config keeps one FINISHED run
     (done,) = [run for run in children if run.info.status == "FINISHED"]
@@ -268,7 +243,7 @@ def test_failed_job_does_not_stop_the_sweep_and_resume_reruns_only_what_did_not_
     assert len(parents) == 2
     finished = [run for run in children if run.data.tags["config_hash"] == done.data.tags["config_hash"]]
     assert len(finished) == 1 and finished[0].info.run_id != done.info.run_id
-    old = MlflowClient(uri).get_run(done.info.run_id)
+    old = tracking.make_client(uri).get_run(done.info.run_id)
     assert old.info.lifecycle_stage == "deleted" and old.data.tags["superseded_by"] == finished[0].info.run_id
 
 
@@ -281,7 +256,7 @@ def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_no
     assert first.returncode == 0, output[-3000:]
     logs = "".join(path.read_text() for path in tmp_path.glob("multirun/**/*.log"))
     assert "database is locked" not in output + logs
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the default store, in the working directory
+    uri = store_uri(tmp_path)  # the default store, in the working directory
     (parent,), children = runs_of(uri)
     assert parent.info.status == "FINISHED"
     assert len(children) == 20 and all(run.info.status == "FINISHED" for run in children)
@@ -290,7 +265,7 @@ def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_no
     assert len({run.data.tags["pid"] for run in children}) <= 2  # joblib reused its two workers
     # the runner's rule within each job's share: a TINY model trains on one thread (and never more than the share)
     assert {run.data.tags["tf_threads"] for run in children} == {str(threads_for(8, 2, 32, parallel_jobs=2))} == {"1"}
-    assert sweep_metric(uri, parent.info.run_id, "sweep/finished") == {1: 20}
+    assert metric_by_step(uri, parent.info.run_id, "sweep/finished") == {1: 20}
     assert f"#/experiments/{parent.info.experiment_id}/runs" in first.stderr
     # one progress line per job, k counted across both workers, and a summary table
     counters = re.findall(r"^\[(\d+)/20\] baseline-synthetic-s\d+ FINISHED test/norm_loss", first.stderr, re.M)
@@ -305,26 +280,24 @@ def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_no
     (parent_again,), children_again = runs_of(uri)
     assert parent_again.info.run_id == parent.info.run_id and parent_again.info.status == "FINISHED"
     assert {run.info.run_id for run in children_again} == {run.info.run_id for run in children}
-    assert sweep_metric(uri, parent.info.run_id, "sweep/skipped") == {1: 0, 2: 20}
+    assert metric_by_step(uri, parent.info.run_id, "sweep/skipped") == {1: 0, 2: 20}
 
 
 @pytest.mark.slow
 def test_a_job_killed_mid_training_is_not_finished_and_the_next_resume_completes_the_sweep(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    epochs = [o for o in TINY if not o.startswith("train.epochs")]
+    uri = store_uri(tmp_path)
     args = [
-        *epochs,
+        *without(TINY, "train.epochs"),
         "train.epochs=60",
         f"tracking.uri={uri}",
         "seed=0,1",
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
     ]
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(
         [sys.executable, "-m", "lstm_influence", "-m", *args],
         cwd=tmp_path,
-        env=environment,
+        env=clean_environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -343,7 +316,7 @@ def test_a_job_killed_mid_training_is_not_finished_and_the_next_resume_completes
             process.kill()
             process.wait()
     assert process.returncode != 0
-    client = MlflowClient(uri)
+    client = tracking.make_client(uri)
     assert client.get_run(victim_id).info.status != "FINISHED"
     (parent,), _ = runs_of(uri)
     assert parent.info.status != "FINISHED" and parent.info.status != "RUNNING"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 import lstm_influence as li
+from lstm_influence import tracking
 from lstm_influence.config import ConfigError
 from lstm_influence.datasets.base import DatasetError
+from tests.helpers import EXPERIMENT, experiment_runs, store_uri, tiny_config
 
 EPOCH_METRICS = (
     "train/loss",
@@ -39,12 +40,10 @@ SUMMARY_METRICS = (
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """One tiny baseline run and its MLflow record, shared by the tests that only read it."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
-    from tests.conftest import TINY
-
-    cfg = li.compose([*TINY, f"tracking.uri={uri}"])
+    uri = store_uri(tmp_path_factory.mktemp("store"))
+    cfg = tiny_config(uri)
     summary = li.run(cfg)
-    client = MlflowClient(uri)
+    client = tracking.make_client(uri)
     return cfg, summary, client, client.get_run(summary["run_id"])
 
 
@@ -56,7 +55,7 @@ def test_run_is_named_tagged_and_finished(finished):
     assert (tags["strategy"], tags["dataset"], tags["seed"]) == ("baseline", "synthetic", "0")
     assert len(tags["config_hash"]) == 16
     experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.name == "lstm-influence"
+    assert experiment.name == EXPERIMENT
 
 
 def test_params_are_the_flattened_resolved_config(finished):
@@ -124,12 +123,6 @@ def test_same_config_and_seed_reproduce_the_metrics(tiny_cfg):
     assert other_seed["final/val_loss"] != first["final/val_loss"]
 
 
-def _runs(tracking_uri):
-    client = MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name("lstm-influence")
-    return client, ([] if experiment is None else client.search_runs([experiment.experiment_id]))
-
-
 BAD_INPUTS = {
     "units": (("model.units=0",), ConfigError, r"model\.units=0"),
     "negative epochs": (("train.epochs=-1",), ConfigError, r"train\.epochs=-1"),
@@ -147,7 +140,7 @@ BAD_INPUTS = {
 def test_a_user_error_is_raised_before_any_run_is_opened(tiny_cfg, tracking_uri, overrides, error, message):
     with pytest.raises(error, match=message):
         li.run(tiny_cfg(*overrides))
-    assert _runs(tracking_uri)[1] == []
+    assert experiment_runs(tracking_uri) == []
 
 
 def test_a_missing_csv_column_is_a_dataset_error_before_any_run(tracking_uri, tmp_path):
@@ -155,17 +148,17 @@ def test_a_missing_csv_column_is_a_dataset_error_before_any_run(tracking_uri, tm
     csv.write_text("Date,Open\n" + "".join(f"2020-01-{day:02d},{day}\n" for day in range(1, 29)))
     with pytest.raises(DatasetError, match="Close"):
         li.run(li.compose(["dataset=financial", f"dataset.path={csv}", f"tracking.uri={tracking_uri}"]))
-    assert _runs(tracking_uri)[1] == []
+    assert experiment_runs(tracking_uri) == []
 
 
 def test_a_child_that_cannot_start_is_recorded_failed_for_its_parent(tiny_cfg, tracking_uri):
     from lstm_influence.runner import run
 
-    client = MlflowClient(tracking_uri)
-    parent = client.create_run(client.create_experiment("lstm-influence")).info.run_id
+    client = tracking.make_client(tracking_uri)
+    parent = client.create_run(client.create_experiment(EXPERIMENT)).info.run_id
     with pytest.raises(ConfigError, match=r"model\.units=0"):
         run(tiny_cfg("model.units=0"), parent_run_id=parent)
-    (child,) = [r for r in _runs(tracking_uri)[1] if r.info.run_id != parent]
+    (child,) = [r for r in experiment_runs(tracking_uri) if r.info.run_id != parent]
     assert child.info.status == "FAILED"
     assert "model.units=0" in child.data.tags["error"]
     assert child.data.tags["mlflow.parentRunId"] == parent
@@ -180,7 +173,8 @@ def test_an_unexpected_error_keeps_a_failed_run_with_its_traceback(tiny_cfg, tra
     monkeypatch.setattr(runner, "build_model", broken_build)
     with pytest.raises(RuntimeError, match="a defect"):
         li.run(tiny_cfg())
-    client, (run,) = _runs(tracking_uri)
+    (run,) = experiment_runs(tracking_uri)
+    client = tracking.make_client(tracking_uri)
     assert run.info.status == "FAILED" and "a defect" in run.data.tags["error"]
     path = client.download_artifacts(run.info.run_id, "traceback.txt", str(tmp_path))
     assert "broken_build" in open(path).read()
@@ -189,7 +183,7 @@ def test_an_unexpected_error_keeps_a_failed_run_with_its_traceback(tiny_cfg, tra
 def test_divergence_is_recorded_not_fatal(tiny_cfg, tracking_uri):
     summary = li.run(tiny_cfg("train.learning_rate=1e6", "train.epochs=5"))
     assert summary["stab/diverged"] == 1.0
-    client = MlflowClient(tracking_uri)
+    client = tracking.make_client(tracking_uri)
     run = client.get_run(summary["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["stab/diverged"] == 1.0
@@ -280,7 +274,7 @@ def test_a_run_applies_its_job_share_and_tags_the_threads_in_force(tiny_cfg, tra
     from lstm_influence.threads import JobShare, available_cores
 
     summary = run(tiny_cfg(), share=JobShare(threads=2))
-    run = MlflowClient(tracking_uri).get_run(summary["run_id"])
+    run = tracking.make_client(tracking_uri).get_run(summary["run_id"])
     # TensorFlow reads its threads once per process: the tag is what is in force (2 when this run was the first to
     # set them, else the earlier setting; every core when TensorFlow started on its defaults), not what was asked
     in_force = tf.config.threading.get_intra_op_parallelism_threads() or available_cores()

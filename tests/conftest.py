@@ -9,7 +9,6 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 
 import pytest
 
-from tests.helpers import TINY as TINY  # still imported from here by test modules written before tests.helpers
 from tests.helpers import Store, new_store, store_uri, tiny_config
 
 

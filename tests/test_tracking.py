@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
@@ -18,6 +16,7 @@ from filelock import FileLock
 from lstm_influence import tracking
 from lstm_influence.tracking import names, store
 from lstm_influence.tracking.store import StoreError
+from tests.helpers import start_together, store_uri
 
 
 def tables(database: Path) -> list[str]:
@@ -90,7 +89,7 @@ def test_ui_links_point_at_the_runs_table():
 
 
 def test_search_all_runs_reads_every_page(tmp_path, monkeypatch):
-    client = tracking.make_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = tracking.make_client(store_uri(tmp_path))
     experiment_id = tracking.get_or_create_experiment(client, "paging")
     for seed in range(5):
         client.create_run(experiment_id, tags={names.SEED: str(seed), names.RUN_TYPE: names.RUN_TRAIN})
@@ -160,7 +159,7 @@ def test_the_store_lock_times_out_with_a_message_naming_the_lock(tmp_path):
 @pytest.fixture(scope="module")
 def shared_client(tmp_path_factory):
     """One store for the run tests (each test makes its own experiment)."""
-    return tracking.make_client(f"sqlite:///{tmp_path_factory.mktemp('runs') / 'mlflow.db'}")
+    return tracking.make_client(store_uri(tmp_path_factory.mktemp("runs")))
 
 
 @pytest.fixture
@@ -360,29 +359,14 @@ FIRST_COMMAND = textwrap.dedent(
 
 def test_four_commands_started_at_once_on_a_new_store_all_succeed_and_leave_it_intact(tmp_path, template_cache):
     database = tmp_path / "fresh" / "mlflow.db"  # neither the folder nor the template cache exist yet
-    uri = f"sqlite:///{database}"
-    go = tmp_path / "go"
-    environment = {**os.environ, store.TEMPLATE_DIR_ENV: str(template_cache)}
+    uri = tracking.sqlite_uri(database)
     started = time.monotonic()
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", FIRST_COMMAND, uri, str(go), str(worker)],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for worker in range(4)
-    ]
-    # Start them together once all have imported MLflow (seconds on a loaded machine), not after a guessed delay.
-    while len(list(tmp_path.glob("ready-*"))) < 4 and all(worker.poll() is None for worker in workers):
-        time.sleep(0.05)
-    go.touch()
-    results = [worker.communicate(timeout=180) for worker in workers]
+    # Started together once all have imported MLflow (seconds on a loaded machine), not after a guessed delay.
+    results = start_together(FIRST_COMMAND, uri, tmp_path, 4, env={store.TEMPLATE_DIR_ENV: str(template_cache)})
     wall = time.monotonic() - started
-    for worker, (_, err) in zip(workers, results):
-        assert worker.returncode == 0, err[-3000:]
-    print(f"4 processes: {wall:.1f} s wall; store opened in", [out.split()[-1] for out, _ in results])
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    print(f"4 processes: {wall:.1f} s wall; store opened in", [result.stdout.split()[-1] for result in results])
 
     assert not [name for name in tables(database) if name.startswith(store.LEFTOVER_PREFIX)]
     from mlflow.store.db.utils import _get_latest_schema_revision
@@ -397,7 +381,6 @@ def test_four_commands_started_at_once_on_a_new_store_all_succeed_and_leave_it_i
 
 def test_logged_metrics_keep_nan_and_clamp_infinities_to_the_largest_float(shared_client, experiment):
     import math
-    import sys
 
     import numpy as np
 

@@ -648,6 +648,10 @@ def test_rebuild_from_shipped_files_is_identical(analysed, tmp_path):
     assert proc.returncode == 0, proc.stderr
     for name in ("report.md", "summary.csv", "runs.csv", "history.csv"):
         assert (out / name).read_bytes() == (analysed.out / name).read_bytes(), name
+    figures = sorted(p.relative_to(analysed.out) for p in (analysed.out / "figures").iterdir())
+    assert len(figures) == 10
+    for name in figures:
+        assert (out / name).read_bytes() == (analysed.out / name).read_bytes(), name
 
 
 def test_artifacts_are_on_the_parent_run(analysed):

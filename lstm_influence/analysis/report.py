@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -556,7 +557,9 @@ def save_figure(
     paths = []
     for ext in formats:
         path = out_dir / f"{name}.{ext}"
-        fig.savefig(path, dpi=dpi, metadata={"Date": None} if ext == "svg" else None)
+        # A fixed salt and no date: SVG element ids are otherwise random, and a rebuild must be byte-identical.
+        with matplotlib.rc_context({"svg.hashsalt": name}):
+            fig.savefig(path, dpi=dpi, metadata={"Date": None} if ext == "svg" else None)
         paths.append(path)
     return paths
 

@@ -117,7 +117,7 @@ def gradient_summary(step_grad_norms: ArrayLike) -> tuple[float, float]:
     return float(np.mean(values)), float(np.max(values))
 
 
-def summarize(
+def summary_metrics(
     val_losses: ArrayLike,
     val_norm_losses: ArrayLike,
     step_losses: ArrayLike,

@@ -148,7 +148,7 @@ class GateProbe:
 
 @dataclasses.dataclass
 class TrainingRecord:
-    """What the epoch monitor recorded; the inputs of :func:`lstm_influence.metrics.summarize`."""
+    """What the epoch monitor recorded; the inputs of :func:`lstm_influence.metrics.summary_metrics`."""
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
     val_loss: list[float] = dataclasses.field(default_factory=list)
@@ -238,9 +238,9 @@ class EpochMonitor(keras.callbacks.Callback):
         return ""
 
     def summary(self) -> dict[str, float]:
-        """The convergence and stability summary of what was recorded (see :func:`lstm_influence.metrics.summarize`)."""
+        """The convergence and stability summary of the record (:func:`lstm_influence.metrics.summary_metrics`)."""
         record, train_cfg = self.record, self.cfg.train
-        summary = m.summarize(
+        summary = m.summary_metrics(
             record.val_loss,
             record.val_norm_loss,
             np.concatenate(record.step_loss) if record.step_loss else np.array([]),

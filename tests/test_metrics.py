@@ -48,8 +48,8 @@ def test_divergence_rule():
     assert not m.weights_finite([np.ones(3), np.array([0.0, np.nan])])
 
 
-def test_summarize_names_and_values():
-    summary = m.summarize(
+def test_summary_metrics_names_and_values():
+    summary = m.summary_metrics(
         [0.3, 0.2, 0.25],
         [0.9, 0.08, 0.1],
         [1.0] * 4 + [9.0],
@@ -69,7 +69,7 @@ def test_summarize_names_and_values():
         "stab/grad_spikes": 0.0,
         "stab/diverged": 0.0,
     }
-    missed = m.summarize([0.3], [0.9], [], [], target=0.1, spike_factor=3, spike_window=20, diverged=True)
+    missed = m.summary_metrics([0.3], [0.9], [], [], target=0.1, spike_factor=3, spike_window=20, diverged=True)
     assert "conv/epochs_to_target" not in missed
     assert missed["conv/reached_target"] == 0.0 and missed["stab/diverged"] == 1.0
 

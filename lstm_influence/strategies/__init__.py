@@ -19,12 +19,9 @@ from lstm_influence.strategies.custom_init import CustomInit
 from lstm_influence.strategies.extra_variable import ExtraVariable
 from lstm_influence.strategies.input_transform import InputTransform
 
+# The strategy classes, keyed by their names, in the contract's order (names.STRATEGIES; a test holds them equal).
 REGISTRY: dict[str, type[Strategy]] = {
-    "baseline": Baseline,
-    "custom_init": CustomInit,
-    "input_transform": InputTransform,
-    "bias_init": BiasInit,
-    "extra_variable": ExtraVariable,
+    cls.name: cls for cls in (Baseline, CustomInit, InputTransform, BiasInit, ExtraVariable)
 }
 
 

@@ -1,4 +1,4 @@
-"""Chrono's default t_max follows the task's dependency horizon: the sequence length, or 3/2 of the copy delay."""
+"""How strategies meet the rest: the registry and the contract's list; chrono's t_max and the task."""
 
 import math
 
@@ -34,3 +34,10 @@ def test_chrono_with_t_max_null_draws_its_forget_bias_below_log_of_the_horizon(t
 def test_an_explicit_t_max_wins_over_the_horizon():
     cfg = li.compose(["arm=chrono", "dataset.task=copy", "dataset.seq_len=120", "strategy.t_max=30"])
     assert make_strategy(cfg, input_dim=10, units=8, seq_len=120).t_max == 30.0
+
+
+def test_the_registry_holds_the_contract_strategies_in_order():
+    from lstm_influence.strategies import REGISTRY
+    from lstm_influence.tracking.names import STRATEGIES
+
+    assert tuple(REGISTRY) == STRATEGIES

@@ -160,6 +160,27 @@ def _tuning_round_trip(tuning: pd.DataFrame | None, out: Path) -> tuple[pd.DataF
     return pd.read_csv(path), [path]
 
 
+def _settings(
+    metrics: Sequence[str],
+    primary: str,
+    control: str,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
+    alpha: float,
+) -> ReportSettings:
+    """The report's settings, the same whether the runs come from MLflow or from shipped files."""
+    return ReportSettings(
+        metrics=metric_list(primary, metrics),
+        primary=primary,
+        control=control,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        alpha=alpha,
+    )
+
+
 def analyse(
     experiment: str,
     *,
@@ -197,15 +218,7 @@ def analyse(
     raw_files = write_raw(loaded, out)
     data = read_raw(out)
     tuning, tuning_files = _tuning_round_trip(tuning, out)
-    settings = ReportSettings(
-        metrics=metric_list(primary, metrics),
-        primary=primary,
-        control=control,
-        n_resamples=n_resamples,
-        seed=seed,
-        confidence=confidence,
-        alpha=alpha,
-    )
+    settings = _settings(metrics, primary, control, n_resamples, seed, confidence, alpha)
     report, files, summaries = write_report(data, out, settings, tuning=tuning)
     files += raw_files + tuning_files
     parent = data.sweep["run_id"] if data.sweep else None
@@ -246,15 +259,7 @@ def analyse_files(
             if (source / name).is_file():
                 files.append(Path(shutil.copyfile(source / name, out / name)))
     tuning = pd.read_csv(source / TUNING_FILE) if (source / TUNING_FILE).is_file() else None
-    settings = ReportSettings(
-        metrics=metric_list(primary, metrics),
-        primary=primary,
-        control=control,
-        n_resamples=n_resamples,
-        seed=seed,
-        confidence=confidence,
-        alpha=alpha,
-    )
+    settings = _settings(metrics, primary, control, n_resamples, seed, confidence, alpha)
     report, written, summaries = write_report(data, out, settings, tuning=tuning)
     messages = ["No finished training runs to analyse."] if data.included.empty else []
     return AnalysisResult(out, report, written + files, summaries, data, None, messages)

@@ -92,8 +92,8 @@ JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": Fals
 # CPU. Measured with benchmarks/throughput.py --jit-scan (README "Performance"), 64 units, T = 100: XLA's extra
 # fixed cost (compiling the train step for the full and the last partial batch, and the evaluation step) over its
 # saving per epoch gave a break-even of 1.6 M training sequence-steps at batch 64 and 3.1 M at batch 128, the same
-# 25,000 batch time steps: the saving is per batch step (fewer, fused kernel launches), not per sequence. The lead's
-# quiet-machine figures (3 s of compiling, 95 µs saved per batch step at batch 128) give 31,000; 30,000 it is.
+# 25,000 batch time steps: the saving is per batch step (fewer, fused kernel launches), not per sequence. Figures from
+# a quiet machine (3 s of compiling, 95 µs saved per batch step at batch 128) give 31,000; 30,000 it is.
 XLA_BREAK_EVEN_BATCH_STEPS = 30_000
 
 

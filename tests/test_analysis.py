@@ -21,6 +21,7 @@ from scipy import optimize, stats
 from lstm_influence import tracking
 from lstm_influence.analysis import AnalysisResult, analyse, load_sweep
 from lstm_influence.analysis.estimators import holm, iqm, kaplan_meier_median, probability_of_improvement
+from lstm_influence.analysis.pipeline import FIGURES
 from lstm_influence.analysis.report import fmt, fmt_interval, tuning_section
 from tests.helpers import Store, experiment_script, run_python
 
@@ -505,11 +506,11 @@ def test_diverged_run_ranks_worst_whatever_it_logged(analysed):
     assert r["poi"] == pytest.approx(hand_poi(x, [v + 0.1 for v in NORM_LOSS[("synthetic", "baseline")]]))
 
 
-def test_divergence_rate_with_wilson_interval(analysed):
+def test_divergence_rate_with_clopper_pearson_interval(analysed):
     summary = analysed.result.summaries["test/norm_loss"]
     r = row(summary, "synthetic", "custom_init")
     assert r["n_diverged"] == 1 and r["divergence_rate"] == 0.25
-    ci = stats.binomtest(1, 4).proportion_ci(method="wilson")
+    ci = stats.binomtest(1, 4).proportion_ci(method="exact")
     assert (r["divergence_low"], r["divergence_high"]) == pytest.approx((ci.low, ci.high))
     assert row(summary, "synthetic", "baseline")["divergence_rate"] == 0
 
@@ -649,7 +650,7 @@ def test_rebuild_from_shipped_files_is_identical(analysed, tmp_path):
     for name in ("report.md", "summary.csv", "runs.csv", "history.csv"):
         assert (out / name).read_bytes() == (analysed.out / name).read_bytes(), name
     figures = sorted(p.relative_to(analysed.out) for p in (analysed.out / "figures").iterdir())
-    assert len(figures) == 10
+    assert len(figures) == 2 * len(FIGURES)
     for name in figures:
         assert (out / name).read_bytes() == (analysed.out / name).read_bytes(), name
 
@@ -660,7 +661,7 @@ def test_artifacts_are_on_the_parent_run(analysed):
     top = {Path(a.path).name for a in client.list_artifacts(pid, "analysis")}
     assert {"report.md", "summary.csv", "runs.csv", "history.csv", "figures"} <= top
     figs = {Path(a.path).name for a in client.list_artifacts(pid, "analysis/figures")}
-    assert {"convergence.png", "improvement.svg"} <= figs and len(figs) == 10
+    assert {"convergence.png", "improvement.svg"} <= figs and len(figs) == 2 * len(FIGURES) == 12
     local = client.download_artifacts(pid, "analysis/report.md", str(analysed.root / "dl"))
     assert Path(local).read_text(encoding="utf-8") == analysed.result.report.read_text(encoding="utf-8")
 

@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 import lstm_influence as li
 from lstm_influence import tracking
 from lstm_influence.config import ConfigError, config_hash
+from lstm_influence.datasets import dependency_horizon
 from lstm_influence.sweep import job_share, plan_jobs, sweep_id_for
 from lstm_influence.sweep_progress import JobResult, SweepProgress, clock, progress_line, summary_table
 from lstm_influence.threads import JobShare, threads_for
@@ -77,6 +78,29 @@ def test_compare_preset_is_every_strategy_by_every_dataset_by_five_seeds_and_com
         for strategy in options("strategy"):
             cfg = li.compose(["experiment=compare", f"dataset={dataset}", f"strategy={strategy}"])
             assert cfg.dataset.name == dataset and cfg.strategy.name == strategy
+
+
+def test_long_range_preset_is_nine_arms_by_two_tasks_by_ten_paired_seeds():
+    cfg = compose_with_hydra("config", ["experiment=long_range"])
+    grid = {key: value.split(",") for key, value in cfg.hydra.sweeper.params.items()}
+    assert set(grid["arm"]) == options("arm") and len(grid["arm"]) == 9
+    assert grid["sizes"] == ["long_range/adding", "long_range/copy"] and grid["seed"] == ["range(10)"]
+    assert cfg.tracking.experiment == "long-range"
+    # planned on two of the ten seeds (planning composes every job): each job distinct
+    jobs, sweep_id, _ = plan(["experiment=long_range", "hydra.sweeper.params.seed='0,1'"])
+    assert len(jobs) == len({job.config_hash for job in jobs}) == 9 * 2 * 2
+    assert sweep_id.startswith("long_range-")
+    adding = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=chrono"])
+    copy = li.compose(["experiment=long_range", "sizes=long_range/copy", "arm=chrono"])
+    assert (adding.dataset.task, adding.dataset.seq_len, adding.train.epochs) == ("adding", 200, 20)
+    assert (copy.dataset.task, copy.dataset.seq_len, copy.dataset.copy_symbols) == ("copy", 120, 10)
+    # chrono's t_max follows the task: T for adding, 3/2 of the copy delay (120 - 2 * 10 = 100) for copy
+    assert dependency_horizon(adding.dataset) is None and dependency_horizon(copy.dataset) == 150
+    # every arm sees the same data: only the arm's own keys differ between two arms' configs
+    plain = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=baseline"])
+    assert plain.dataset == adding.dataset and plain.train == adding.train and plain.seed == adding.seed
+    doubled = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=baseline_lr2"])
+    assert doubled.train.learning_rate == 2 * plain.train.learning_rate
 
 
 def test_sweep_id_is_the_grid_not_the_command_line_and_jobs_hash_as_they_will_run():

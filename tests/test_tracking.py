@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from filelock import FileLock
 from lstm_influence import tracking
 from lstm_influence.tracking import names, store
 from lstm_influence.tracking.store import StoreError
-from tests.helpers import start_together, store_uri
+from tests.helpers import experiment_script, start_together, store_uri
 
 
 def tables(database: Path) -> list[str]:
@@ -72,6 +73,32 @@ def test_artifacts_of_a_sqlite_store_live_beside_it(tmp_path):
     location = tracking.default_artifact_location(f"sqlite:///{tmp_path}/mlflow.db?timeout=5", "my exp/1")
     assert location == (tmp_path / "mlruns" / "my_exp_1").as_uri()
     assert tracking.default_artifact_location("http://host:5000", "x") is None
+
+
+def test_a_shipped_store_finds_its_artifacts_from_a_moved_copy(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    uri = f"sqlite:///{repo}/results/study/mlflow.db"
+    client = tracking.make_client(uri)
+    experiment_id = tracking.get_or_create_experiment(client, "study")
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_text(run_id, "hello", "notes/a.txt")
+    publish = experiment_script("publish_store")
+    assert publish.main([str(repo / "results/study/mlflow.db"), "--root", str(repo)]) == 0
+    with closing(sqlite3.connect(repo / "results/study/mlflow.db")) as db:
+        (location,) = db.execute("SELECT artifact_uri FROM runs").fetchone()
+        experiment_locations = [row[0] for row in db.execute("SELECT artifact_location FROM experiments")]
+    assert location == f"results/study/mlruns/study/{run_id}/artifacts"
+    assert "results/study/mlruns/study" in experiment_locations
+    # a clone elsewhere, opened from its root as the README says: the artifact is found there, not at the old path
+    clone = tmp_path / "clone"
+    shutil.copytree(repo, clone)
+    shutil.rmtree(repo)
+    monkeypatch.chdir(clone)
+    moved = tracking.make_client("sqlite:///results/study/mlflow.db")
+    assert [f.path for f in moved.list_artifacts(run_id, "notes")] == ["notes/a.txt"]
+    assert Path(moved.download_artifacts(run_id, "notes/a.txt", str(tmp_path))).read_text() == "hello"
+    assert tracking.relative_artifact_locations(clone / "results/study/mlflow.db", clone) == 0  # nothing left
+    assert publish.main([str(tmp_path / "missing.db")]) == 2
 
 
 def test_ui_links_point_at_the_runs_table():

@@ -3,9 +3,10 @@
 Modules:
     estimators: array estimators, pure numpy (IQM and its Tukey–McLaughlin interval, P(improvement) with
         Newcombe's interval, exact signed-rank and rank-sum tests, Hodges–Lehmann differences, Holm, mean ranks,
-        Wilson rates, Kaplan–Meier medians).
-    summaries: the estimators per dataset × arm over tidy frames (scores, summaries, reference predictors, curves).
-    coverage: the intervals' coverage measured by simulation at a given number of seeds.
+        Clopper–Pearson rates, the exact McNemar test, Kaplan–Meier medians).
+    summaries: the estimators per dataset × arm over tidy frames (scores, summaries, solved rates, reference
+        predictors, curves).
+    coverage: the intervals' coverage, by simulation at a given number of seeds (exactly for rates).
     load: read a sweep from any MLflow tracking URI into tidy frames.
     raw: the shipped raw data, ``runs.csv`` and ``history.csv``, written and read back without MLflow.
     plots: matplotlib figures; ``plot_*(…, ax=None) -> Axes`` and ``*_figure(…) -> Figure``, never saved here.
@@ -22,15 +23,23 @@ from lstm_influence.analysis.estimators import (
     iqm,
     iqm_interval,
     kaplan_meier_median,
+    mcnemar_exact,
     newcombe_interval,
     probability_of_improvement,
+    proportion_ci,
     rank_sum_test,
     signed_rank_test,
 )
 from lstm_influence.analysis.load import SweepData, load_sweep
 from lstm_influence.analysis.pipeline import AnalysisResult, analyse, analyse_files
 from lstm_influence.analysis.raw import read_raw, write_raw
-from lstm_influence.analysis.summaries import convergence_bands, metric_scores, reference_predictors, summarize
+from lstm_influence.analysis.summaries import (
+    convergence_bands,
+    metric_scores,
+    reference_predictors,
+    solved_rates,
+    summarize,
+)
 
 __all__ = [
     "AnalysisResult",
@@ -44,13 +53,16 @@ __all__ = [
     "iqm_interval",
     "kaplan_meier_median",
     "load_sweep",
+    "mcnemar_exact",
     "metric_scores",
     "newcombe_interval",
     "probability_of_improvement",
+    "proportion_ci",
     "rank_sum_test",
     "read_raw",
     "reference_predictors",
     "signed_rank_test",
+    "solved_rates",
     "summarize",
     "write_raw",
 ]

@@ -8,6 +8,9 @@ is the coverage. The data are normal, as seed-to-seed noise of a final loss roug
 * P(improvement): n runs of an arm from N(0, 1) against n control runs from N(δ, 1), δ ∈ :data:`EFFECTS`; the
   truth is Φ(δ / √2) (with δ = 2 about 0.92: most experiments separate completely, where a bootstrap collapses).
 * Paired difference: n differences from N(δ, 1); the truth is δ.
+* Rates (solved, diverged): no simulation is needed. With n runs the observed count k is Binomial(n, p), so the
+  coverage of a rate interval at a true rate p is the exact sum Σ_k P(k) · [p inside the interval for k]
+  (:func:`rate_coverage`).
 * Mean rank: :data:`RANK_ARMS` arms on :data:`RANK_DATASETS` datasets, n seed blocks each; arm a's score on
   dataset d is N(δ · L[d, a], 1) with L = :data:`RANK_LAYOUT`, so the arms' order differs between datasets. In half
   of the settings arm 0 diverges with probability 0.15 and the last arm with 0.3 (:data:`RANK_DIVERGENCE`; a run
@@ -31,6 +34,7 @@ from lstm_influence.analysis.estimators import (
     iqm_interval,
     newcombe_interval,
     probability_of_improvement,
+    proportion_ci,
     square_and_add,
     walsh_interval,
 )
@@ -164,3 +168,37 @@ def interval_coverage(
     coverage["paired_diff"] = min(paired)
     coverage["mean_rank"] = float(min(ranked))
     return coverage
+
+
+#: True rates at which :func:`rate_coverage` evaluates an interval method (dense near 0 and 1, where rates of
+#: "solved" and "diverged" sit and where normal-theory intervals fail).
+RATE_GRID = np.unique(np.concatenate([np.linspace(0.001, 0.999, 999), np.geomspace(1e-4, 0.05, 60)]))
+
+
+def wilson_ci(k: int, n: int, *, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Wilson's score interval for ``k / n``: the shorter alternative :func:`rate_coverage` measures against."""
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return k / n, float(ci.low), float(ci.high)
+
+
+def rate_coverage(
+    n: int, *, rates=RATE_GRID, interval=proportion_ci, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact coverage of a rate interval with n runs, at each true rate in ``rates``.
+
+    Args:
+        n: runs; at least 1.
+        rates: true rates p in (0, 1).
+        interval: ``(k, n, confidence=...) -> (rate, low, high)``; default the report's Clopper–Pearson.
+        confidence: the interval's nominal level.
+
+    Returns:
+        ``(rates, coverage)``: P(the interval from k ~ Binomial(n, p) contains p), for each p.
+    """
+    if n < 1:
+        raise ValueError(f"rate coverage needs n >= 1 runs, got n={n}")
+    p = np.asarray(rates, dtype=float)
+    bounds = np.array([interval(k, n, confidence=confidence)[1:] for k in range(n + 1)])  # (n + 1, 2)
+    inside = (bounds[:, :1] <= p[None, :]) & (p[None, :] <= bounds[:, 1:])  # (n + 1, len(p))
+    probability = stats.binom.pmf(np.arange(n + 1)[:, None], n, p[None, :])
+    return p, (probability * inside).sum(axis=0)

@@ -37,6 +37,7 @@ from lstm_influence.analysis.summaries import (
     convergence_bands,
     metric_scores,
     reference_predictors,
+    solved_rates,
     summarize,
 )
 from lstm_influence.tracking import names
@@ -50,6 +51,7 @@ FIGURES = {
     "stability": "Figure 3: stability (seed spread, divergence rate, gradient-norm spikes)",
     "retention": "Figure 4: influence retention per arm",
     "improvement": "Figure 5: probability of improvement over the control arm (95% CI)",
+    "solved": "Figure 6: runs that reached the target per arm (95% Clopper-Pearson CI)",
 }
 
 
@@ -99,8 +101,9 @@ def build_figures(
     settings: ReportSettings,
     bands: pd.DataFrame,
     references: pd.DataFrame,
+    rates: pd.DataFrame,
 ) -> dict[str, Figure]:
-    """The five figures, by file stem (see :data:`FIGURES`)."""
+    """The figures, by file stem (see :data:`FIGURES`)."""
     primary = summaries[settings.primary]
     per_dataset = primary[primary["dataset"] != ALL_DATASETS]
     lines = references[references["split"] == "test"] if settings.primary == names.TEST_NORM_LOSS else None
@@ -112,6 +115,7 @@ def build_figures(
         "stability": plots.stability_figure(scores[settings.primary], per_dataset, data.metrics),
         "retention": plots.retention_figure(data.metrics[data.metrics["run_id"].isin(data.included["run_id"])]),
         "improvement": plots.improvement_figure(primary, baseline=settings.control),
+        "solved": plots.solved_figure(rates),
     }
 
 
@@ -136,17 +140,22 @@ def write_report(
         for m in settings.metrics
     }
     references = reference_predictors(data.metrics, data.runs)
+    rates = solved_rates(scores[names.EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence)
     bands = convergence_bands(data.history, CURVE_METRIC, **boot)
     files: list[Path] = []
     figures_rel: dict[str, str] = {}
     if not data.included.empty:
-        figures = build_figures(data, summaries, scores, settings=settings, bands=bands, references=references)
+        figures = build_figures(
+            data, summaries, scores, settings=settings, bands=bands, references=references, rates=rates
+        )
         for stem, fig in figures.items():
             files += save_figure(fig, out / "figures", stem)
             figures_rel[FIGURES[stem]] = f"figures/{stem}.png"
     summary_csv = pd.concat(summaries.values()).to_csv(index=False, lineterminator="\n")
     files.append(write_text(out / "summary.csv", summary_csv))
-    text = render_report(data, summaries, scores, figures_rel, settings, references=references, tuning=tuning)
+    text = render_report(
+        data, summaries, scores, figures_rel, settings, references=references, rates=rates, tuning=tuning
+    )
     report = write_text(out / "report.md", text)
     return report, [report, *files], summaries
 

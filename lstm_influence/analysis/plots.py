@@ -377,46 +377,70 @@ def plot_seed_spread(
     return ax
 
 
-def plot_divergence_rate(
-    summary: pd.DataFrame, *, ax: Axes | None = None, styles: dict[str, dict[str, str]] | None = None
+def _plot_rates(
+    frame: pd.DataFrame, columns: tuple[str, str, str, str], *, ax: Axes | None, styles, ylabel: str, title: str
 ) -> Axes:
-    """Fraction of runs that diverged per dataset × strategy, with Wilson 95 % intervals."""
+    """Bars of a rate per dataset × arm with their interval, ``k/n`` written under each bar.
+
+    ``columns``: the rate, its interval's low and high ends, and the event count (``n_runs`` is the total).
+    """
     ax = _new_axes(ax)
-    s = summary[summary["dataset"] != "all"]
+    s = frame[frame["dataset"] != "all"]
     if s.empty:
         return _no_data(ax)
+    rate_col, low_col, high_col, count_col = columns
     datasets, strategies = sorted(s["dataset"].unique()), strategy_order(s["strategy"].unique())
     styles = styles or strategy_styles(strategies)
     pos, width = _grouped(datasets, strategies), 0.8 / len(strategies)
     for _, row in s.iterrows():
         x, colour = pos[(row["dataset"], row["strategy"])], styles[row["strategy"]]["color"]
-        rate = row["divergence_rate"]
+        rate = row[rate_col]
         ax.bar(x, rate, width=width * 0.9, color=colour, alpha=0.85)
-        if np.isfinite(row["divergence_low"]):
+        if np.isfinite(row[low_col]):
             ax.errorbar(
-                x,
-                rate,
-                yerr=[[rate - row["divergence_low"]], [row["divergence_high"] - rate]],
-                color="#333333",
-                linewidth=1,
-                capsize=2,
+                x, rate, yerr=[[rate - row[low_col]], [row[high_col] - rate]], color="#333333", linewidth=1, capsize=2
             )
-        ax.text(
-            x,
-            -0.02,
-            f"{int(row['n_diverged'])}/{int(row['n_runs'])}",
-            fontsize=6,
-            ha="center",
-            va="top",
-            rotation=90,
-            color="#444444",
-        )
+        label = f"{int(row[count_col])}/{int(row['n_runs'])}"
+        ax.text(x, -0.02, label, fontsize=6, ha="center", va="top", rotation=90, color="#444444")
     _dataset_axis(ax, datasets)
     ax.set_ylim(-0.12, 1.0)
-    ax.set_ylabel("divergence rate (95% Wilson CI)")
-    ax.set_title("Divergence")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     _style_axes(ax)
     return ax
+
+
+def plot_divergence_rate(
+    summary: pd.DataFrame, *, ax: Axes | None = None, styles: dict[str, dict[str, str]] | None = None
+) -> Axes:
+    """Fraction of runs that diverged per dataset × arm, with Clopper–Pearson 95 % intervals."""
+    columns = ("divergence_rate", "divergence_low", "divergence_high", "n_diverged")
+    return _plot_rates(
+        summary, columns, ax=ax, styles=styles, ylabel="divergence rate (95% Clopper-Pearson CI)", title="Divergence"
+    )
+
+
+def solved_figure(rates: pd.DataFrame) -> Figure:
+    """Share of runs that reached the target per dataset × arm, with Clopper–Pearson 95 % intervals.
+
+    ``rates``: from :func:`~lstm_influence.analysis.summaries.solved_rates`.
+    """
+    n_datasets = max(int(rates["dataset"].nunique()), 1)
+    fig = Figure(figsize=(max(PANEL_SIZE[0], 2.2 * n_datasets + 2.5), PANEL_SIZE[1] + 0.6), layout="constrained")
+    ax = fig.subplots()
+    strategies = strategy_order(rates["strategy"].unique()) if not rates.empty else []
+    styles = strategy_styles(strategies)
+    _plot_rates(
+        rates,
+        ("rate", "rate_low", "rate_high", "n_solved"),
+        ax=ax,
+        styles=styles,
+        ylabel="runs that reached the target (95% Clopper-Pearson CI)",
+        title="Solved rate",
+    )
+    if strategies:
+        _add_legend(fig, styles)
+    return fig
 
 
 def plot_run_metric(

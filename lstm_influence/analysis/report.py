@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstm_influence import tracking
-from lstm_influence.analysis.coverage import interval_coverage
+from lstm_influence.analysis.coverage import interval_coverage, rate_coverage
 from lstm_influence.analysis.estimators import min_p_signed_rank, pairs_for_clean_separation
 from lstm_influence.analysis.load import SweepData, constant_and_varying_params
 from lstm_influence.analysis.summaries import (
@@ -247,6 +247,72 @@ def families_section(summaries: dict[str, pd.DataFrame], settings: ReportSetting
     )
 
 
+def solved_section(rates: pd.DataFrame, settings: ReportSettings) -> str:
+    """The runs that reached the target per dataset × arm (:func:`~lstm_influence.analysis.summaries.solved_rates`).
+
+    Datasets where every run of every arm solved the task, or none did, are listed in one line instead of a table.
+    """
+    if rates is None or rates.empty:
+        return ""
+    pct = f"{settings.confidence:.0%}"
+    informative, constant = [], []
+    for dataset, cells in rates.groupby("dataset", sort=True):
+        solved = cells["n_solved"].to_numpy()
+        if (solved == 0).all() or (solved == cells["n_runs"].to_numpy()).all():
+            constant.append(f"`{dataset}` ({'none' if (solved == 0).all() else 'every run'})")
+        else:
+            informative.append(dataset)
+    rows = []
+    for _, r in rates[rates["dataset"].isin(informative)].iterrows():
+        is_control = r["strategy"] == settings.control
+        p_holm = "—" if is_control else fmt(r["p_holm"])
+        if not is_control and r["p_holm"] < settings.alpha:
+            p_holm = f"**{p_holm}**"
+        discordant = "—" if is_control or pd.isna(r["arm_only"]) else f"{int(r['arm_only'])} / {int(r['control_only'])}"
+        rows.append(
+            [
+                r["dataset"],
+                r["strategy"],
+                f"{int(r['n_solved'])}/{int(r['n_runs'])}",
+                fmt_interval(r["rate"], r["rate_low"], r["rate_high"], 2),
+                discordant,
+                "—" if is_control else f"{r['test']} ({int(r['n_pairs'])})",
+                "—" if is_control else fmt(r["p_value"]),
+                p_holm,
+            ]
+        )
+    sizes = sorted({int(n) for n in rates["n_runs"]})
+    smallest = {n: float(rate_coverage(n, confidence=settings.confidence)[1].min()) for n in sizes}
+    worst = ", ".join(f"{fmt(c)} at n = {n}" for n, c in smallest.items())
+    n_tests = int(rates["p_value"].notna().sum())
+    lines = [
+        "## Solved rate",
+        "",
+        f"A run solved the task when its validation loss reached `train.target_norm_loss` within the budget "
+        f"(`conv/reached_target` = 1); a run that diverged did not. Rate: {pct} Clopper–Pearson interval (exact "
+        f"coverage at least {pct} at every true rate; its smallest: {worst}). Against `{settings.control}`, paired "
+        "by seed: the exact McNemar test on the pairs where only one of the two solved (Fisher's exact test where a "
+        f"run has no partner); Holm over all {n_tests} comparisons, those of tasks where every arm is the same "
+        "included; exploratory.",
+        "",
+    ]
+    if rows:
+        headers = [
+            "dataset",
+            "arm",
+            "solved",
+            f"rate [{pct} CI]",
+            f"only arm / only {settings.control}",
+            "test (pairs)",
+            "p",
+            "p Holm",
+        ]
+        lines += [markdown_table(rows, headers), ""]
+    if constant:
+        lines += ["Every arm the same: " + "; ".join(constant) + ".", ""]
+    return "\n".join(lines)
+
+
 def references_section(references: pd.DataFrame, primary: pd.DataFrame, control: str) -> str:
     """Reference predictors' normalised test loss per dataset, beside the arms' IQM of the primary metric."""
     if references.empty:
@@ -472,7 +538,7 @@ def methods_section(settings: ReportSettings) -> str:
   where the arm ranks first and one where it ranks last (so it never collapses to a point), and across datasets
   Newcombe's square-and-add. (A percentile bootstrap covered only 49% at 10 seeds in simulation.)
 - Diverged runs (`stab/diverged = 1`) take the worst rank in every metric, whatever value they logged, and are left
-  out of IQM and median; their rate has a Wilson score interval.
+  out of IQM and median; their rate has a Clopper–Pearson interval.
 - Censoring of `conv/epochs_to_target`: a run that never reached `train.target_norm_loss` is right-censored at
   `train.epochs`; rank-based statistics and IQM use `train.epochs + 1`, the Kaplan–Meier median
   (`scipy.stats.ecdf` on `CensoredData`, log-log pointwise band) treats it as not reached by the budget.
@@ -491,6 +557,7 @@ def render_report(
     settings: ReportSettings,
     *,
     references: pd.DataFrame | None = None,
+    rates: pd.DataFrame | None = None,
     tuning: pd.DataFrame | None = None,
     extra_sections: Sequence[str] = (),
 ) -> str:
@@ -503,6 +570,7 @@ def render_report(
         figures: ``{caption: relative path of the PNG}`` (an SVG beside it is linked).
         settings: the statistics settings.
         references: from :func:`~lstm_influence.analysis.summaries.reference_predictors`.
+        rates: from :func:`~lstm_influence.analysis.summaries.solved_rates` (the solved-rate section).
         tuning: optional tuning results (see :func:`tuning_section`).
         extra_sections: further markdown sections appended at the end.
     """
@@ -522,6 +590,7 @@ def render_report(
         body.append(summary_section(summary, metric, control=settings.control, alpha=settings.alpha))
     primary = summaries.get(settings.primary)
     sections = [
+        solved_section(rates, settings),
         references_section(references, primary, settings.control)
         if references is not None and primary is not None
         else "",

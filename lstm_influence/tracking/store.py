@@ -340,3 +340,48 @@ def _build_template(template: Path) -> None:
         engine.dispose()
         Path(scratch).unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shipping a store
+
+
+def relative_artifact_locations(database: Path | str, root: Path | str) -> int:
+    """Rewrite a SQLite store's artifact locations under ``root`` as paths relative to ``root``, so the store and its
+    artifacts can move together (say, committed to a repository and opened from a fresh clone).
+
+    MLflow records every artifact location as an absolute ``file://`` URI when it is created. After this rewrite,
+    ``mlflow ui --backend-store-uri sqlite:///<database relative to root>`` started in ``root`` finds every artifact
+    (MLflow resolves a scheme-less location against its working directory); runs added later still record absolute
+    URIs, so run this again before shipping. Locations outside ``root`` (another store's, a server's) are kept.
+
+    Args:
+        database: the store's SQLite file.
+        root: the folder the store will be opened from (a repository root).
+
+    Returns:
+        The number of locations rewritten (experiments and runs).
+    """
+    database, root = Path(database), Path(root).resolve()
+    if not database.is_file():
+        raise StoreError(f"no SQLite store at {database}")
+    prefixes = [root.as_uri() + "/", str(root) + "/"]
+
+    def relative(location: str | None) -> str | None:
+        for prefix in prefixes:
+            if location and location.startswith(prefix):
+                return location[len(prefix) :]
+        return None
+
+    changed = 0
+    with store_lock(database), closing(sqlite3.connect(database)) as db, db:
+        for table, key, column in (
+            ("experiments", "experiment_id", "artifact_location"),
+            ("runs", "run_uuid", "artifact_uri"),
+        ):
+            for row_id, location in db.execute(f"SELECT {key}, {column} FROM {table}").fetchall():
+                new = relative(location)
+                if new is not None:
+                    db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (new, row_id))
+                    changed += 1
+    return changed

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lstm_influence import tracking
-from lstm_influence.analysis.estimators import BOOTSTRAP_SEED, N_RESAMPLES
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI
 from lstm_influence.analysis.pipeline import analyse, analyse_files, default_out_dir
 from lstm_influence.tracking import names
@@ -54,19 +53,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"exploratory metrics to analyse besides the primary one and {names.EPOCHS_TO_TARGET}",
     )
     p.add_argument("--control", default=names.CONTROL_ARM, help="the reference arm (default: %(default)s)")
-    p.add_argument(
-        "--n-resamples",
-        type=int,
-        default=N_RESAMPLES,
-        help="bootstrap resamples of the convergence figure's bands (default: %(default)s)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=BOOTSTRAP_SEED, help="seed of those bootstrap bands (default: %(default)s)"
-    )
     p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
     args = p.parse_args(argv)
-    if args.n_resamples < 2:
-        p.error(f"--n-resamples must be at least 2, got {args.n_resamples}")
     if args.from_dir is not None and args.out is None:
         p.error("--from needs --out (a report is never rebuilt over its own files)")
     return args
@@ -148,8 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "metrics": args.metric,
         "primary": args.primary,
         "control": args.control,
-        "n_resamples": args.n_resamples,
-        "seed": args.seed,
     }
     started = time.perf_counter()
     try:

@@ -20,7 +20,7 @@ from scipy import optimize, stats
 
 from lstm_influence import tracking
 from lstm_influence.analysis import AnalysisResult, analyse, load_sweep
-from lstm_influence.analysis.estimators import holm, iqm, kaplan_meier_median, probability_of_improvement
+from lstm_influence.analysis.estimators import holm, iqm, iqm_interval, kaplan_meier_median, probability_of_improvement
 from lstm_influence.analysis.pipeline import FIGURES
 from lstm_influence.analysis.report import fmt, fmt_interval, tuning_section
 from tests.helpers import Store, experiment_script, run_python
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 EXPERIMENT = "analysis-test"
 EPOCHS = 6
-N_BOOT = 2000
 
 # test/norm_loss by dataset, strategy, seed (None: not logged)
 NORM_LOSS = {
@@ -248,7 +247,7 @@ def analysed(mlflow_store: Store) -> Analysed:
             )
 
     out = root / "out"
-    result = analyse(EXPERIMENT, tracking_uri=uri, out_dir=out, n_resamples=N_BOOT, seed=0, metrics=["conv/aulc"])
+    result = analyse(EXPERIMENT, tracking_uri=uri, out_dir=out, metrics=["conv/aulc"])
     return Analysed(uri, client, pid, ids, result, out, root)
 
 
@@ -568,11 +567,13 @@ def test_convergence_bands_are_per_epoch_iqm(analysed):
     from lstm_influence.analysis.summaries import convergence_bands
 
     data = analysed.result.data
-    bands = convergence_bands(data.history, n_resamples=N_BOOT)
+    bands = convergence_bands(data.history)
     b = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "baseline")].set_index("step")
     at3 = [dict(_curve(v))[3] for v in NORM_LOSS[("synthetic", "baseline")]]
     assert b.at[3, "iqm"] == pytest.approx(hand_iqm(at3))
-    assert b.at[3, "n"] == 5 and b.at[3, "low"] <= b.at[3, "iqm"] <= b.at[3, "high"]
+    assert b.at[3, "n"] == 5
+    # the band is the summary tables' Tukey-McLaughlin interval of the IQM at that epoch
+    assert (b.at[3, "low"], b.at[3, "high"]) == pytest.approx(tuple(max(float(v), 0.0) for v in iqm_interval(at3)))
     c = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "custom_init")].set_index("step")
     assert c.at[2, "n"] == 4 and c.at[3, "n"] == 3  # the diverged run leaves after its last finite epoch
     single = bands[(bands["dataset"] == "text") & (bands["strategy"] == "bias_init")]
@@ -644,7 +645,7 @@ def test_rebuild_from_shipped_files_is_identical(analysed, tmp_path):
         "runpy.run_path('experiments/compare.py', run_name='__main__')\n"
     )
     out = tmp_path / "rebuilt"
-    args = ["--from", str(analysed.out), "--out", str(out), "--metric", "conv/aulc", "--n-resamples", str(N_BOOT)]
+    args = ["--from", str(analysed.out), "--out", str(out), "--metric", "conv/aulc"]
     proc = run_python("-c", code, *args)
     assert proc.returncode == 0, proc.stderr
     for name in ("report.md", "summary.csv", "runs.csv", "history.csv"):
@@ -667,7 +668,7 @@ def test_artifacts_are_on_the_parent_run(analysed):
 
 
 def test_experiment_without_sweep_uses_all_finished_runs(analysed, tmp_path):
-    result = analyse("no-sweep", tracking_uri=analysed.uri, out_dir=tmp_path, n_resamples=N_BOOT)
+    result = analyse("no-sweep", tracking_uri=analysed.uri, out_dir=tmp_path)
     assert result.data.sweep is None and result.logged_to is None
     assert int(result.data.runs["included"].sum()) == 4
     text = result.report.read_text(encoding="utf-8")

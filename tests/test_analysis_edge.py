@@ -263,7 +263,7 @@ def failed_only_store(mlflow_store: Store) -> Store:
 
 
 def test_sweep_with_only_failed_runs_still_reports(failed_only_store, tmp_path):
-    result = analyse("failed-only", tracking_uri=failed_only_store.uri, out_dir=tmp_path, n_resamples=2000)
+    result = analyse("failed-only", tracking_uri=failed_only_store.uri, out_dir=tmp_path)
     assert result.data.included.empty and "No finished training runs to analyse." in result.messages
     text = result.report.read_text(encoding="utf-8")
     assert "nothing to summarise" in text and "out of memory" in text

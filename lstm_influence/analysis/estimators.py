@@ -50,9 +50,6 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 IQM_TRIM = 0.25
-#: Resamples and seed of the bootstrap bands around the convergence curves (a figure, not a reported interval).
-N_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
 #: Values this large are MLflow's encoding of an infinite metric (its SQL store writes ±inf as ±float max).
 _INF_THRESHOLD = 1e300
 

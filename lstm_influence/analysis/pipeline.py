@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstm_influence.analysis import plots
-from lstm_influence.analysis.estimators import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES
+from lstm_influence.analysis.estimators import CONFIDENCE
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI, SweepData, load_sweep
 from lstm_influence.analysis.raw import HISTORY_FILE, RUNS_FILE, read_raw, write_raw
 from lstm_influence.analysis.report import (
@@ -127,7 +127,6 @@ def write_report(
     Returns:
         ``(report path, every file written, summaries by metric)``.
     """
-    boot = {"n_resamples": settings.n_resamples, "seed": settings.seed, "confidence": settings.confidence}
     scores = {m: metric_scores(data.runs, data.metrics, m) for m in settings.metrics}
     summaries = {
         m: summarize(
@@ -141,7 +140,7 @@ def write_report(
     }
     references = reference_predictors(data.metrics, data.runs)
     rates = solved_rates(scores[names.EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence)
-    bands = convergence_bands(data.history, CURVE_METRIC, **boot)
+    bands = convergence_bands(data.history, CURVE_METRIC, confidence=settings.confidence)
     files: list[Path] = []
     figures_rel: dict[str, str] = {}
     if not data.included.empty:
@@ -173,8 +172,6 @@ def _settings(
     metrics: Sequence[str],
     primary: str,
     control: str,
-    n_resamples: int,
-    seed: int,
     confidence: float,
     alpha: float,
 ) -> ReportSettings:
@@ -183,8 +180,6 @@ def _settings(
         metrics=metric_list(primary, metrics),
         primary=primary,
         control=control,
-        n_resamples=n_resamples,
-        seed=seed,
         confidence=confidence,
         alpha=alpha,
     )
@@ -199,8 +194,6 @@ def analyse(
     metrics: Sequence[str] = (),
     primary: str = names.PRIMARY_METRIC,
     control: str = names.CONTROL_ARM,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
     confidence: float = CONFIDENCE,
     alpha: float = SIGNIFICANCE,
     log_to_mlflow: bool = True,
@@ -217,7 +210,7 @@ def analyse(
             :data:`SECONDARY_METRICS` always are.
         primary: the confirmatory metric.
         control: the reference arm.
-        n_resamples, seed, confidence: bootstrap settings and interval level.
+        confidence: every interval's two-sided level.
         alpha: the family-wise error rate the report's verdicts use.
         log_to_mlflow: log the folder as artifacts of the sweep's parent run under ``analysis/``.
         tuning: optional tuning results for the report's tuning section (shipped as ``tuning.csv``).
@@ -227,7 +220,7 @@ def analyse(
     raw_files = write_raw(loaded, out)
     data = read_raw(out)
     tuning, tuning_files = _tuning_round_trip(tuning, out)
-    settings = _settings(metrics, primary, control, n_resamples, seed, confidence, alpha)
+    settings = _settings(metrics, primary, control, confidence, alpha)
     report, files, summaries = write_report(data, out, settings, tuning=tuning)
     files += raw_files + tuning_files
     parent = data.sweep["run_id"] if data.sweep else None
@@ -250,8 +243,6 @@ def analyse_files(
     metrics: Sequence[str] = (),
     primary: str = names.PRIMARY_METRIC,
     control: str = names.CONTROL_ARM,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
     confidence: float = CONFIDENCE,
     alpha: float = SIGNIFICANCE,
 ) -> AnalysisResult:
@@ -268,7 +259,7 @@ def analyse_files(
             if (source / name).is_file():
                 files.append(Path(shutil.copyfile(source / name, out / name)))
     tuning = pd.read_csv(source / TUNING_FILE) if (source / TUNING_FILE).is_file() else None
-    settings = _settings(metrics, primary, control, n_resamples, seed, confidence, alpha)
+    settings = _settings(metrics, primary, control, confidence, alpha)
     report, written, summaries = write_report(data, out, settings, tuning=tuning)
     messages = ["No finished training runs to analyse."] if data.included.empty else []
     return AnalysisResult(out, report, written + files, summaries, data, None, messages)

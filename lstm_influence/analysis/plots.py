@@ -12,6 +12,7 @@ metrics frame of :mod:`lstm_influence.analysis.load`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -104,6 +105,12 @@ def _grid_figure(n_panels: int, *, ncols_max: int = 3, size=PANEL_SIZE, sharey: 
     return fig, list(axes[:n_panels])
 
 
+def _suptitle(fig: Figure, text: str) -> None:
+    """A figure title wrapped to the figure's width (a one-panel figure would cut a long title at both ends)."""
+    chars_per_line = max(30, int(fig.get_figwidth() / 0.1))  # about 0.1 inch a character at the default size
+    fig.suptitle(textwrap.fill(text, chars_per_line))
+
+
 def _add_legend(fig: Figure, styles: dict[str, dict[str, str]], extra: Sequence[Line2D] = ()) -> None:
     handles = _legend_handles(styles) + list(extra)
     longest = max((len(h.get_label()) for h in handles), default=8)
@@ -127,7 +134,7 @@ def plot_convergence(
     ends: pd.DataFrame | None = None,
     metric: str = "val/norm_loss",
 ) -> Axes:
-    """Per-epoch IQM of ``metric`` with its 95 % bootstrap band, one line per strategy, for one dataset.
+    """Per-epoch IQM of ``metric`` with its 95 % Tukey–McLaughlin band, one line per strategy, for one dataset.
 
     Args:
         bands: from :func:`~lstm_influence.analysis.stats.convergence_bands`.
@@ -188,7 +195,7 @@ def convergence_figure(
         Line2D([], [], color="#444444", marker="x", linestyle="none", label="diverged run stops"),
     ]
     _add_legend(fig, styles, extra)
-    fig.suptitle(f"Convergence: {metric}, IQM across seeds with 95% bootstrap CI")
+    _suptitle(fig, f"Convergence: {metric}, IQM across seeds with 95% CI (Tukey-McLaughlin)")
     return fig
 
 
@@ -322,7 +329,7 @@ def distribution_figure(
         Line2D([], [], color="#444444", marker="o", linewidth=2.2, label="IQM, 95% CI"),
     ]
     _add_legend(fig, styles, extra)
-    fig.suptitle(f"Final {metric} per strategy (lower is better)" if "loss" in metric else f"Final {metric}")
+    _suptitle(fig, f"Final {metric} per strategy (lower is better)" if "loss" in metric else f"Final {metric}")
     return fig
 
 
@@ -490,7 +497,7 @@ def stability_figure(scores: pd.DataFrame, summary: pd.DataFrame, metrics: pd.Da
     plot_divergence_rate(summary, ax=axes[1], styles=styles)
     plot_run_metric(metrics, "stab/grad_spikes", ax=axes[2], styles=styles, title="Gradient-norm spikes per run")
     _add_legend(fig, styles)
-    fig.suptitle("Stability across seeds")
+    _suptitle(fig, "Stability across seeds")
     return fig
 
 
@@ -518,7 +525,7 @@ def retention_figure(metrics: pd.DataFrame) -> Figure:
         )
     shown = metrics.loc[metrics["metric"].str.startswith("influence/"), "strategy"].unique()
     _add_legend(fig, {k: v for k, v in styles.items() if k in set(shown)} or styles)
-    fig.suptitle("Influence retention after training (one point per run, bar = mean)")
+    _suptitle(fig, "Influence retention after training (one point per run, bar = mean)")
     return fig
 
 
@@ -533,7 +540,7 @@ def plot_probability_of_improvement(
     styles: dict[str, dict[str, str]] | None = None,
     baseline: str = "baseline",
 ) -> Axes:
-    """P(strategy beats the baseline) with its 95 % bootstrap CI, one row per strategy, for one dataset
+    """P(strategy beats the baseline) with its 95 % Newcombe interval, one row per strategy, for one dataset
     (``"all"``: rliable's average over datasets)."""
     ax = _new_axes(ax)
     s = summary[(summary["dataset"] == dataset) & (summary["strategy"] != baseline)]
@@ -581,5 +588,5 @@ def improvement_figure(summary: pd.DataFrame, *, baseline: str = "baseline") -> 
         _no_data(axes[0])
     for ax, dataset in zip(axes, datasets):
         plot_probability_of_improvement(summary, dataset, ax=ax, styles=styles, baseline=baseline)
-    fig.suptitle(f"Probability of improvement over {baseline} on {metric} (0.5 = no difference; 95% bootstrap CI)")
+    _suptitle(fig, f"Probability of improvement over {baseline} on {metric} (0.5 = no difference; 95% Newcombe CI)")
     return fig

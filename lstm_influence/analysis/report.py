@@ -44,8 +44,6 @@ class ReportSettings:
     metrics: Sequence[str]
     primary: str = names.PRIMARY_METRIC
     control: str = names.CONTROL_ARM
-    n_resamples: int = 2000
-    seed: int = 0
     confidence: float = 0.95
     alpha: float = SIGNIFICANCE
 
@@ -529,7 +527,8 @@ def methods_section(settings: ReportSettings) -> str:
 - Families: `{settings.primary}` is confirmatory; Holm's step-down correction over its comparisons. Other metrics are
   exploratory (Holm within each metric, no verdict).
 - IQM: interquartile mean, the 25% trimmed mean (rliable); {pct} Tukey–McLaughlin interval (trimmed mean ± t(h − 1)
-  × winsorized SE, h the runs kept), its lower end clipped at 0 for metrics that cannot be negative.
+  × winsorized SE, h the runs kept), its lower end clipped at 0 for metrics that cannot be negative. The learning
+  curves' bands are the same interval of the IQM at each epoch.
 - P(improvement): P(a run of the arm beats a run of `{settings.control}`) + ½ P(tie) (rliable), with Newcombe's
   score-type interval (Hanley–McNeil variance), which stays open at complete separation. Across datasets: the mean
   over datasets with Newcombe's square-and-add interval.

@@ -32,9 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from lstm_influence.analysis.estimators import (
-    BOOTSTRAP_SEED,
     CONFIDENCE,
-    N_RESAMPLES,
     block_ranks,
     finite_or_inf,
     hodges_lehmann_paired,
@@ -503,18 +501,17 @@ def reference_predictors(metrics: pd.DataFrame, runs: pd.DataFrame, *, tolerance
 
 
 def convergence_bands(
-    history: pd.DataFrame,
-    metric: str = names.VAL_NORM_LOSS,
-    *,
-    n_resamples: int = N_RESAMPLES,
-    confidence: float = CONFIDENCE,
-    seed: int = BOOTSTRAP_SEED,
+    history: pd.DataFrame, metric: str = names.VAL_NORM_LOSS, *, confidence: float = CONFIDENCE
 ) -> pd.DataFrame:
-    """Per-epoch IQM across seeds with a percentile-bootstrap band, per dataset × arm (for the figure only).
+    """Per-epoch IQM across seeds with its Tukey–McLaughlin interval, per dataset × arm (the learning curves).
+
+    The band at each epoch is the interval the summary tables give the final IQM (:func:`iqm_interval`, coverage
+    checked in :mod:`~lstm_influence.analysis.coverage`), clipped at 0 for a metric that cannot be negative.
 
     Args:
         history: tidy per-epoch metrics, columns ``run_id, dataset, strategy, seed, metric, step, value``.
         metric: the per-epoch metric to summarise.
+        confidence: the band's two-sided level.
 
     Returns:
         Columns ``dataset, strategy, step, n, iqm, low, high``. At each epoch only the runs that logged a finite
@@ -527,35 +524,19 @@ def convergence_bands(
         return pd.DataFrame(columns=columns)
     h["value"] = finite_or_inf(h["value"])
     h = h[np.isfinite(h["value"])]
+    floor = 0.0 if cannot_be_negative(metric) else -np.inf
     parts = []
     for (dataset, arm), cell in h.groupby(["dataset", "strategy"], sort=True):
         grid = cell.pivot_table(index="step", columns="run_id", values="value", aggfunc="last").sort_index()
-        by_seed = cell.drop_duplicates("run_id").sort_values(["seed", "run_id"])["run_id"]
-        grid = grid[[r for r in by_seed if r in grid.columns]]
         values = grid.to_numpy(dtype=float)
         present = ~np.isnan(values)
         point = np.array([iqm(row[mask]) if mask.any() else np.nan for row, mask in zip(values, present)])
         low = np.full(len(grid), np.nan)
         high = np.full(len(grid), np.nan)
-        # epochs with the same set of runs are bootstrapped in one vectorised call (one per set, in order)
-        keys = [m.tobytes() for m in present]
-        for key in dict.fromkeys(keys):
-            rows_idx = np.array([i for i, k in enumerate(keys) if k == key])
-            mask = present[rows_idx[0]]
-            if mask.sum() < 2:
-                continue
-            res = stats.bootstrap(
-                (values[np.ix_(rows_idx, mask)],),
-                iqm,
-                n_resamples=n_resamples,
-                confidence_level=confidence,
-                method="percentile",
-                vectorized=True,
-                axis=-1,
-                rng=np.random.default_rng(seed),
-            )
-            low[rows_idx] = res.confidence_interval.low
-            high[rows_idx] = res.confidence_interval.high
+        for i, (row, mask) in enumerate(zip(values, present)):
+            if mask.sum() >= 2:
+                lo, hi = iqm_interval(row[mask], confidence=confidence)
+                low[i], high[i] = max(float(lo), floor), float(hi)
         parts.append(
             pd.DataFrame(
                 {

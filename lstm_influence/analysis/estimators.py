@@ -504,8 +504,11 @@ def mcnemar_exact(arm_only: int, control_only: int) -> float:
 
 
 def min_p_mcnemar(n_pairs: int) -> float:
-    """The smallest p :func:`mcnemar_exact` can return with ``n_pairs`` pairs (every pair discordant one way)."""
-    return min(1.0, 2.0 ** (1 - int(n_pairs))) if n_pairs > 0 else np.nan
+    """The smallest p :func:`mcnemar_exact` can return with ``n_pairs`` pairs (every pair discordant one way).
+
+    It is the signed-rank test's bound: both are sign-flip tests of the same pairs.
+    """
+    return min_p_signed_rank(int(n_pairs))
 
 
 @dataclass(frozen=True)

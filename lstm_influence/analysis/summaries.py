@@ -530,10 +530,10 @@ def convergence_bands(
         grid = cell.pivot_table(index="step", columns="run_id", values="value", aggfunc="last").sort_index()
         values = grid.to_numpy(dtype=float)
         present = ~np.isnan(values)
-        point = np.array([iqm(row[mask]) if mask.any() else np.nan for row, mask in zip(values, present)])
-        low = np.full(len(grid), np.nan)
-        high = np.full(len(grid), np.nan)
+        point, low, high = (np.full(len(grid), np.nan) for _ in range(3))
         for i, (row, mask) in enumerate(zip(values, present)):
+            if mask.any():
+                point[i] = iqm(row[mask])
             if mask.sum() >= 2:
                 lo, hi = iqm_interval(row[mask], confidence=confidence)
                 low[i], high[i] = max(float(lo), floor), float(hi)

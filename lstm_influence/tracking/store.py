@@ -196,7 +196,7 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     try:
         return client.create_experiment(name, artifact_location=default_artifact_location(client.tracking_uri, name))
     except MlflowException:
-        # Another process created it between our lookup and our create (mlflow issue 4123).
+        # Another process created it between our lookup and our create: MLflow does not create experiments atomically.
         experiment = find_experiment(client, name)
         if experiment is None:
             raise

@@ -125,18 +125,56 @@ def test_search_all_runs_reads_every_page(tmp_path, monkeypatch):
     assert [run.data.tags[names.SEED] for run in found] == ["0", "1", "2", "3", "4"]
 
 
-def test_a_new_store_is_a_copy_of_the_migrated_template(tmp_path, template_cache, caplog):
+def test_a_new_store_is_a_copy_of_the_migrated_template(tmp_path, template_cache):
     first = tmp_path / "first.db"
     tracking.make_client(f"sqlite:///{first}")
     (template,) = template_cache.glob("mlflow-*.db")
-    assert revisions(first) == revisions(template) and len(revisions(first)) == 1
-    caplog.set_level(logging.INFO, logger="mlflow.store.db.utils")
+    assert store.is_template_copy(template) and store.is_template_copy(first)
+    assert revisions(first) == revisions(template) == [store.schema_head()]
+    built = template.stat().st_mtime_ns
     second = tmp_path / "second.db"
     client = tracking.make_client(f"sqlite:///{second}")
-    assert "Creating initial MLflow database tables" not in caplog.text  # copied, not migrated again
+    assert store.is_template_copy(second)  # copied: a schema MLflow created itself has user_version 0
+    assert template.stat().st_mtime_ns == built  # the template is made once per MLflow version, then reused
     assert set(tables(second)) == set(tables(first))
-    assert client.get_experiment("0").name == "Default"  # MLflow finished its own set-up on the copy
-    assert not list(tmp_path.glob("*.partial"))
+    default = client.get_experiment("0")  # MLflow finished its own set-up on the copy, not in the template's folder
+    assert default.name == "Default" and str(template_cache) not in default.artifact_location
+    assert not list(tmp_path.glob("*.partial")) and not list(template_cache.glob(".template-*"))
+
+
+def test_without_a_template_mlflow_creates_the_schema_itself(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv(store.TEMPLATE_DIR_ENV, str(blocker / "cache"))
+    database = tmp_path / "fallback.db"
+    client = tracking.make_client(f"sqlite:///{database}")
+    assert not store.is_template_copy(database)  # the public path: MLflow's own schema creation
+    assert revisions(database) == [store.schema_head()]
+    experiment_id = tracking.get_or_create_experiment(client, "fallback")
+    run_id = tracking.create_run(client, experiment_id, "r", {})
+    assert client.get_run(run_id).info.run_name == "r"
+
+
+def test_without_readable_migrations_the_store_still_opens_and_skips_the_version_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "_migrations", lambda: None)  # an MLflow that lays out its migrations differently
+    monkeypatch.setenv(store.TEMPLATE_DIR_ENV, str(tmp_path / "cache"))
+    assert store.schema_head() is None
+    database = tmp_path / "store.db"
+    tracking.make_client(f"sqlite:///{database}")
+    assert store.is_template_copy(database) and len(revisions(database)) == 1
+    store._opened.clear()
+    tracking.make_client(f"sqlite:///{database}")  # reopened: the schema checks that need no migrations still run
+
+
+def test_a_store_from_a_newer_mlflow_is_refused_with_what_to_do(tmp_path, template_cache):
+    database = tmp_path / "newer.db"
+    tracking.make_client(f"sqlite:///{database}")
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+        connection.commit()
+    store._opened.clear()
+    with pytest.raises(StoreError, match="newer MLflow wrote it"):
+        tracking.make_client(f"sqlite:///{database}")
 
 
 @pytest.mark.parametrize(
@@ -384,21 +422,27 @@ FIRST_COMMAND = textwrap.dedent(
 )
 
 
-def test_four_commands_started_at_once_on_a_new_store_all_succeed_and_leave_it_intact(tmp_path, template_cache):
+@pytest.mark.parametrize("template", [True, False], ids=["from-template", "mlflow-migrates"])
+def test_four_commands_started_at_once_on_a_new_store_all_succeed_and_leave_it_intact(
+    tmp_path, template_cache, template
+):
     database = tmp_path / "fresh" / "mlflow.db"  # neither the folder nor the template cache exist yet
     uri = tracking.sqlite_uri(database)
+    cache = template_cache
+    if not template:  # a cache that cannot be created forces MLflow's own schema creation, under the same lock
+        (tmp_path / "blocker").write_text("a file where the cache folder would go")
+        cache = tmp_path / "blocker" / "cache"
     started = time.monotonic()
     # Started together once all have imported MLflow (seconds on a loaded machine), not after a guessed delay.
-    results = start_together(FIRST_COMMAND, uri, tmp_path, 4, env={store.TEMPLATE_DIR_ENV: str(template_cache)})
+    results = start_together(FIRST_COMMAND, uri, tmp_path, 4, env={store.TEMPLATE_DIR_ENV: str(cache)})
     wall = time.monotonic() - started
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
     print(f"4 processes: {wall:.1f} s wall; store opened in", [result.stdout.split()[-1] for result in results])
 
     assert not [name for name in tables(database) if name.startswith(store.LEFTOVER_PREFIX)]
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
-    assert revisions(database) == [_get_latest_schema_revision()]
+    assert revisions(database) == [store.schema_head()]
+    assert store.is_template_copy(database) == template  # each path really ran
     client = tracking.make_client(uri)
     (experiment,) = [e for e in client.search_experiments() if e.name == "together"]
     runs = tracking.search_all_runs(client, experiment.experiment_id)

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 from mlflow.entities import Experiment, LifecycleStage
@@ -38,6 +39,7 @@ LOCK_SUFFIX = ".lock"
 LOCK_TIMEOUT_S = 300.0  # longer than any schema creation; a lock held longer than this is a stuck process
 TEMPLATE_DIR_ENV = "LSTM_INFLUENCE_CACHE"  # where store templates are kept; default ~/.cache/lstm_influence
 LEFTOVER_PREFIX = "_alembic_tmp_"  # tables Alembic creates while rebuilding a SQLite table, dropped when done
+TEMPLATE_MARK = 0x4C53544D  # SQLite user_version of a store copied from the template (an unused header field)
 
 _opened: set[str] = set()  # stores this process has already opened under the lock
 
@@ -230,8 +232,49 @@ def _revisions(database: Path) -> list[str]:
     return _read(database, "SELECT version_num FROM alembic_version")
 
 
+def _user_version(database: Path) -> int:
+    return int(_read(database, "PRAGMA user_version")[0])
+
+
+def _migrations() -> Any | None:
+    """MLflow's schema migrations (the Alembic scripts it ships in ``mlflow/store/db_migrations``), read with
+    Alembic's public API; None when this MLflow does not ship them there, and the checks that need them are skipped
+    (MLflow itself still refuses a schema it cannot use, and :func:`_cannot_open` explains that)."""
+    try:
+        import mlflow.store
+        from alembic.script import ScriptDirectory
+
+        location = Path(mlflow.store.__file__).parent / "db_migrations"
+        return ScriptDirectory(str(location)) if (location / "versions").is_dir() else None
+    except Exception:
+        return None
+
+
+def schema_head() -> str | None:
+    """The schema revision this MLflow migrates a store to; None when its migrations cannot be read."""
+    migrations = _migrations()
+    if migrations is None:
+        return None
+    try:
+        heads = migrations.get_heads()
+    except Exception:
+        return None
+    return heads[0] if len(heads) == 1 else None
+
+
+def _known_revisions() -> set[str] | None:
+    migrations = _migrations()
+    if migrations is None:
+        return None
+    try:
+        return {revision.revision for revision in migrations.walk_revisions()}
+    except Exception:
+        return None
+
+
 def _refuse_broken_schema(database: Path) -> None:
-    """Raise :class:`StoreError` for a schema left half-created by a process that stopped while creating it."""
+    """Raise :class:`StoreError` for a schema left half-created by a process that stopped while creating it, or
+    written by a newer MLflow than this one."""
     tables = _tables(database)
     leftovers = sorted(name for name in tables if name.startswith(LEFTOVER_PREFIX))
     if leftovers:
@@ -241,23 +284,13 @@ def _refuse_broken_schema(database: Path) -> None:
     revisions = _revisions(database)
     if len(revisions) != 1:
         raise StoreError(_half_migrated(database, f"alembic_version holds {len(revisions)} rows instead of 1"))
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
-    head = _get_latest_schema_revision()
-    if revisions[0] != head and revisions[0] not in _known_revisions():
+    known = _known_revisions()
+    if known is not None and revisions[0] not in known:
         raise StoreError(
             f"the MLflow store {database} has schema version {revisions[0]}, which this MLflow ({_mlflow_version()}, "
-            f"schema {head}) does not know: a newer MLflow wrote it; upgrade MLflow (pip install -U mlflow) or use "
-            "another store (tracking.uri=...)"
+            f"schema {schema_head()}) does not know: a newer MLflow wrote it; upgrade MLflow (pip install -U mlflow) "
+            "or use another store (tracking.uri=...)"
         )
-
-
-def _known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
-    from mlflow.store.db.utils import _get_alembic_config
-
-    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
-    return {revision.revision for revision in script.walk_revisions()}
 
 
 def _cannot_open(database: Path, error: BaseException) -> str:
@@ -288,26 +321,35 @@ def _mlflow_version() -> str:
     return mlflow.__version__
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# the template a new store is copied from
+
+
 def template_path() -> Path:
     """The empty, fully migrated store this MLflow version starts new stores from."""
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
     chosen = os.environ.get(TEMPLATE_DIR_ENV)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     root = Path(chosen) if chosen else cache / "lstm_influence"
-    return root / f"mlflow-{_mlflow_version()}-{_get_latest_schema_revision()}.db"
+    return root / f"mlflow-{_mlflow_version()}.db"
+
+
+def is_template_copy(database: Path | str) -> bool:
+    """True when ``database`` was created as a copy of the template (SQLite's ``user_version`` header carries
+    :data:`TEMPLATE_MARK`), False when MLflow created its schema itself."""
+    return _user_version(Path(database)) == TEMPLATE_MARK
 
 
 def _copy_template(database: Path) -> None:
     """Create ``database`` as a copy of the migrated template (made once, under its own lock); MLflow's own
-    migrations run instead when the template cannot be made (an unwritable cache, a changed MLflow internals)."""
+    schema creation runs instead when the template cannot be made (an unwritable cache, an MLflow that behaves
+    differently)."""
     try:
         template = template_path()
         template.parent.mkdir(parents=True, exist_ok=True)
         with store_lock(template):
             if not _is_complete_template(template):
                 _build_template(template)
-    except (OSError, ImportError, StoreError, MlflowException, SQLAlchemyError, sqlite3.Error):
+    except Exception:
         # The template is only a shortcut: without it MLflow creates the schema itself, still under the store's lock.
         return
     partial = database.with_name(f".{database.name}.{os.getpid()}.partial")
@@ -316,28 +358,31 @@ def _copy_template(database: Path) -> None:
 
 
 def _is_complete_template(template: Path) -> bool:
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
     try:
-        return _has_tables(template) and _revisions(template) == [_get_latest_schema_revision()]
+        if not (_has_tables(template) and is_template_copy(template)):
+            return False
+        head = schema_head()
+        return head is None or _revisions(template) == [head]
     except sqlite3.Error:
         return False
 
 
 def _build_template(template: Path) -> None:
-    """Run MLflow's schema creation (initial tables, then every migration) on an empty file, then move it in place."""
-    import sqlalchemy
-    from mlflow.store.db.utils import _initialize_tables
-
+    """Let MLflow create a store through its public client on an empty file, keep the schema (and the rows its
+    migrations seed) without the Default experiment, which MLflow recreates in each copy with that copy's own
+    artifact location, mark it, then move it in place."""
     handle, scratch = tempfile.mkstemp(prefix=".template-", suffix=".db", dir=template.parent)
     os.close(handle)
-    engine = sqlalchemy.create_engine(f"sqlite:///{scratch}")
+    Path(scratch).unlink()  # MLflow creates the schema only in a file that has no tables
     try:
-        _initialize_tables(engine)
-        engine.dispose()
+        MlflowClient(tracking_uri=sqlite_uri(scratch)).search_experiments(max_results=1)
+        with closing(sqlite3.connect(scratch)) as db, db:
+            if _read(Path(scratch), "SELECT COUNT(*) FROM runs") != [0]:
+                raise StoreError(f"the new store {scratch} already holds runs")
+            db.execute("DELETE FROM experiments WHERE experiment_id = 0")
+            db.execute(f"PRAGMA user_version = {TEMPLATE_MARK}")
         os.replace(scratch, template)
     except BaseException:
-        engine.dispose()
         Path(scratch).unlink(missing_ok=True)
         raise
 

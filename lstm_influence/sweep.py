@@ -20,7 +20,8 @@
    Meanwhile the launching process prints a ``[k/N]`` line per ended job (:mod:`lstm_influence.sweep_progress`).
 3. ``on_multirun_end``, back in the launching process: count this attempt's children (``sweep/finished``,
    ``sweep/failed``, ``sweep/diverged``, ``sweep/skipped``, logged at step = attempt), write ``jobs.json`` (every
-   job's config hash and the run that holds its result), end the parent FINISHED only when every config of the
+   job's config hash and the run that holds its result) and ``attempts/<n>-progress.json`` (each ``[k/N]`` with
+   its run), end the parent FINISHED only when every config of the
    grid has a FINISHED run, else FAILED, print the summary table and the MLflow link, and exit non-zero if a job
    failed.
    If the process ends before that (Ctrl-C, a worker killed), an exit handler still closes the parent (KILLED or
@@ -36,6 +37,7 @@ import copy
 import dataclasses
 import gc
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -47,13 +49,14 @@ from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lstm_influence import tracking
 from lstm_influence.config import ConfigError, check_keys, config_hash, run_name
-from lstm_influence.sweep_progress import SweepProgress, summary_table
+from lstm_influence.sweep_progress import SweepProgress, progress_records, summary_table
 from lstm_influence.threads import JobShare, available_cores
 from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING, Run
 from lstm_influence.tracking.names import (
@@ -68,6 +71,7 @@ from lstm_influence.tracking.names import (
 
 log = logging.getLogger(__name__)
 
+# The basic sweeper is recognised by the name Hydra configures it with; its grid is expanded by expand_grid.
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -111,6 +115,30 @@ class SweepState:
 # planning: the grid, its configs and the sweep's identity
 
 
+def expand_grid(overrides: list[Override]) -> list[tuple[str, ...]]:
+    """Every job's overrides, in the order Hydra's basic sweeper launches them.
+
+    Each key keeps the place of its first mention and the value of its last (a preset's ``params`` come first, so
+    the command line overrides them), a sweep (``a,b``, ``range(3)``, ``glob(*)``) contributes each of its values,
+    and the jobs are the Cartesian product with the last key varying fastest. Written with Hydra's public override
+    API, so a Hydra release that reorganises its internals does not change it; a test holds it equal to the
+    sweeper's order.
+
+    Raises:
+        ConfigError: an interval sweep (``interval(0,1)``), which only a search sweeper (e.g. Optuna) can use.
+    """
+    choices: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise ConfigError(f"{override.input_line}: the basic sweeper takes lists, ranges and globs, not intervals")
+    return list(itertools.product(*choices.values()))
+
+
 def plan_jobs(config: DictConfig) -> list[Job] | None:
     """The sweep's jobs in Hydra's order, each with its ``config_hash``; None for a sweeper other than the basic one.
 
@@ -120,15 +148,12 @@ def plan_jobs(config: DictConfig) -> list[Job] | None:
     Raises:
         ConfigError: a job's config has keys no schema declares, or the jobs do not share one tracking store.
     """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return None
     loader = GlobalHydra.instance().config_loader()
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
     arguments = [*params, *OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]
-    overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    (grid,) = BasicSweeper.split_arguments(overrides, None)
+    grid = expand_grid(OverridesParser.create(config_loader=loader).parse_overrides(arguments))
     store = (config.tracking.uri, config.tracking.experiment)
     jobs = []
     for num, job_overrides in enumerate(grid):
@@ -489,6 +514,7 @@ class SweepCallback(Callback):
             children = tracking.sweep_children(client, state.experiment_id, state.parent_run_id, attempt=state.attempt)
         reported = self._progress.stop() if self._progress is not None else []
         self._progress = None
+        logger.log_json(progress_records(reported), f"attempts/{state.attempt}-progress.json")
         statuses = Counter(run.info.status for run in children)
         finished = [run for run in children if run.info.status == FINISHED]
         diverged = sum(1 for run in finished if run.data.metrics.get(DIVERGED_METRIC, 0.0) >= 1)
@@ -558,6 +584,7 @@ __all__ = [
     "SweepState",
     "check_store_reaches_jobs",
     "current_job",
+    "expand_grid",
     "job_share",
     "plan_jobs",
     "sweep_id_for",

@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import IO
+from dataclasses import asdict, dataclass
+from typing import IO, Any
 
 from lstm_influence.tracking.names import ARM, DATASET, DIVERGED_METRIC, ERROR, PRIMARY_METRIC, STRATEGIES, STRATEGY
 from lstm_influence.tracking.runs import FINISHED, RUNNING, Run
@@ -74,6 +74,12 @@ class JobResult:
             seconds=None if skipped else seconds,
             error=tags.get(ERROR, ""),
         )
+
+
+def progress_records(results: Iterable[JobResult]) -> list[dict[str, Any]]:
+    """The reported jobs as data, each with its counter ``k`` (1..N in the order reported): what the sweep's parent
+    run keeps as ``attempts/<n>-progress.json``, so the count can be checked without reading any printed line."""
+    return [{"k": k, **asdict(job)} for k, job in enumerate(results, start=1)]
 
 
 def clock(seconds: float) -> str:
@@ -214,7 +220,9 @@ class SweepProgress:
             if self._colour:
                 code = _COLOURS.get(job.status, "31")
                 line = line.replace(f" {job.status} ", f" \x1b[{code}m{job.status}\x1b[0m ", 1)
-            print(line, file=self.stream, flush=True)
+            # One write per line, so that a worker writing to the same stream cannot split it.
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
 
 def _wants_colour(stream: IO[str]) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -272,3 +272,13 @@ def metric_by_step(uri: str, run_id: str, key: str) -> dict[int, float]:
     from lstm_influence import tracking
 
     return dict(tracking.metric_history(tracking.make_client(uri), run_id, key))
+
+
+def artifact_json(uri: str, run_id: str, path: str) -> Any:
+    """The JSON artifact ``path`` of a run (a sweep parent's ``jobs.json``, ``attempts/<n>-progress.json``)."""
+    import json
+
+    from lstm_influence import tracking
+
+    local = tracking.make_client(uri).download_artifacts(run_id, path)
+    return json.loads(Path(local).read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import TINY, runs_of, store_uri, sweep
+from tests.helpers import TINY, artifact_json, runs_of, store_uri, sweep
 
 pytest.importorskip("ray", reason="the [ray] extra is not installed: pip install -e '.[ray]'")
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the [ray] extra is not installed")
@@ -30,6 +30,9 @@ def test_a_two_job_sweep_runs_on_a_local_ray_instance(tmp_path):
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.data.tags["tf_threads"] == "1"  # a Ray task reserves one CPU by default
+    progress = artifact_json(uri, parent.info.run_id, "attempts/1-progress.json")
+    assert [record["k"] for record in progress] == [1, 2]
+    assert sorted(record["run_id"] for record in progress) == sorted(run.info.run_id for run in children)
 
 
 def test_a_ray_cluster_with_a_local_store_is_refused_before_any_job(tmp_path):

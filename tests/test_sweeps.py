@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -24,13 +23,21 @@ import lstm_influence as li
 from lstm_influence import tracking
 from lstm_influence.config import ConfigError, config_hash
 from lstm_influence.datasets import dependency_horizon
-from lstm_influence.sweep import job_share, plan_jobs, sweep_id_for
-from lstm_influence.sweep_progress import JobResult, SweepProgress, clock, progress_line, summary_table
+from lstm_influence.sweep import expand_grid, job_share, plan_jobs, sweep_id_for
+from lstm_influence.sweep_progress import (
+    JobResult,
+    SweepProgress,
+    clock,
+    progress_line,
+    progress_records,
+    summary_table,
+)
 from lstm_influence.threads import JobShare, threads_for
 from lstm_influence.tracking import names
 from tests.helpers import (
     CONF,
     TINY,
+    artifact_json,
     clean_environment,
     compose_with_hydra,
     metric_by_step,
@@ -56,6 +63,34 @@ def options(group):
 
 # ---------------------------------------------------------------------------------------------------------------
 # fast: planning, presets, threads
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["seed=0,1,2", "strategy=baseline,bias_init"],
+        ["strategy=baseline,bias_init", "seed=range(3)", "train.epochs=2", "seed=4,5"],  # a key given twice
+        ["dataset=glob(*)", "model.units=8"],
+        ["strategy=bias_init", "strategy.preset=zeros,chrono", "train.learning_rate=0.01,0.02"],
+    ],
+)
+def test_the_grid_is_expanded_in_the_basic_sweepers_order(arguments):
+    basic_sweeper = pytest.importorskip("hydra._internal.core_plugins.basic_sweeper")  # the reference, where present
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with packaged_hydra():
+        parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        ours = expand_grid(parser.parse_overrides(arguments))
+        (theirs,) = basic_sweeper.BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    assert [list(job) for job in ours] == theirs and len(ours) > 1
+
+
+def test_an_interval_sweep_is_refused_by_name():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with pytest.raises(ConfigError, match=r"interval\(0,1\)"):
+        expand_grid(OverridesParser.create().parse_overrides(["train.learning_rate=interval(0,1)"]))
 
 
 def test_smoke_preset_is_every_strategy_by_every_dataset_by_two_seeds_and_tiny():
@@ -227,6 +262,47 @@ def test_progress_reports_skips_first_then_each_ended_run_once(tmp_path):
     assert [r.status for r in results] == ["SKIPPED", "FINISHED", "DIVERGED"]
 
 
+def test_progress_counts_each_job_once_however_many_watchers_and_workers_race():
+    import random
+    import threading
+    from types import SimpleNamespace
+
+    def fake_run(num: int, status: str) -> SimpleNamespace:
+        info = SimpleNamespace(run_id=f"r{num}", run_name=f"job-{num}", status=status, start_time=1, end_time=2 + num)
+        return SimpleNamespace(info=info, data=SimpleNamespace(tags={}, metrics={}))
+
+    ended: list[SimpleNamespace] = []
+    lock = threading.Lock()
+
+    def fetch_ended() -> list[SimpleNamespace]:
+        with lock:
+            snapshot = list(ended)
+        time.sleep(random.random() / 1000)  # a slow query: runs end while it is in flight
+        return snapshot
+
+    stream = io.StringIO()
+    progress = SweepProgress(fetch_ended, 60, stream=stream, poll_s=0.0005)
+    progress.start()
+
+    def worker(nums: range) -> None:
+        for num in nums:
+            time.sleep(random.random() / 2000)
+            with lock:
+                ended.append(fake_run(num, "FINISHED" if num % 7 else "FAILED"))
+
+    workers = [threading.Thread(target=worker, args=(range(start, 60, 3),)) for start in range(3)]
+    pollers = [threading.Thread(target=lambda: [progress.poll() for _ in range(50)]) for _ in range(2)]
+    for thread in workers + pollers:
+        thread.start()
+    for thread in workers + pollers:
+        thread.join()
+    records = progress_records(progress.stop())
+    assert [record["k"] for record in records] == list(range(1, 61))
+    assert sorted(record["run_id"] for record in records) == sorted(f"r{num}" for num in range(60))
+    lines = stream.getvalue().splitlines()
+    assert sorted(int(line.split("/")[0][1:]) for line in lines) == list(range(1, 61))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # slow: real sweeps
 
@@ -291,16 +367,18 @@ def test_twenty_jobs_on_two_joblib_workers_into_the_default_sqlite_store_lose_no
     assert {run.data.tags["tf_threads"] for run in children} == {str(threads_for(8, 2, 32, parallel_jobs=2))} == {"1"}
     assert metric_by_step(uri, parent.info.run_id, "sweep/finished") == {1: 20}
     assert f"#/experiments/{parent.info.experiment_id}/runs" in first.stderr
-    # one progress line per job, k counted across both workers, and a summary table
-    counters = re.findall(r"^\[(\d+)/20\] baseline-synthetic-s\d+ FINISHED test/norm_loss", first.stderr, re.M)
-    assert sorted(int(k) for k in counters) == list(range(1, 21))
-    assert re.search(r"^baseline\s+synthetic\s+20\s+20\s+0\s+0\s+\d", first.stderr, re.M)
+    # one [k/N] per job, k counted across both workers: read from the parent's record, not from interleaved output
+    progress = artifact_json(uri, parent.info.run_id, "attempts/1-progress.json")
+    assert [record["k"] for record in progress] == list(range(1, 21))
+    assert sorted(record["run_id"] for record in progress) == sorted(run.info.run_id for run in children)
+    assert {record["status"] for record in progress} == {"FINISHED"}
 
     again = sweep(args, tmp_path)  # the same sweep again adds no run
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("already FINISHED") + again.stdout.count("already FINISHED") >= 20
-    skipped = re.findall(r"^\[(\d+)/20\] \S+ SKIPPED ", again.stderr, re.M)  # skips count too
-    assert sorted(int(k) for k in skipped) == list(range(1, 21))
+    skipped = artifact_json(uri, parent.info.run_id, "attempts/2-progress.json")  # skips count too
+    assert [record["k"] for record in skipped] == list(range(1, 21))
+    assert {record["status"] for record in skipped} == {"SKIPPED"}
+    assert {record["run_id"] for record in skipped} == {run.info.run_id for run in children}
     (parent_again,), children_again = runs_of(uri)
     assert parent_again.info.run_id == parent.info.run_id and parent_again.info.status == "FINISHED"
     assert {run.info.run_id for run in children_again} == {run.info.run_id for run in children}

@@ -17,6 +17,11 @@ is the coverage. The data are normal, as seed-to-seed noise of a final loss roug
   that diverged ranks last, two such runs tie): a rare bad seed that skews an arm's rank. The truth is the exact
   expected rank (:func:`expected_block_ranks`). Both the per-dataset intervals and the across-dataset one count.
 
+* Equivalence (TOST within ±m): not an interval but a test, so what is measured is its size, the rate at which
+  it declares equivalence when the true difference sits on the margin (δ = ±m, the least favourable null), for
+  margins of :data:`EQUIVALENCE_MARGINS` SD; paired: n differences from N(δ, 1); unpaired: n runs from N(δ, 1)
+  against n from N(0, 1) (:func:`equivalence_size`). A valid test keeps it at or below α.
+
 The coverage reported for a method is the smallest over the effects (and, for the mean rank, over arms, datasets
 and divergence settings). The simulation is seeded, so the same n gives the same numbers (the report quotes them at
 its cells' own n).
@@ -35,6 +40,8 @@ from lstm_influence.analysis.estimators import (
     newcombe_interval,
     probability_of_improvement,
     proportion_ci,
+    rank_sum_tost,
+    signed_rank_tost,
     square_and_add,
     walsh_interval,
 )
@@ -48,6 +55,11 @@ RANK_LAYOUT = np.array([[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0], [1.0, 3.0, 0
 RANK_DATASETS, RANK_ARMS = RANK_LAYOUT.shape
 #: Divergence probability of each arm (on every dataset), in the settings that have divergence.
 RANK_DIVERGENCE = np.array([0.15, 0.0, 0.0, 0.3])
+#: Equivalence margins, in SD of the noise, at which :func:`equivalence_size` measures the TOST's size.
+EQUIVALENCE_MARGINS = (0.25, 0.5, 1.0, 2.0)
+EQUIVALENCE_TESTS = ("paired", "unpaired")
+#: Experiments per margin and boundary for the size: a rate near 0.05 then has a Monte Carlo SE of 0.0015.
+EQUIVALENCE_EXPERIMENTS = 20_000
 
 
 def _covered(low: np.ndarray, high: np.ndarray, truth) -> np.ndarray:
@@ -202,3 +214,71 @@ def rate_coverage(
     inside = (bounds[:, :1] <= p[None, :]) & (p[None, :] <= bounds[:, 1:])  # (n + 1, len(p))
     probability = stats.binom.pmf(np.arange(n + 1)[:, None], n, p[None, :])
     return p, (probability * inside).sum(axis=0)
+
+
+# --------------------------------------------------------------------------------------------- equivalence
+
+
+def equivalence_rate(
+    n: int,
+    shift: float,
+    margin: float,
+    *,
+    paired: bool = True,
+    alpha: float = 0.05,
+    n_experiments: int = N_EXPERIMENTS,
+    rng: np.random.Generator | None = None,
+) -> float:
+    """Share of simulated experiments in which the exact TOST declares equivalence within ±``margin`` at ``alpha``.
+
+    Args:
+        n: pairs (paired) or runs per arm (unpaired); at least 1.
+        shift: the true difference arm − control, in SD of the noise.
+        margin: the equivalence margin, in the same units.
+        paired: :func:`~lstm_influence.analysis.estimators.signed_rank_tost` on n differences from N(shift, 1);
+            otherwise :func:`~lstm_influence.analysis.estimators.rank_sum_tost` on n runs from N(shift, 1) against
+            n from N(0, 1).
+        alpha: the test's level: equivalence is declared when p < alpha (the report's rule).
+        n_experiments: simulated experiments.
+        rng: the random generator (default: seeded with :data:`SIMULATION_SEED`).
+
+    Returns:
+        The rejection rate: the size where ``|shift| = margin``, the power where ``|shift| < margin``.
+    """
+    if n < 1:
+        raise ValueError(f"an equivalence test needs n >= 1 runs, got n={n}")
+    rng = np.random.default_rng(SIMULATION_SEED) if rng is None else rng
+    arm = rng.normal(shift, 1.0, size=(n_experiments, n))
+    p = signed_rank_tost(arm, margin) if paired else rank_sum_tost(arm, rng.normal(size=(n_experiments, n)), margin)
+    return float(np.mean(p < alpha))
+
+
+def equivalence_size(
+    n: int,
+    *,
+    alpha: float = 0.05,
+    margins: tuple[float, ...] = EQUIVALENCE_MARGINS,
+    n_experiments: int = EQUIVALENCE_EXPERIMENTS,
+    seed: int = SIMULATION_SEED,
+) -> dict[str, float]:
+    """Simulated size of the exact TOST with n pairs (runs per arm): the largest rejection rate at δ = ±m.
+
+    Args:
+        n: pairs (paired) or runs per arm (unpaired).
+        alpha: the level equivalence is declared at.
+        margins: the margins m, in SD of the noise; both boundaries of each are simulated.
+        n_experiments: simulated experiments per margin and boundary.
+        seed: seeds ``numpy.random.default_rng`` (one stream per test, so each number is reproducible alone).
+
+    Returns:
+        ``{"paired": size, "unpaired": size}`` (:data:`EQUIVALENCE_TESTS`); a valid test has size ≤ ``alpha``.
+    """
+    sizes = {}
+    for k, test in enumerate(EQUIVALENCE_TESTS):
+        rng = np.random.default_rng([seed, 2, k])
+        sizes[test] = max(
+            equivalence_rate(n, boundary, m, paired=test == "paired", alpha=alpha, n_experiments=n_experiments, rng=rng)
+            for m in margins
+            for boundary in (-m, m)
+        )
+    return sizes

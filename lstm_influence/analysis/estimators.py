@@ -11,6 +11,10 @@ Conventions.
 * p-values are exact: the permutation distribution of a rank statistic is computed by dynamic programming over
   doubled midranks (integers, so ties are handled exactly and no p-value can fall below what the design allows).
   No normal approximation is used at any sample size.
+* Equivalence within a margin ±m is the two one-sided tests (TOST) procedure, exact like the other tests: two
+  one-sided signed-rank tests (rank-sum where runs have no partner) at the two boundaries, p = the larger of the two
+  (:func:`signed_rank_tost`). Its size at the boundary is measured by simulation in
+  :mod:`lstm_influence.analysis.coverage`.
 * Intervals are two-sided at ``confidence``; each method was chosen for its coverage at a handful of seeds
   (checked by simulation in :mod:`lstm_influence.analysis.coverage`):
 
@@ -272,6 +276,160 @@ def rank_sum_test(x, y) -> float:
     ranks2 = _doubled_midranks(np.concatenate([x, y]))
     dist = _fixed_size_subset_sum_distribution(ranks2, x.size)
     return _two_sided(dist, int(ranks2[: x.size].sum()), 2 * x.size * (x.size + y.size + 1))
+
+
+def _upper_or_lower(dist: np.ndarray, observed: int, upper: bool) -> float:
+    """P(S ≥ s) (``upper``) or P(S ≤ s) for a distribution over integer sums."""
+    return float(min(1.0, dist[observed:].sum() if upper else dist[: observed + 1].sum()))
+
+
+def signed_rank_one_sided(differences, *, greater: bool) -> float:
+    """One-sided exact Wilcoxon signed-rank p-value: of a shift above 0 (``greater``) or below 0.
+
+    The rules of :func:`signed_rank_test` (zeros dropped, midranks, ±inf ranks largest, NaN dropped); the p-value is
+    P(W+ ≥ w) for ``greater`` and P(W+ ≤ w) otherwise, over the 2^n equally likely sign patterns. NaN for an empty
+    input; 1 when every difference is 0.
+
+    >>> signed_rank_one_sided([0.5, 1.0, 2.0], greater=True)   # every sign positive: 1 pattern of 8
+    0.125
+    """
+    d = np.asarray(differences, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        return np.nan
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    ranks2 = _doubled_midranks(np.abs(d))
+    return _upper_or_lower(_subset_sum_distribution(ranks2), int(ranks2[d > 0].sum()), greater)
+
+
+def _check_margin(margin: float) -> float:
+    m = float(margin)
+    if not (np.isfinite(m) and m > 0):
+        raise ValueError(f"an equivalence margin must be a positive finite number, got {margin!r}")
+    return m
+
+
+def _tails(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(P(S ≥ s), P(S ≤ s))`` for every integer s of a distribution's support."""
+    return np.minimum(1.0, np.cumsum(dist[::-1])[::-1]), np.minimum(1.0, np.cumsum(dist))
+
+
+def _untied(values: np.ndarray) -> np.ndarray:
+    """Rows (last axis) without NaN, zero or repeated values: there the null distribution is the tie-free one."""
+    ordered = np.sort(values, axis=-1)
+    repeated = (np.diff(ordered, axis=-1) == 0).any(axis=-1)
+    return ~(np.isnan(values).any(axis=-1) | (values == 0).any(axis=-1) | repeated)
+
+
+def _rows(values) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A 2-D view (samples × values) of an array whose last axis holds one sample, and the leading shape."""
+    arr = np.asarray(values, dtype=float)
+    return arr.reshape(-1, arr.shape[-1]), arr.shape[:-1]
+
+
+def signed_rank_tost(differences, margin: float):
+    """Exact paired two one-sided tests (TOST) of equivalence within ±``margin``: the larger of two one-sided p.
+
+    H0: the differences are centred at or beyond ±m (their pseudo-median is ≤ −m or ≥ m); H1: within (−m, m).
+    The two exact one-sided signed-rank tests of d + m > 0 and of d − m < 0 (:func:`signed_rank_one_sided`) each
+    hold their level at their boundary, so their maximum does too (Schuirmann 1987; Wellek 2010, ch. 5).
+    Equivalence at level α is shown when the returned p ≤ α. With n pairs it is never below 1/2^n
+    (n = 5: 0.031), reached when every difference lies inside (−m, m).
+
+    Args:
+        differences: arm − control per pair, along the last axis (other axes: independent samples, e.g.
+            simulations); ±inf (a diverged run) allowed, NaN dropped.
+        margin: m > 0, in the metric's units.
+
+    Returns:
+        The TOST p-value: a float for one sample, an array over the leading axes; NaN for no differences.
+
+    Raises:
+        ValueError: a margin that is not a positive finite number.
+
+    >>> signed_rank_tost([0.1, -0.2, 0.05, 0.15, -0.1], 1.0)   # all five inside ±1: 1/2^5
+    0.03125
+    """
+    m = _check_margin(margin)
+    d = np.asarray(differences, dtype=float)
+    if d.shape[-1] == 0:
+        return np.full(d.shape[:-1], np.nan) if d.ndim > 1 else np.nan
+    rows, lead = _rows(d)
+    out = np.empty(len(rows))
+    above, below = rows + m, rows - m
+    fast = _untied(np.abs(above)) & _untied(np.abs(below)) & _untied(rows)
+    if fast.any():
+        # without ties or zeros every row shares the null distribution of W+ over the ranks 1..n
+        n = rows.shape[-1]
+        upper, lower = _tails(_subset_sum_distribution(np.arange(1, n + 1)))
+        w_above = np.sum(stats.rankdata(np.abs(above[fast]), axis=-1) * (above[fast] > 0), axis=-1)
+        w_below = np.sum(stats.rankdata(np.abs(below[fast]), axis=-1) * (below[fast] > 0), axis=-1)
+        out[fast] = np.maximum(upper[np.rint(w_above).astype(int)], lower[np.rint(w_below).astype(int)])
+    for i in np.flatnonzero(~fast):
+        d = rows[i][~np.isnan(rows[i])]
+        out[i] = (
+            max(signed_rank_one_sided(d + m, greater=True), signed_rank_one_sided(d - m, greater=False))
+            if d.size
+            else np.nan
+        )
+    return out.reshape(lead) if lead else float(out[0])
+
+
+def rank_sum_one_sided(x, y, *, greater: bool) -> float:
+    """One-sided exact Mann–Whitney p-value that x is shifted above y (``greater``) or below it.
+
+    The permutation distribution of :func:`rank_sum_test` (ties by midranks), one tail: P(R ≥ r) or P(R ≤ r) for
+    x's rank sum R. NaN when a sample is empty.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size == 0 or y.size == 0:
+        return np.nan
+    ranks2 = _doubled_midranks(np.concatenate([x, y]))
+    dist = _fixed_size_subset_sum_distribution(ranks2, x.size)
+    return _upper_or_lower(dist, int(ranks2[: x.size].sum()), greater)
+
+
+def rank_sum_tost(x, y, margin: float):
+    """Exact unpaired TOST of equivalence within ±``margin``: one-sided rank-sum tests of x + m > y and x − m < y.
+
+    The counterpart of :func:`signed_rank_tost` where runs have no partner; H0: the shift of x against y is ≤ −m
+    or ≥ m.
+
+    Args:
+        x, y: the arm's and the control's values along the last axis (leading axes: independent samples, the same
+            for both); NaN is not allowed.
+        margin: m > 0.
+
+    Returns:
+        The TOST p-value: a float for one sample, an array over the leading axes; NaN when a sample is empty.
+
+    Raises:
+        ValueError: a margin that is not a positive finite number.
+    """
+    m = _check_margin(margin)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape[-1] == 0 or y.shape[-1] == 0:
+        lead = np.broadcast_shapes(x.shape[:-1], y.shape[:-1])
+        return np.full(lead, np.nan) if lead else np.nan
+    xs, lead = _rows(x)
+    ys, _ = _rows(np.broadcast_to(y, (*lead, y.shape[-1])))
+    out = np.empty(len(xs))
+    pooled_above, pooled_below = np.hstack([xs + m, ys]), np.hstack([xs - m, ys])
+    fast = _untied(pooled_above) & _untied(pooled_below)
+    if fast.any():
+        k = xs.shape[-1]
+        dist = _fixed_size_subset_sum_distribution(np.arange(1, k + ys.shape[-1] + 1), k)
+        upper, lower = _tails(dist)
+        r_above = np.sum(stats.rankdata(pooled_above[fast], axis=-1)[:, :k], axis=-1)
+        r_below = np.sum(stats.rankdata(pooled_below[fast], axis=-1)[:, :k], axis=-1)
+        out[fast] = np.maximum(upper[np.rint(r_above).astype(int)], lower[np.rint(r_below).astype(int)])
+    for i in np.flatnonzero(~fast):
+        out[i] = max(
+            rank_sum_one_sided(xs[i] + m, ys[i], greater=True), rank_sum_one_sided(xs[i] - m, ys[i], greater=False)
+        )
+    return out.reshape(lead) if lead else float(out[0])
 
 
 def min_p_signed_rank(n: int) -> float:

@@ -9,6 +9,9 @@ The public API::
     report = li.verify_influence(model, cfg)
     summary = li.run(cfg)
 
+Plug-ins subclass ``li.Strategy`` or return ``li.Dataset`` and raise ``li.ConfigError`` (see the README, "Bring your
+own strategy or dataset").
+
 Importing the package imports nothing heavy: ``compose`` (Hydra) is loaded on first use (PEP 562), and the
 functions that need TensorFlow import it when called, so ``import lstm_influence.layers`` stays Keras and NumPy only.
 """
@@ -24,9 +27,21 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from lstm_influence.compose import compose
-    from lstm_influence.datasets.base import Dataset
+    from lstm_influence.config import ConfigError
+    from lstm_influence.datasets.base import Dataset, DatasetError
+    from lstm_influence.strategies.base import Strategy
 
-__all__ = ["build_model", "compose", "load_dataset", "run", "verify_influence"]
+__all__ = [
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "Strategy",
+    "build_model",
+    "compose",
+    "load_dataset",
+    "run",
+    "verify_influence",
+]
 __version__ = "0.1.0"
 
 
@@ -58,12 +73,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return _run(cfg)
 
 
+# What a plug-in subclasses, returns or raises: `li.Strategy` (imports Keras), `li.Dataset`, `li.ConfigError`, ...
+_LAZY = {
+    "Strategy": "lstm_influence.strategies.base",
+    "Dataset": "lstm_influence.datasets.base",
+    "DatasetError": "lstm_influence.datasets.base",
+    "ConfigError": "lstm_influence.config",
+}
+
+
 def __getattr__(name: str) -> Any:
-    # PEP 562: `li.compose` imports Hydra and the config schema only when first asked for.
+    # PEP 562: `li.compose` imports Hydra and the config schema only when first asked for; `li.Strategy` Keras.
     if name == "compose":
         from lstm_influence.compose import compose
 
         return compose
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

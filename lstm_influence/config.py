@@ -1,8 +1,11 @@
-"""The configuration schema: one structured-config dataclass per config group and per strategy.
+"""The configuration schema: one structured-config dataclass per framework config group.
 
-Hydra composes the YAML files under ``conf/``; every YAML file starts from one of the schemas registered here
-(its defaults list names ``/schema/<group>/<name>@_here_``), so a misspelt key or a value of the wrong type is an
-error that names the key, raised before anything is built or trained.
+Hydra composes the YAML files under ``conf/``; the YAML files of the model, train, tracking, sweep and tune groups
+start from one of the schemas registered here (their defaults list names ``/schema/<group>/<name>@_here_``), so a
+misspelt key or a value of the wrong type is an error that names the key, raised before anything is built or
+trained. The ``strategy`` and ``dataset`` groups are plug-ins: each YAML names its class or function with
+``_target_``, and that target's signature is the schema (:mod:`lstm_influence.plugins` checks a node against it
+before anything is built).
 
 This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts import it.
 """
@@ -18,357 +21,6 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-
-# ---------------------------------------------------------------------------------------------------------------
-# strategy/
-
-
-class Matrix(StrEnum):
-    """An LSTM weight, by its Keras name."""
-
-    kernel = "kernel"
-    recurrent_kernel = "recurrent_kernel"
-    bias = "bias"
-
-
-class ExtraMatrix(StrEnum):
-    """The LSTM weights an extra variable can combine with."""
-
-    kernel = "kernel"
-    recurrent_kernel = "recurrent_kernel"
-
-
-class Gate(StrEnum):
-    """A gate block of an LSTM weight (Keras order i, f, c, o), or all four."""
-
-    input = "input"
-    forget = "forget"
-    cell = "cell"
-    output = "output"
-    all = "all"
-
-
-class InitOp(StrEnum):
-    """What a custom_init target does to its entries."""
-
-    constant = "constant"
-    add = "add"
-    scale = "scale"
-
-
-class BiasPreset(StrEnum):
-    """The bias_init presets (see ``lstm_influence/strategies/bias_init.py``)."""
-
-    keras_default = "keras_default"
-    zeros = "zeros"
-    forget_one = "forget_one"
-    forget_two = "forget_two"
-    chrono = "chrono"
-    uniform = "uniform"
-    custom = "custom"
-
-
-class ExtraMode(StrEnum):
-    """How an extra variable combines with its matrix."""
-
-    additive = "additive"
-    gain = "gain"
-
-
-@dataclass
-class TargetConfig:
-    """Where in the LSTM's weights an influence goes.
-
-    An element of a list (``custom_init``'s ``targets``) has no YAML file of its own to state defaults in, so its
-    optional keys keep theirs here: a target given on the command line names only what it needs.
-
-    Attributes:
-        matrix: ``kernel`` (input_dim, 4u), ``recurrent_kernel`` (u, 4u) or ``bias`` (4u,).
-        gate: ``input``, ``forget``, ``cell``, ``output`` or ``all``.
-        units: the unit (column) indices inside the gate block; null for all.
-        features: the input-feature (row) indices; ``kernel`` only; null for all rows.
-    """
-
-    matrix: Matrix = MISSING
-    gate: Gate = MISSING
-    units: list[int] | None = None
-    features: list[int] | None = None
-
-
-@dataclass
-class InitTargetConfig(TargetConfig):
-    """A target plus what to write there: ``constant`` sets, ``add`` adds, ``scale`` multiplies by ``value``.
-
-    ``value`` is a number, or a list that fits the block (its length the number of selected entries, or
-    a nested list of shape rows × columns).
-    """
-
-    op: InitOp = MISSING
-    value: Any = MISSING
-
-
-@dataclass
-class StrategyConfig:
-    """Keys every strategy has."""
-
-    name: str = MISSING
-
-
-@dataclass
-class BaselineConfig(StrategyConfig):
-    """The plain Keras LSTM with Keras defaults: the control."""
-
-
-@dataclass
-class BaseInitializers:
-    """Keras initializer names, one per LSTM weight.
-
-    Attributes:
-        kernel: the kernel's (input_dim, 4u) initializer.
-        recurrent_kernel: the recurrent kernel's (u, 4u) initializer.
-        bias: the bias's (4u,) initializer.
-    """
-
-    kernel: str = MISSING
-    recurrent_kernel: str = MISSING
-    bias: str = MISSING
-
-
-@dataclass
-class CustomInitConfig(StrategyConfig):
-    """Random base initialisers, then chosen values written into chosen gate blocks.
-
-    Attributes:
-        base_initializer: Keras initialiser names per matrix. θ_cf for retention is what these draw with the
-            run's seed.
-        unit_forget_bias: the base bias gets 1 on the forget block as Keras gives it (drawn by us, so targets on
-            the bias act on top of it instead of being overridden by Keras).
-        targets: the writes, applied in order on top of the base initialisation.
-    """
-
-    base_initializer: BaseInitializers = field(default_factory=BaseInitializers)
-    unit_forget_bias: bool = MISSING
-    targets: list[InitTargetConfig] = MISSING
-
-
-@dataclass
-class InputTransformConfig(StrategyConfig):
-    """``x' = scale * x + shift`` per input feature before the LSTM.
-
-    Attributes:
-        scale: a number for every feature, a mapping feature index -> value (others 1; negative indices count
-            from the end, -1 the last feature), or one value per feature.
-        shift: the same for the offset (others 0).
-        learned: false: a fixed transform; true: a trainable per-feature gain and offset initialised there.
-    """
-
-    scale: Any = MISSING
-    shift: Any = MISSING
-    learned: bool = MISSING
-
-
-@dataclass
-class GateBiases:
-    """One constant per gate block of the bias.
-
-    Attributes:
-        input: the input gate's bias.
-        forget: the forget gate's bias.
-        cell: the cell candidate's bias.
-        output: the output gate's bias.
-    """
-
-    input: float = MISSING
-    forget: float = MISSING
-    cell: float = MISSING
-    output: float = MISSING
-
-
-@dataclass
-class BiasInitConfig(StrategyConfig):
-    """Gate-aware bias initialisation; what is configured is exactly what ends in the bias.
-
-    Attributes:
-        preset: ``keras_default`` (zeros, forget 1 via unit_forget_bias), ``zeros``, ``forget_one``,
-            ``forget_two``, ``chrono`` (Tallec & Ollivier 2018: b_f = log U[1, t_max - 1], b_i = -b_f),
-            ``uniform`` (Gu et al. 2020: b_f = logit U[1/units, 1 - 1/units], b_i = -b_f) or ``custom``
-            (``gates``).
-        gates: per-gate constant biases for ``custom``.
-        t_max: chrono's longest dependency (>= 2); null: the task's horizon (the sequence length; 3/2 of the
-            copy task's delay).
-    """
-
-    preset: BiasPreset = MISSING
-    gates: GateBiases = field(default_factory=GateBiases)
-    t_max: float | None = MISSING
-
-
-@dataclass
-class ExtraVariableConfig(StrategyConfig):
-    """A new trainable variable combined with an LSTM weight matrix in the forward pass.
-
-    Attributes:
-        mode: ``additive`` (W_eff = W + delta) or ``gain`` (W_eff = W * (1 + g), g per gate unit).
-        matrix: ``kernel`` or ``recurrent_kernel``.
-        target_gates: the gate blocks the variable may touch (input, forget, cell, output, or all).
-        init: the variable's initial value on the targeted gates: a number, or a Keras initialiser name
-            (a random prior, seeded from ``seed``). Entries outside the targeted gates are always 0.
-        l2: L2 penalty ``l2 · Σ Δ²`` pulling the variable to zero (with ``rank``: on both LoRA factors).
-        trainable_base: false freezes W and trains only the variable (as LoRA does).
-        rank: null: a full delta; r: delta = (alpha / r) · A·B, LoRA's low-rank form (additive mode, init 0).
-        alpha: LoRA's scale numerator; null: the rank (a scale of 1).
-    """
-
-    mode: ExtraMode = MISSING
-    matrix: ExtraMatrix = MISSING
-    target_gates: list[Gate] = MISSING
-    init: Any = MISSING
-    l2: float = MISSING
-    trainable_base: bool = MISSING
-    rank: int | None = MISSING
-    alpha: float | None = MISSING
-
-
-STRATEGY_SCHEMAS: dict[str, type[StrategyConfig]] = {
-    "baseline": BaselineConfig,
-    "custom_init": CustomInitConfig,
-    "input_transform": InputTransformConfig,
-    "bias_init": BiasInitConfig,
-    "extra_variable": ExtraVariableConfig,
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# dataset/
-
-
-class SyntheticTask(StrEnum):
-    """The synthetic tasks (see ``lstm_influence/datasets/synthetic.py``)."""
-
-    adding = "adding"
-    copy = "copy"
-    sine = "sine"
-
-
-class FinancialFeature(StrEnum):
-    """The daily features of a market series (see ``lstm_influence/datasets/financial.py``)."""
-
-    returns = "returns"
-    range = "range"
-    volume = "volume"
-
-
-# "return" is a Python keyword, so this enum is built with the functional API (a member named exactly as its value).
-FinancialTarget = StrEnum("FinancialTarget", {"return": "return", "volatility": "volatility"})
-FinancialTarget.__doc__ = "What a financial sample predicts: the next-day log return or the realised volatility."
-
-
-@dataclass
-class DatasetConfig:
-    """Keys every dataset has. Values live in ``conf/dataset/<name>.yaml``.
-
-    Attributes:
-        name: the family: synthetic, financial or text.
-        seq_len: sequence (window) length fed to the LSTM.
-        data_seed: fixes the data, so every strategy and seed of a comparison sees the same data.
-        target_norm_loss: the normalised validation loss that counts as "converged".
-    """
-
-    name: str = MISSING
-    seq_len: int = MISSING
-    data_seed: int = MISSING
-    target_norm_loss: float = MISSING
-
-
-@dataclass
-class SyntheticConfig(DatasetConfig):
-    """Long-range synthetic tasks with known trivial baselines (``conf/dataset/synthetic.yaml``).
-
-    Attributes:
-        task: ``adding`` (Hochreiter 1997 / Arjovsky 2016), ``copy`` (remember K symbols over a delay) or
-            ``sine`` (noisy sum of sines, predict the next value).
-        seq_len: the sequence length; for copy the whole input, ``delay + 2 * copy_symbols``.
-        n_train, n_val, n_test: sample counts.
-        copy_symbols: K, the number of symbols to remember (copy).
-        copy_alphabet: how many distinct symbols (copy); two more ids are the blank and the marker.
-        sine_components: number of sines in the sum (sine).
-        sine_noise: standard deviation of the additive noise (sine); its square is the loss floor.
-        sine_min_period, sine_max_period: each sine's period in steps is drawn uniformly between these.
-    """
-
-    task: SyntheticTask = MISSING
-    n_train: int = MISSING
-    n_val: int = MISSING
-    n_test: int = MISSING
-    copy_symbols: int = MISSING
-    copy_alphabet: int = MISSING
-    sine_components: int = MISSING
-    sine_noise: float = MISSING
-    sine_min_period: float = MISSING
-    sine_max_period: float = MISSING
-
-
-@dataclass
-class FinancialConfig(DatasetConfig):
-    """A daily market series: the bundled S&P 500 1950-2018, or the user's CSV at ``path``
-    (``conf/dataset/financial.yaml``).
-
-    Attributes:
-        path: a user's CSV (gzip allowed); null: the bundled series.
-        date_column, price_column: the date and closing-price columns (required).
-        high_column, low_column, volume_column: optional OHLCV columns, needed only by the features
-            ``range`` and ``volume``.
-        features: any of ``returns`` (daily log return), ``range`` (log high/low), ``volume`` (change of
-            log(1 + volume)).
-        target: ``return`` (next-day log return) or ``volatility`` (realised volatility over the next
-            ``vol_window`` days: the root of the summed squared log returns).
-        vol_window: the horizon for the volatility target; at most ``seq_len``.
-        train_frac, val_frac, test_frac: chronological split fractions; they must add up to 1.
-        stride: step between window starts.
-    """
-
-    path: str | None = MISSING
-    date_column: str = MISSING
-    price_column: str = MISSING
-    high_column: str = MISSING
-    low_column: str = MISSING
-    volume_column: str = MISSING
-    features: list[FinancialFeature] = MISSING
-    target: FinancialTarget = MISSING
-    vol_window: int = MISSING
-    train_frac: float = MISSING
-    val_frac: float = MISSING
-    test_frac: float = MISSING
-    stride: int = MISSING
-
-
-@dataclass
-class TextConfig(DatasetConfig):
-    """Character-level next-character prediction on the bundled corpus, or the user's text at ``path``
-    (``conf/dataset/text.yaml``).
-
-    Attributes:
-        path: a user's UTF-8 text file; null: the bundled corpus (CPython 3.11.7's ``pydoc_data`` topics, frozen
-            in ``lstm_influence/datasets/data/python_doc_topics.txt.gz``).
-        max_chars: use at most the first this many characters of the corpus (null: all).
-        train_frac, val_frac, test_frac: contiguous split fractions; they must add up to 1.
-        stride: step between window starts in the training split (val and test use seq_len).
-        min_count: characters seen fewer times in train map to UNK.
-    """
-
-    path: str | None = MISSING
-    max_chars: int | None = MISSING
-    train_frac: float = MISSING
-    val_frac: float = MISSING
-    test_frac: float = MISSING
-    stride: int = MISSING
-    min_count: int = MISSING
-
-
-DATASET_SCHEMAS: dict[str, type[DatasetConfig]] = {
-    "synthetic": SyntheticConfig,
-    "financial": FinancialConfig,
-    "text": TextConfig,
-}
 
 # ---------------------------------------------------------------------------------------------------------------
 # model/, train/, tracking/
@@ -482,7 +134,9 @@ class Config:
         seed: drives weight initialisation, shuffling and dropout (``dataset.data_seed`` fixes the data).
         arm: the named arm the run belongs to, set by an option of the ``arm`` group; null: the run's arm is its
             strategy's name. It names the run (``{arm}-{dataset}-s{seed}``) and its ``arm`` tag.
-        strategy, dataset, model, train: the groups of the same names.
+        strategy, dataset: plug-ins, each a node naming its class or function with ``_target_`` plus that target's
+            keyword arguments (see :mod:`lstm_influence.plugins`).
+        model, train: the groups of the same names.
         tracking: where the run is logged.
         sweep: how a ``-m`` sweep treats its jobs.
     """
@@ -610,10 +264,6 @@ def register_configs() -> None:
     # Schemas live in their own "schema/" groups so that `--help` lists only real options; a YAML file
     # pulls its schema in with `- /schema/<group>/<name>@_here_`.
     cs.store(group="schema", name="config", node=Config)
-    for name, schema in STRATEGY_SCHEMAS.items():
-        cs.store(group="schema/strategy", name=name, node=schema)
-    for name, schema in DATASET_SCHEMAS.items():
-        cs.store(group="schema/dataset", name=name, node=schema)
     cs.store(group="schema/model", name="lstm", node=ModelConfig)
     cs.store(group="schema/train", name="default", node=TrainConfig)
     cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
@@ -687,12 +337,21 @@ def _plain(value: Any) -> Any:
 UNHASHED_KEYS = ("tracking", "sweep")
 
 
+# Plug-in nodes whose ``_target_`` is left out of the hash: which code a built-in's YAML names is not part of what
+# the run is, and configs hashed before the YAML files named their classes keep their hash (and their stores resume).
+PLUGIN_GROUPS = ("strategy", "dataset")
+
+
 def config_hash(cfg: DictConfig) -> str:
-    """A stable hash of the resolved config without :data:`UNHASHED_KEYS`; an arm left null is not hashed either,
-    so configs written before the ``arm`` key existed keep their hash."""
+    """A stable hash of the resolved config without :data:`UNHASHED_KEYS` and the ``_target_`` of the
+    :data:`PLUGIN_GROUPS`; an arm left null is not hashed either, so configs written before the ``arm`` key existed
+    keep their hash."""
     container = to_container(cfg)
     for key in UNHASHED_KEYS:
         container.pop(key, None)
+    for group in PLUGIN_GROUPS:
+        if isinstance(container.get(group), dict):
+            container[group].pop("_target_", None)
     if container.get("arm", "") is None:
         container.pop("arm")
     payload = json.dumps(container, sort_keys=True, default=_plain)
@@ -704,6 +363,25 @@ def arm_name(cfg: DictConfig) -> str:
     return str(cfg.get("arm") or cfg.strategy.name)
 
 
+# A ``task`` that says how the target is read (``dataset=csv``) rather than which of a family's datasets it is.
+TARGET_KINDS = ("regression", "classification")
+
+
+def dataset_task(cfg: DictConfig) -> str | None:
+    """The task of a dataset family with several (synthetic's ``adding``, ``copy``, ``sine``): ``dataset.task``
+    where the dataset node has one, else None; it is the run's ``task`` tag. A ``task`` that is only the kind of
+    target (``regression``, ``classification``: :data:`TARGET_KINDS`) names no dataset, so it is None too."""
+    task = cfg.dataset.get("task") if isinstance(cfg.dataset, DictConfig) else None
+    return None if task is None or str(task) in TARGET_KINDS else str(task)
+
+
+def dataset_label(cfg: DictConfig) -> str:
+    """The dataset part of the run name: the task where the family has several (``adding``), else the dataset's
+    name (``financial``, ``csv``)."""
+    return dataset_task(cfg) or str(cfg.dataset.name)
+
+
 def run_name(cfg: DictConfig) -> str:
-    """``{arm}-{dataset}-s{seed}``: the MLflow run name (the arm is the strategy's name unless one is selected)."""
-    return f"{arm_name(cfg)}-{cfg.dataset.name}-s{cfg.seed}"
+    """``{arm}-{dataset}-s{seed}``: the MLflow run name, unique within a sweep. The arm is the strategy's name
+    unless one is selected; the dataset is :func:`dataset_label` (``chrono-adding-s0``, ``baseline-financial-s1``)."""
+    return f"{arm_name(cfg)}-{dataset_label(cfg)}-s{cfg.seed}"

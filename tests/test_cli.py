@@ -16,11 +16,11 @@ def test_default_command_leaves_one_finished_run_in_mlflow_db(tmp_path):
     uri = store_uri(tmp_path)
     (run,) = experiment_runs(uri)
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "baseline-synthetic-s0"
+    assert run.info.run_name == "baseline-adding-s0"
     history = tracking.metric_history(tracking.make_client(uri), run.info.run_id, "val/loss")
     assert [step for step, _ in history] == [1, 2]
     assert f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" in result.stderr
-    summary = result.stderr[result.stderr.index("baseline-synthetic-s0: 2 of 2 epochs") :]
+    summary = result.stderr[result.stderr.index("baseline-adding-s0: 2 of 2 epochs") :]
     assert "1 = no better than it" in summary and "ridge reference" in summary
     assert summary.index("Target (validation") < summary.index("#/experiments/")
 

@@ -50,7 +50,7 @@ def finished(tmp_path_factory):
 def test_run_is_named_tagged_and_finished(finished):
     _, summary, client, run = finished
     assert run.info.status == "FINISHED" and summary["status"] == "FINISHED"
-    assert run.info.run_name == "baseline-synthetic-s0"
+    assert run.info.run_name == "baseline-adding-s0"
     tags = run.data.tags
     assert (tags["strategy"], tags["dataset"], tags["seed"]) == ("baseline", "synthetic", "0")
     assert len(tags["config_hash"]) == 16

@@ -1,4 +1,4 @@
-"""How strategies meet the rest: the registry and the contract's list; chrono's t_max and the task."""
+"""How strategies meet the rest: found by `_target_` alone; chrono's t_max and the task."""
 
 import math
 
@@ -36,8 +36,11 @@ def test_an_explicit_t_max_wins_over_the_horizon():
     assert make_strategy(cfg, input_dim=10, units=8, seq_len=120).t_max == 30.0
 
 
-def test_the_registry_holds_the_contract_strategies_in_order():
-    from lstm_influence.strategies import REGISTRY
-    from lstm_influence.tracking.names import STRATEGIES
+def test_there_is_no_registry_a_yaml_target_is_the_only_way_in():
+    import lstm_influence.strategies as strategies
 
-    assert tuple(REGISTRY) == STRATEGIES
+    tables = [name for name, value in vars(strategies).items() if isinstance(value, dict) and name[0] != "_"]
+    assert tables == []
+    cfg = li.compose(["strategy=bias_init", "strategy._target_=lstm_influence.strategies.baseline.Baseline"])
+    with pytest.raises(li.ConfigError, match=r"preset=.*unknown key for strategy.*Baseline; valid keys: name$"):
+        make_strategy(cfg, input_dim=2, units=4, seq_len=10)

@@ -1,26 +1,57 @@
-"""Dataset families: ``conf/dataset/<name>.yaml`` ↔ ``lstm_influence/datasets/<name>.py``.
+"""Datasets, found by ``_target_``: ``conf/dataset/<name>.yaml`` names a function that returns a :class:`Dataset`.
 
-Each family module has ``load(dataset_cfg) -> Dataset``; :func:`load_dataset` dispatches on ``cfg.dataset.name``.
+There is no list of families: :func:`load_dataset` imports the callable ``cfg.dataset._target_`` names, checks the
+node's keys and values against its signature (:mod:`lstm_influence.plugins`) and calls it. The built-ins
+(``synthetic.load``, ``financial.load``, ``text.load``, ``csv.load``) are declared exactly as a user's dataset is.
+
+Keys the framework itself reads from a dataset node, :data:`FRAMEWORK_KEYS`, are passed to the callable too when it
+names them or takes ``**kwargs``; any other key must be one of its named parameters.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
 from omegaconf import DictConfig
 
+from lstm_influence import plugins
 from lstm_influence.datasets.base import Dataset, DatasetError
 
-FAMILIES = ("synthetic", "financial", "text")
+FRAMEWORK_KEYS = ("name", "target_norm_loss", "data_seed")
+"""Dataset keys the framework reads (the tag, the convergence target's default, the data seed)."""
+
+
+def dataset_loader(node: DictConfig) -> Any:
+    """The callable ``node._target_`` names (a function, or a class whose instances are datasets).
+
+    Raises:
+        ConfigError: no such callable.
+    """
+    loader = plugins.resolve(node, "dataset")
+    if not callable(loader):
+        from lstm_influence.config import ConfigError
+
+        raise ConfigError(f"dataset._target_={node.get('_target_')!r}: names {loader!r}, which cannot be called")
+    return loader
 
 
 def load_dataset(cfg: DictConfig) -> Dataset:
-    """The dataset ``cfg.dataset`` names (a full run config, or the dataset node itself)."""
+    """The dataset ``cfg.dataset`` names (a full run config, or the dataset node itself).
+
+    Raises:
+        ConfigError: a ``_target_`` that cannot be imported, or keys and values its signature does not accept.
+        DatasetError: data that cannot be read or used, or a callable that returned something else than a Dataset.
+    """
     node = cfg.dataset if "dataset" in cfg else cfg
-    if node.name not in FAMILIES:
-        raise DatasetError(f"dataset.name={node.name!r}: expected one of {', '.join(FAMILIES)}")
-    module = importlib.import_module(f"lstm_influence.datasets.{node.name}")
-    return module.load(node)
+    loader = dataset_loader(node)
+    kwargs = plugins.settings(node, loader, "dataset", passed_on=FRAMEWORK_KEYS)
+    data = loader(**kwargs)
+    if not isinstance(data, Dataset):
+        raise DatasetError(
+            f"dataset._target_={node.get('_target_')!r} returned a {type(data).__name__}, expected an "
+            "lstm_influence.Dataset"
+        )
+    return data
 
 
 def dependency_horizon(dataset_cfg: DictConfig) -> float | None:
@@ -29,11 +60,11 @@ def dependency_horizon(dataset_cfg: DictConfig) -> float | None:
     Time-scale-aware initialisers use it as their default (chrono's ``t_max``); None means "the sequence length".
     Only the synthetic copy task differs from its sequence length (see :func:`synthetic.dependency_horizon`).
     """
-    if dataset_cfg.get("name") != "synthetic":
+    from lstm_influence.datasets import synthetic
+
+    if dataset_cfg.get(plugins.TARGET) != f"{synthetic.__name__}.load":
         return None
-    from lstm_influence.datasets.synthetic import dependency_horizon as synthetic_horizon
-
-    return synthetic_horizon(dataset_cfg)
+    return synthetic.dependency_horizon(dataset_cfg)
 
 
-__all__ = ["FAMILIES", "Dataset", "DatasetError", "dependency_horizon", "load_dataset"]
+__all__ = ["FRAMEWORK_KEYS", "Dataset", "DatasetError", "dataset_loader", "dependency_horizon", "load_dataset"]

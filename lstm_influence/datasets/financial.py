@@ -26,23 +26,25 @@ nothing random in it.
 
 from __future__ import annotations
 
+import typing
 import warnings
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import FinancialFeature, FinancialTarget
 from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, check_fractions, mse
 from lstm_influence.datasets.reference import ridge_losses
 
-FEATURES = tuple(feature.value for feature in FinancialFeature)
+Feature = Literal["returns", "range", "volume"]
+Target = Literal["return", "volatility"]
+FEATURES: tuple[str, ...] = typing.get_args(Feature)
 HAR_LAGS = (1, 5, 22, 60)
 """Days of realised volatility the HAR-style ridge reference reads (daily, weekly, monthly, quarterly)."""
-TARGETS = tuple(target.value for target in FinancialTarget)
+TARGETS: tuple[str, ...] = typing.get_args(Target)
 SPLITS = ("train", "val", "test")
 BUNDLED_FILE = "sp500_1950_2018.csv.gz"
 BUNDLED_SOURCE = (
@@ -116,7 +118,7 @@ def _parse_numbers(frame: pd.DataFrame, column: str, source: str, *, positive: b
 
 
 def _check_config(cfg: DictConfig) -> list[str]:
-    # Unknown features or targets are refused when the config is composed (FinancialFeature, FinancialTarget).
+    # Unknown features or targets are refused by load's signature (Feature, Target) before this runs.
     features = [str(feature) for feature in cfg.features]
     if not features:
         raise DatasetError(f"dataset.features=[]: expected a non-empty list drawn from {', '.join(FEATURES)}")
@@ -183,8 +185,52 @@ def _split_rows(n_rows: int, fractions: tuple[float, float, float]) -> list[tupl
     return [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows)]
 
 
-def load(cfg: DictConfig) -> Dataset:
-    """Windows of the configured daily series, split chronologically and scaled on train.
+def load(
+    *,
+    name: str = "financial",
+    path: str | None = None,
+    date_column: str = "Date",
+    price_column: str = "Close",
+    high_column: str = "High",
+    low_column: str = "Low",
+    volume_column: str = "Volume",
+    features: list[Feature] | None = None,
+    target: Target = "return",
+    vol_window: int = 5,
+    seq_len: int = 60,
+    stride: int = 1,
+    train_frac: float = 0.7,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    **kwargs: Any,
+) -> Dataset:
+    """A daily market series: the bundled S&P 500 1950-2018, or the user's CSV at ``path``
+    (``conf/dataset/financial.yaml``).
+
+    Args:
+        name: the dataset's name (its tag).
+        path: a user's CSV (gzip allowed); None: the bundled series.
+        date_column, price_column: the date and closing-price columns (required).
+        high_column, low_column, volume_column: optional OHLCV columns, needed only by the features ``range`` and
+            ``volume``.
+        features: any of ``returns`` (daily log return), ``range`` (log high/low), ``volume`` (change of
+            log(1 + volume)); None: ``[returns]``.
+        target: ``return`` (next-day log return) or ``volatility`` (realised volatility over the next
+            ``vol_window`` days: the root of the summed squared log returns).
+        vol_window: the horizon for the volatility target; at most ``seq_len``.
+        seq_len: trading days per window.
+        stride: step between window starts.
+        train_frac, val_frac, test_frac: chronological split fractions; they must add up to 1.
+        **kwargs: keys the framework reads (``data_seed``, ``target_norm_loss``); unused here: the series has no
+            randomness.
+    """
+    settings = {key: value for key, value in locals().items() if key != "kwargs"}
+    settings["features"] = ["returns"] if features is None else list(features)
+    return load_config(OmegaConf.create(settings))
+
+
+def load_config(cfg: DictConfig) -> Dataset:
+    """Windows of the configured daily series, split chronologically and scaled on train (see :func:`load`).
 
     Raises:
         DatasetError: a missing or unreadable file, a missing date/close (or high/low/volume) column,

@@ -24,15 +24,17 @@ Every task is deterministic given ``data_seed``; train, val and test come from i
 from __future__ import annotations
 
 import math
+import typing
+from typing import Any, Literal
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import SyntheticTask
 from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, cross_entropy, mse
 from lstm_influence.datasets.reference import RidgeFit, ridge_losses
 
-TASKS = tuple(task.value for task in SyntheticTask)
+Task = Literal["adding", "copy", "sine"]
+TASKS: tuple[str, ...] = typing.get_args(Task)
 SPLITS = ("train", "val", "test")
 COPY_BLANK = 0
 """Token id of the blank in the copy task; the symbols are ``1..A`` and the marker ``A + 1``."""
@@ -161,8 +163,48 @@ def _check(cfg: DictConfig) -> None:
             )
 
 
-def load(cfg: DictConfig) -> Dataset:
-    """The synthetic task ``cfg.task``, drawn deterministically from ``cfg.data_seed``.
+def load(
+    *,
+    name: str = "synthetic",
+    task: Task = "adding",
+    seq_len: int = 50,
+    n_train: int = 5000,
+    n_val: int = 1000,
+    n_test: int = 1000,
+    copy_symbols: int = 10,
+    copy_alphabet: int = 8,
+    sine_components: int = 3,
+    sine_noise: float = 0.05,
+    sine_min_period: float = 4.0,
+    sine_max_period: float = 40.0,
+    data_seed: int = 0,
+    **kwargs: Any,
+) -> Dataset:
+    """The synthetic task ``task``, drawn deterministically from ``data_seed`` (``conf/dataset/synthetic.yaml``).
+
+    Args:
+        name: the dataset's name (its tag).
+        task: ``adding`` (Hochreiter 1997 / Arjovsky 2016), ``copy`` (remember K symbols over a delay) or ``sine``
+            (noisy sum of sines, predict the next value).
+        seq_len: the sequence length; for copy the whole input, ``delay + 2 * copy_symbols``.
+        n_train, n_val, n_test: sample counts.
+        copy_symbols: K, the number of symbols to remember (copy).
+        copy_alphabet: how many distinct symbols (copy); two more ids are the blank and the marker.
+        sine_components: number of sines in the sum (sine).
+        sine_noise: standard deviation of the additive noise (sine); its square is the loss floor.
+        sine_min_period, sine_max_period: each sine's period in steps is drawn uniformly between these.
+        data_seed: fixes the data, so every strategy and seed of a comparison sees the same data.
+        **kwargs: keys the framework reads (``target_norm_loss``); unused here.
+
+    Raises:
+        DatasetError: sizes the task cannot use.
+    """
+    settings = {key: value for key, value in locals().items() if key != "kwargs"}
+    return load_config(OmegaConf.create(settings))
+
+
+def load_config(cfg: DictConfig) -> Dataset:
+    """:func:`load` from a config node with its keys.
 
     Raises:
         DatasetError: an unknown task, or sizes the task cannot use.

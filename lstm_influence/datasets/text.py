@@ -31,9 +31,10 @@ import platform
 from collections import Counter
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence.datasets.base import (
     NATS_PER_BIT,
@@ -104,7 +105,39 @@ def windows(ids: np.ndarray, seq_len: int, stride: int) -> tuple[np.ndarray, np.
     return np.ascontiguousarray(view[:, :-1]), np.ascontiguousarray(view[:, 1:]), starts
 
 
-def load(cfg: DictConfig) -> Dataset:
+def load(
+    *,
+    name: str = "text",
+    path: str | None = None,
+    max_chars: int | None = 400000,
+    seq_len: int = 100,
+    stride: int = 25,
+    train_frac: float = 0.8,
+    val_frac: float = 0.1,
+    test_frac: float = 0.1,
+    min_count: int = 1,
+    **kwargs: Any,
+) -> Dataset:
+    """Character-level next-character prediction on the bundled corpus, or the user's text at ``path``
+    (``conf/dataset/text.yaml``).
+
+    Args:
+        name: the dataset's name (its tag).
+        path: a user's UTF-8 text file; None: the bundled corpus (CPython 3.11.7's ``pydoc_data`` topics, frozen
+            in ``lstm_influence/datasets/data/python_doc_topics.txt.gz``).
+        max_chars: use at most the first this many characters of the corpus (None: all).
+        seq_len: characters per window; a target at every position.
+        stride: step between window starts in the training split (val and test use seq_len).
+        train_frac, val_frac, test_frac: contiguous split fractions; they must add up to 1.
+        min_count: characters seen fewer times in train map to UNK.
+        **kwargs: keys the framework reads (``data_seed``, ``target_norm_loss``); unused here: the text has no
+            randomness.
+    """
+    settings = {key: value for key, value in locals().items() if key != "kwargs"}
+    return load_config(OmegaConf.create(settings))
+
+
+def load_config(cfg: DictConfig) -> Dataset:
     """Next-character windows of the configured corpus, with a train-only vocabulary and the unigram baseline.
 
     Raises:

@@ -1,6 +1,9 @@
-"""Influence strategies: ``conf/strategy/<name>.yaml`` ↔ ``lstm_influence/strategies/<name>.py``.
+"""Influence strategies, found by ``_target_``: ``conf/strategy/<name>.yaml`` names a :class:`Strategy` subclass.
 
-The registry maps a strategy name to its class; :func:`make_strategy` builds one for a run and validates it.
+There is no registry: :func:`make_strategy` imports the class ``cfg.strategy._target_`` names, checks the node's keys
+and values against the class's signature (:mod:`lstm_influence.plugins`), builds it for the layer it will act on and
+validates it. The built-ins (``baseline``, ``custom_init``, ``input_transform``, ``bias_init``, ``extra_variable``)
+are declared exactly as a user's strategy is.
 """
 
 from __future__ import annotations
@@ -8,59 +11,76 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from lstm_influence import plugins
 from lstm_influence.config import ConfigError
 from lstm_influence.datasets import dependency_horizon
 from lstm_influence.strategies.base import Strategy
-from lstm_influence.strategies.baseline import Baseline
-from lstm_influence.strategies.bias_init import BiasInit
-from lstm_influence.strategies.custom_init import CustomInit
-from lstm_influence.strategies.extra_variable import ExtraVariable
-from lstm_influence.strategies.input_transform import InputTransform
 
-# The strategy classes, keyed by their names, in the contract's order (names.STRATEGIES; a test holds them equal).
-REGISTRY: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Baseline, CustomInit, InputTransform, BiasInit, ExtraVariable)
-}
+SUPPLIED = ("input_dim", "units", "seq_len", "horizon", "seed")
+"""The :class:`Strategy` arguments the framework fills in from the model and the data; a YAML does not set them."""
 
 
-def make_strategy(cfg: DictConfig, *, input_dim: int, units: int, seq_len: int) -> Strategy:
-    """The strategy ``cfg.strategy`` names, validated against the layer it will act on.
+def strategy_class(node: DictConfig) -> type[Strategy]:
+    """The :class:`Strategy` subclass ``node._target_`` names.
+
+    Raises:
+        ConfigError: no such class, or one that does not subclass :class:`lstm_influence.Strategy`.
+    """
+    cls = plugins.resolve(node, "strategy")
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(
+            f"strategy._target_={node.get('_target_')!r}: names {cls!r}, which is not a subclass of "
+            "lstm_influence.Strategy"
+        )
+    return cls
+
+
+def make_strategy(
+    cfg: DictConfig, *, input_dim: int, units: int, seq_len: int, horizon: float | None = None
+) -> Strategy:
+    """The strategy ``cfg.strategy`` names, checked against its class's signature and validated for its layer.
 
     Args:
         cfg: the full run config (``cfg.strategy`` configures the strategy; ``cfg.seed`` fixes its own draws).
         input_dim: the LSTM's input features.
         units: the LSTM's units.
         seq_len: the sequence length.
-
-    The task's dependency horizon (chrono's default ``t_max``) comes from ``cfg.dataset`` where the config has one
-    (:func:`lstm_influence.datasets.dependency_horizon`), else it is the sequence length.
+        horizon: the task's dependency horizon (chrono's default ``t_max``); None: from ``cfg.dataset`` where the
+            config has one (:func:`lstm_influence.datasets.dependency_horizon`), else the sequence length.
 
     Raises:
-        ConfigError: naming the key, the bad value and the valid choices; nothing has been built yet.
+        ConfigError: naming the key, the bad value and the valid keys or choices; nothing has been built yet.
     """
-    name = cfg.strategy.name
-    if name not in REGISTRY:
-        raise ConfigError(f"strategy.name={name!r}: expected one of {', '.join(sorted(REGISTRY))}")
+    node = cfg.strategy
+    cls = strategy_class(node)
+    if not node.get("name"):
+        raise ConfigError(f"strategy.name={node.get('name')!r}: every strategy YAML sets a name (its tag and arm)")
+    settings = plugins.settings(node, cls, "strategy", supplied=SUPPLIED, stop_at=Strategy)
     seed = cfg.get("seed", 0)
-    horizon = dependency_horizon(cfg.dataset) if cfg.get("dataset") is not None else None
-    return REGISTRY[name](
-        cfg.strategy,
+    if horizon is None and cfg.get("dataset") is not None:
+        horizon = dependency_horizon(cfg.dataset)
+    strategy = cls(
+        **settings,
         input_dim=input_dim,
         units=units,
         seq_len=seq_len,
         horizon=horizon,
         seed=0 if seed is None else int(seed),
     )
+    strategy.config = OmegaConf.to_container(node, resolve=True)
+    strategy.validate()
+    return strategy
 
 
 def strategy_for_model(model: keras.Model, cfg: DictConfig) -> Strategy:
-    """The strategy of ``cfg``, sized from the model's own LSTM layer."""
+    """The strategy of ``cfg``, sized from the model's recurrent layer (named ``lstm``) and ``model.units``."""
     lstm = model.get_layer("lstm")
     input_dim = int(lstm.input.shape[-1])
     seq_len = int(lstm.input.shape[1])
-    return make_strategy(cfg, input_dim=input_dim, units=lstm.units, seq_len=seq_len)
+    units = int(getattr(lstm, "units", None) or cfg.model.units)
+    return make_strategy(cfg, input_dim=input_dim, units=units, seq_len=seq_len)
 
 
 def verify_influence(model: keras.Model, cfg: DictConfig) -> dict[str, Any]:
@@ -68,4 +88,4 @@ def verify_influence(model: keras.Model, cfg: DictConfig) -> dict[str, Any]:
     return strategy_for_model(model, cfg).verify(model)
 
 
-__all__ = ["REGISTRY", "Strategy", "make_strategy", "strategy_for_model", "verify_influence"]
+__all__ = ["SUPPLIED", "Strategy", "make_strategy", "strategy_class", "strategy_for_model", "verify_influence"]

@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import keras
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence.config import ConfigError
 from lstm_influence.layers.extra_variable import check_initializer
@@ -140,53 +139,64 @@ def check_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 class Strategy:
-    """The control: a plain ``keras.layers.LSTM`` with Keras defaults and nothing injected.
+    """The control: a plain ``keras.layers.LSTM`` with Keras defaults and nothing injected; every strategy's base.
+
+    A strategy is a plug-in: its YAML names the class with ``_target_`` and sets its settings, which the class takes
+    as keyword arguments, passing everything else on to this ``__init__``::
+
+        class ForgetThree(lstm_influence.Strategy):
+            def __init__(self, forget: float = 3.0, **kwargs):
+                super().__init__(**kwargs)
+                self.forget = forget
+
+    The signature is the schema: a key the YAML sets that no ``__init__`` along the chain names, or a value that
+    does not fit its annotation, is a configuration error before anything is built (:mod:`lstm_influence.plugins`).
+    The framework then calls :meth:`validate`.
 
     Args:
-        cfg: the ``strategy`` config node.
-        input_dim: the LSTM's input features.
-        units: the LSTM's units.
+        name: the strategy's name (its YAML's ``name``): the ``strategy`` tag, and the arm when no arm is selected.
+        input_dim: the recurrent layer's input features (set by the framework, as are the arguments below).
+        units: the layer's units.
         seq_len: the sequence length.
         horizon: the longest dependency the task asks to bridge, in steps (chrono's default ``t_max``); None:
             the sequence length.
         seed: the run's seed (``cfg.seed``), for draws that must be repeatable without touching the global
             random streams (chrono's uniform draw, an extra variable's random prior).
-
-    Raises:
-        ConfigError: from :meth:`validate`, before anything is built.
     """
-
-    name: ClassVar[str] = "baseline"
 
     def __init__(
         self,
-        cfg: DictConfig,
         *,
+        name: str = "baseline",
         input_dim: int,
         units: int,
         seq_len: int,
         horizon: float | None = None,
         seed: int = 0,
     ) -> None:
-        self.cfg = cfg
+        self.name = str(name)
         self.input_dim = int(input_dim)
         self.units = int(units)
         self.seq_len = int(seq_len)
         self.horizon = float(seq_len if horizon is None else horizon)
         self.seed = int(seed)
-        self.validate()
+        self.config: dict[str, Any] = {"name": self.name}
+        """The strategy's config node as plain values (set by the framework), for the influence report."""
 
     # -- building ---------------------------------------------------------------------------------------------
 
     def validate(self) -> None:
-        """Raise :class:`lstm_influence.config.ConfigError` for a configuration that cannot work."""
+        """Raise :class:`lstm_influence.ConfigError` for settings that cannot work with this layer (called by the
+        framework once the instance exists, before anything is built)."""
 
     def transform_inputs(self, x: Any) -> Any:
         """Layers between the (encoded) inputs and the LSTM; the identity by default."""
         return x
 
     def make_lstm(self, **lstm_kwargs: Any) -> keras.layers.Layer:
-        """The LSTM layer; ``lstm_kwargs`` carry units, return_sequences, dropout and name."""
+        """The recurrent layer; ``lstm_kwargs`` carry ``units``, ``return_sequences``, ``dropout`` and ``name``
+        (``lstm``). Any Keras recurrent layer works (a GRU, ``keras.layers.RNN(cell)``); the gate metrics need a cell
+        that reports its gates (:mod:`lstm_influence.layers.gate_reading`)."""
         return keras.layers.LSTM(**lstm_kwargs)
 
     # -- proving ----------------------------------------------------------------------------------------------
@@ -209,7 +219,7 @@ class Strategy:
 
     @staticmethod
     def lstm(model: keras.Model) -> keras.layers.Layer:
-        """The model's LSTM layer (named ``lstm`` by contract)."""
+        """The model's recurrent layer (named ``lstm`` by contract)."""
         return model.get_layer("lstm")
 
     def verify(self, model: keras.Model) -> dict[str, Any]:
@@ -236,7 +246,7 @@ class Strategy:
                 "seq_len": self.seq_len,
                 "horizon": self.horizon,
             },
-            "config": OmegaConf.to_container(self.cfg, resolve=True) if isinstance(self.cfg, DictConfig) else None,
+            "config": self.config,
             "injected_norm": injected,
             "checks": checks,
         }

@@ -29,8 +29,6 @@ class Baseline(Strategy):
     ``verify`` confirms the layer really is that: a plain Keras LSTM whose bias blocks are (0, 1, 0, 0).
     """
 
-    name = "baseline"
-
     def checks(self, model: keras.Model) -> list[dict[str, Any]]:
         layer = self.lstm(model)
         cell = layer.cell

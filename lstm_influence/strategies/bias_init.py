@@ -26,8 +26,9 @@ for the random presets (chrono, uniform) as for the constant ones.
 from __future__ import annotations
 
 import math
+import typing
 import zlib
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -68,30 +69,49 @@ def chrono_seed(seed: int) -> int:
     return preset_seed("chrono", seed)
 
 
+Preset = Literal["keras_default", "zeros", "forget_one", "forget_two", "chrono", "uniform", "custom"]
+
+
 class BiasInit(Strategy):
     """Gate-aware bias initialisation (see module doc); kernels keep Keras's defaults and seeds.
 
-    Config (``conf/strategy/bias_init.yaml``): ``preset``, ``gates`` (``custom`` only) and ``t_max``
-    (``chrono`` only; null: the sequence length).
+    Args:
+        preset: ``keras_default``, ``zeros``, ``forget_one``, ``forget_two``, ``chrono``, ``uniform`` or ``custom``.
+        gates: ``custom`` only: one constant per gate block, ``{input, forget, cell, output}``; None: Keras's
+            (0, 1, 0, 0).
+        t_max: ``chrono`` only: its longest dependency (>= 2); None: the task's horizon (the sequence length).
+        **kwargs: :class:`~lstm_influence.strategies.base.Strategy`'s.
     """
 
-    name = "bias_init"
-
-    def validate(self) -> None:
-        self.preset = str(self.cfg.preset)
+    def __init__(
+        self,
+        preset: Preset = "chrono",
+        gates: dict[str, float] | None = None,
+        t_max: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.preset = str(preset)
+        self.gates = dict(KERAS_DEFAULT_BIAS if gates is None else gates)
+        self.t_max_setting = t_max
         self.values: dict[str, float] | None = None
         self.t_max: float | None = None
+
+    def validate(self) -> None:
+        check_choice("strategy.preset", self.preset, typing.get_args(Preset))
         if self.preset == "custom":
-            given = dict(self.cfg.gates)
+            given = self.gates
             for gate, value in given.items():
-                # `+strategy.gates.<key>=…` bypasses the schema; a gate that does not exist must not pass silently.
                 check_choice("strategy.gates key", gate, gates.GATES)
                 check_number(f"strategy.gates.{gate}", value)
+            missing = [g for g in gates.GATES if g not in given]
+            if missing:
+                raise ConfigError(f"strategy.gates={given}: missing {', '.join(missing)}; preset=custom sets all four")
             self.values = {g: float(given[g]) for g in gates.GATES}
         elif self.preset in CONSTANT_PRESETS:
             self.values = dict(CONSTANT_PRESETS[self.preset])
         elif self.preset == "chrono":
-            t_max = self.cfg.t_max
+            t_max = self.t_max_setting
             if t_max is None:
                 t_max = self.horizon
                 what = "the sequence length" if self.horizon == self.seq_len else "the task's dependency horizon"

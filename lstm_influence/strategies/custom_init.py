@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lstm_influence import gates
 from lstm_influence.config import ConfigError
@@ -47,46 +47,84 @@ KERAS_DEFAULT_INITIALIZERS: dict[str, str] = {
 """``keras.layers.LSTM``'s own initialisers, matrix by matrix."""
 
 
+TARGET_KEYS: dict[str, bool] = {
+    "matrix": True,
+    "gate": True,
+    "op": True,
+    "value": True,
+    "units": False,
+    "features": False,
+}
+"""The keys of a target, each with whether it is required."""
+
+OPS: tuple[str, ...] = ("constant", "add", "scale")
+
+
 def plain_targets(cfg_targets: Any) -> list[dict[str, Any]]:
-    """The configured targets as plain dicts of plain values (str, not the config's enums; lists, not ListConfig).
+    """The configured targets as plain dicts of plain values (lists, not ListConfig), with their keys checked.
 
     Raises:
-        ConfigError: a target without one of its required keys (matrix, gate, op, value).
+        ConfigError: a target that is not a mapping, has a key no target has, lacks a required key (matrix, gate,
+            op, value) or names an op other than constant, add or scale.
     """
+    if isinstance(cfg_targets, (DictConfig, ListConfig)):
+        cfg_targets = OmegaConf.to_container(cfg_targets, resolve=True)
     out = []
-    for k, target in enumerate(cfg_targets):
+    for k, target in enumerate(cfg_targets or []):
+        field = f"strategy.targets[{k}]"
         if isinstance(target, DictConfig):
-            missing = [key for key in target if OmegaConf.is_missing(target, key)]
-            if missing:
-                raise ConfigError(
-                    f"strategy.targets[{k}]: missing {', '.join(missing)}; a target needs matrix, gate, op and value"
-                )
-            target = OmegaConf.to_container(target, resolve=True, enum_to_str=True)
-        out.append({key: (str(v) if key in ("matrix", "gate", "op") else v) for key, v in dict(target).items()})
+            target = OmegaConf.to_container(target, resolve=True)
+        if not isinstance(target, dict):
+            raise ConfigError(f"{field}={target!r}: expected a mapping with keys {', '.join(TARGET_KEYS)}")
+        unknown = [key for key in target if key not in TARGET_KEYS]
+        if unknown:
+            raise ConfigError(
+                f"{field}: unknown key(s) {', '.join(map(str, unknown))}; valid keys: {', '.join(TARGET_KEYS)}"
+            )
+        missing = [key for key, required in TARGET_KEYS.items() if required and target.get(key) is None]
+        if missing:
+            raise ConfigError(f"{field}: missing {', '.join(missing)}; a target needs matrix, gate, op and value")
+        if target["op"] not in OPS:
+            raise ConfigError(f"{field}.op={target['op']!r}: expected one of {', '.join(OPS)}")
+        out.append({"units": None, "features": None, **target})
     return out
 
 
 class CustomInit(Strategy):
     """Random base initialisers, then configured values written into chosen gate blocks (see module doc).
 
-    Config (``conf/strategy/custom_init.yaml``): ``base_initializer`` (per matrix; Keras's defaults),
-    ``unit_forget_bias`` (the base bias gets Keras's forget 1, as a plain LSTM's does) and ``targets``, each
-    ``{matrix, gate, units, features, op, value}``.
+    Args:
+        base_initializer: a Keras initialiser name per matrix (``kernel``, ``recurrent_kernel``, ``bias``); the
+            matrices not named keep Keras's defaults (glorot_uniform, orthogonal, zeros).
+        unit_forget_bias: the base bias gets 1 on the forget block, as a plain LSTM's does (drawn by us, so
+            targets on the bias act on top of it instead of being overridden by Keras).
+        targets: the writes, applied in order: each ``{matrix, gate, op, value}`` plus optional ``units`` and
+            ``features`` (see :func:`lstm_influence.gates.resolve_target` and :func:`lstm_influence.gates.fit_value`).
+        **kwargs: :class:`~lstm_influence.strategies.base.Strategy`'s.
     """
 
-    name = "custom_init"
+    def __init__(
+        self,
+        base_initializer: dict[str, Any] | None = None,
+        unit_forget_bias: bool = True,
+        targets: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.base_initializer = dict(base_initializer or {})
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.targets_setting = list(targets or [])
 
     def validate(self) -> None:
-        base = self.cfg.base_initializer
+        base = self.base_initializer
         for matrix in base:
-            # `+strategy.base_initializer.<key>=…` bypasses the schema.
             if matrix not in gates.MATRICES:
                 raise ConfigError(
                     f"strategy.base_initializer key {matrix!r}: expected one of {', '.join(gates.MATRICES)}"
                 )
             check_initializer_name(f"strategy.base_initializer.{matrix}", base[matrix])
         self.base_names = {**KERAS_DEFAULT_INITIALIZERS, **{m: str(base[m]) for m in base}}
-        self.targets = plain_targets(self.cfg.targets)
+        self.targets = plain_targets(self.targets_setting)
         self.resolved: list[tuple[int, dict[str, Any], gates.Target, np.ndarray]] = []
         for k, target in enumerate(self.targets):
             field = f"strategy.targets[{k}]"
@@ -114,7 +152,7 @@ class CustomInit(Strategy):
         # Drawn in LSTMCell's own order (kernel, recurrent kernel, bias) so the seeds, and with no targets every
         # weight, match a plain Keras LSTM built at the same point with the same seed.
         bases = {m: seeded_initializer(self.base_names[m]) for m in gates.MATRICES}
-        unit_forget_bias = bool(self.cfg.unit_forget_bias)
+        unit_forget_bias = self.unit_forget_bias
         init = {
             m: GateTargetInitializer(
                 bases[m],

@@ -8,7 +8,7 @@ this module maps the config onto it and proves the result.
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -41,31 +41,52 @@ def prior_seed(seed: int) -> int:
 class ExtraVariable(Strategy):
     """A trainable Δ (or per-unit gain g) combined with the LSTM kernel in the forward pass (see module doc).
 
-    Config (``conf/strategy/extra_variable.yaml``): ``mode``, ``matrix``, ``target_gates``, ``init``, ``l2``,
-    ``trainable_base``, ``rank`` and ``alpha`` (LoRA).
+    Args:
+        mode: ``additive`` (W_eff = W + Δ) or ``gain`` (W_eff = W ⊙ (1 + g), g per gate unit).
+        matrix: ``kernel`` or ``recurrent_kernel``.
+        target_gates: the gate blocks the variable may touch (input, forget, cell, output, or all); None: all four.
+        init: the variable's initial value on the targeted gates: a number, or a Keras initialiser name (a random
+            prior, seeded from the run's seed). Entries outside the targeted gates are always 0.
+        l2: L2 penalty ``l2 · Σ Δ²`` pulling the variable to zero (with ``rank``: on both LoRA factors).
+        trainable_base: false freezes W and trains only the variable (as LoRA does).
+        rank: None: a full Δ; r: Δ = (α / r) · A B, LoRA's low-rank form (additive mode, init 0).
+        alpha: LoRA's scale numerator; None: the rank (a scale of 1).
+        **kwargs: :class:`~lstm_influence.strategies.base.Strategy`'s.
 
     Retention: θ_cf is W_0 (Keras's draw with the same seed), θ_0 the effective matrix at initialisation
     (W_0 + init on M, or W_0 ⊙ (1 + init)); with ``init = 0`` Δ = 0 by construction, and the metric is instead
     ``influence/extra_norm_ratio`` = ‖W_eff − W‖ / ‖W_eff‖ over the targeted blocks after training.
     """
 
-    name = "extra_variable"
+    def __init__(
+        self,
+        mode: Literal["additive", "gain"] = "additive",
+        matrix: Literal["kernel", "recurrent_kernel"] = "kernel",
+        target_gates: list[Literal["input", "forget", "cell", "output", "all"]] | None = None,
+        init: float | str = 0.0,
+        l2: float = 0.0,
+        trainable_base: bool = True,
+        rank: int | None = None,
+        alpha: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = {
+            "mode": mode,
+            "matrix": matrix,
+            "target_gates": list(gates.GATES if target_gates is None else target_gates),
+            "init": init,
+            "l2": l2,
+            "trainable_base": trainable_base,
+            "rank": rank,
+            "alpha": alpha,
+        }
 
     def validate(self) -> None:
         # The layer's own check: each value, and the combinations (gain needs init > -1, a rank needs additive
         # mode and init 0, ...).
         with config_errors("strategy."):
-            checked = check_arguments(
-                mode=str(self.cfg.mode),
-                matrix=str(self.cfg.matrix),
-                target_gates=[str(g) for g in self.cfg.target_gates],
-                init=self.cfg.init,
-                init_seed=None,
-                l2=self.cfg.l2,
-                trainable_base=self.cfg.trainable_base,
-                rank=self.cfg.rank,
-                alpha=self.cfg.alpha,
-            )
+            checked = check_arguments(**self.settings, init_seed=None)
         self.mode, self.matrix, self.target_gates = checked["mode"], checked["matrix"], checked["target_gates"]
         self.init: Any = checked["init"]
         self.l2, self.trainable_base = checked["l2"], checked["trainable_base"]

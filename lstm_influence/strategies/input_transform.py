@@ -37,17 +37,29 @@ def per_feature(field: str, value: Any, n_features: int, default: float) -> np.n
 class InputTransform(Strategy):
     """A fixed or learned per-feature ``scale * x + shift`` before the LSTM (see module doc).
 
-    Config (``conf/strategy/input_transform.yaml``): ``scale`` and ``shift`` (a number for every feature, a
-    mapping feature index -> value, negative from the end, other features keeping 1 and 0, or a list with one
-    value per feature) and ``learned``. The layer is :class:`lstm_influence.layers.FeatureAffine`.
+    The layer is :class:`lstm_influence.layers.FeatureAffine`.
+
+    Args:
+        scale: a number for every feature, a mapping feature index -> value (negative indices count from the end;
+            other features keep 1) or a list with one value per feature.
+        shift: the same for the offset (other features keep 0).
+        learned: false: a fixed transform; true: a trainable per-feature gain and offset initialised there.
+        **kwargs: :class:`~lstm_influence.strategies.base.Strategy`'s.
     """
 
-    name = "input_transform"
+    def __init__(
+        self,
+        scale: float | list[float] | dict[int, float] = 1.0,
+        shift: float | list[float] | dict[int, float] = 0.0,
+        learned: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scale_setting, self.shift_setting, self.learned = scale, shift, bool(learned)
 
     def validate(self) -> None:
-        self.scale = per_feature("strategy.scale", self.cfg.scale, self.input_dim, 1.0)
-        self.shift = per_feature("strategy.shift", self.cfg.shift, self.input_dim, 0.0)
-        self.learned = bool(self.cfg.learned)
+        self.scale = per_feature("strategy.scale", self.scale_setting, self.input_dim, 1.0)
+        self.shift = per_feature("strategy.shift", self.shift_setting, self.input_dim, 0.0)
 
     def transform_inputs(self, x: Any) -> Any:
         layer = FeatureAffine(self.scale.tolist(), self.shift.tolist(), learned=self.learned, name=LAYER_NAME)

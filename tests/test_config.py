@@ -222,3 +222,16 @@ def test_an_arm_option_selects_its_strategy_and_names_the_run(tmp_path):
 
     tags = run_tags(cfg)
     assert (tags["arm"], tags["strategy"]) == ("zeros", "bias_init")
+    assert tags["task"] == "adding" and "task" not in run_tags(li.compose(["dataset=financial"]))
+
+
+def test_run_names_are_unique_within_a_sweep_over_tasks():
+    params = compose_with_hydra("config", ["experiment=long_range"]).hydra.sweeper.params
+    arms = str(params.arm).split(",")
+    names = [
+        run_name(li.compose(["experiment=long_range", f"sizes={sizes}", f"arm={arm}", "seed=0"]))
+        for sizes in str(params.sizes).split(",")
+        for arm in arms
+    ]
+    assert len(set(names)) == len(names) == 2 * len(arms)
+    assert {"chrono-adding-s0", "chrono-copy-s0"} <= set(names)

@@ -52,7 +52,7 @@ def test_run_is_named_tagged_and_finished(finished):
     assert run.info.status == "FINISHED" and summary["status"] == "FINISHED"
     assert run.info.run_name == "baseline-adding-s0"
     tags = run.data.tags
-    assert (tags["strategy"], tags["dataset"], tags["seed"]) == ("baseline", "synthetic", "0")
+    assert (tags["strategy"], tags["dataset"], tags["task"], tags["seed"]) == ("baseline", "synthetic", "adding", "0")
     assert len(tags["config_hash"]) == 16
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == EXPERIMENT

@@ -14,6 +14,8 @@ CONTROL_ARM = "baseline"
 # --- tags -------------------------------------------------------------------------------------------------------
 STRATEGY = "strategy"
 DATASET = "dataset"
+TASK = "task"  # the dataset family's task, where it has several (synthetic: adding, copy, sine)
+GATE_METRICS = "gate_metrics"  # why the gates/* metrics are absent or partial, where they are
 SEED = "seed"
 ARM = "arm"  # a named setting of a strategy; the strategy's name when the run has no arm
 CONFIG_HASH = "config_hash"  # the resolved config without tracking keys: how sweeps recognise a finished job

@@ -23,8 +23,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import arm_name, config_hash, flatten, run_name, to_container
-from lstm_influence.tracking.names import ARM, CONFIG_HASH, DATASET, ERROR, PARENT_RUN_ID, RUN_TRAIN, RUN_TYPE, SEED
+from lstm_influence.config import arm_name, config_hash, dataset_task, flatten, run_name, to_container
+from lstm_influence.tracking.names import (
+    ARM,
+    CONFIG_HASH,
+    DATASET,
+    ERROR,
+    PARENT_RUN_ID,
+    RUN_TRAIN,
+    RUN_TYPE,
+    SEED,
+    TASK,
+)
 from lstm_influence.tracking.names import STRATEGY as STRATEGY_TAG
 from lstm_influence.tracking.store import get_or_create_experiment, make_client
 
@@ -281,8 +291,8 @@ class RunLogger:
 
 
 def run_tags(cfg: DictConfig) -> dict[str, str]:
-    """The contract's tags for a training run of ``cfg``."""
-    return {
+    """The contract's tags for a training run of ``cfg`` (``task`` where the dataset family has several)."""
+    tags = {
         STRATEGY_TAG: str(cfg.strategy.name),
         ARM: arm_name(cfg),
         DATASET: str(cfg.dataset.name),
@@ -290,6 +300,10 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
         CONFIG_HASH: config_hash(cfg),
         RUN_TYPE: RUN_TRAIN,
     }
+    task = dataset_task(cfg)
+    if task is not None:
+        tags[TASK] = task
+    return tags
 
 
 @contextmanager

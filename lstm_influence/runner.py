@@ -31,6 +31,7 @@ from lstm_influence.model import MonitoredModel, build_model, check_run_values, 
 from lstm_influence.strategies import Strategy, make_strategy
 from lstm_influence.threads import ALONE, JobShare, apply_threads, resolve_threads
 from lstm_influence.tracking import names
+from lstm_influence.tracking.provenance import dataset_label
 
 # A user's mistake in the config or the data: reported in one line, without a traceback.
 USER_ERRORS = (ConfigError, DatasetError)
@@ -95,6 +96,8 @@ def train(
     data, strategy, model = prepared.data, prepared.strategy, prepared.model
     logger.log_params({f"data.{k}": v for k, v in flatten(data.metadata).items()})
     logger.log_json(data.metadata, "dataset.json")
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    logger.log_dataset(dataset_label(data.name, cfg.dataset.get("task")), splits, data.metadata.get("file"))
     logger.set_tags({names.TF_THREADS: prepared.threads})
     before = strategy.verify(model)
     logger.log_json({"before": before}, "influence_report.json")

@@ -161,6 +161,20 @@ def test_uniform_gate_bias_spreads_forget_activations_uniformly():
         UniformGateBias(1)
 
 
+def test_stretched_uniform_gate_bias_reaches_the_horizon_and_not_further():
+    units, t_max = 64, 200
+    b_i, b_f, _, _ = np.split(numpy(UniformGateBias(units, seed=0, t_max=t_max)((4 * units,))), 4)
+    time_scales = 1.0 / (1.0 - 1.0 / (1.0 + np.exp(-b_f)))  # 1 / (1 - f): steps a unit remembers
+    assert time_scales.max() > 64 * 1.5 and time_scales.max() <= t_max * (1 + 1e-3)  # past d = 64, within T_max
+    plain = numpy(UniformGateBias(units, seed=0)((4 * units,)))[units : 2 * units]
+    assert 1.0 / (1.0 - 1.0 / (1.0 + np.exp(-plain))).max() <= units * (1 + 1e-3)  # the paper's rule stops at d
+    np.testing.assert_allclose(b_i, -b_f, atol=0)
+    assert UniformGateBias.from_config(UniformGateBias(8, seed=1, t_max=50).get_config()).t_max == 50.0
+    for bad in (2, 1.5, "200", True):
+        with pytest.raises(ValueError, match="t_max="):
+            UniformGateBias(8, t_max=bad)
+
+
 @pytest.mark.parametrize("name", ["ChronoBias", "UniformGateBias"])
 def test_seeds_follow_keras(name):
     make = {

@@ -197,9 +197,14 @@ class UniformGateBias(GateBias):
     input gate, so ``b_i = −b_f`` starts it exactly at ``σ(−b_f) = 1 − σ(b_f)`` and lets training untie them (the
     same coupling chrono uses). Cell and output blocks are 0, as Keras initialises them.
 
+    The stretched variant (``t_max`` given) draws ``u ~ U[1/T_max, 1 − 1/T_max]`` instead, so the longest time
+    scales reach the task's horizon T_max rather than d: with d = 64 units and T = 200 steps the paper's rule tops
+    out at 64 steps. This is not Gu et al.'s rule; it tests whether the reach of the time scales is what matters.
+
     Args:
         units: the LSTM's units d, at least 2 (the interval is empty below).
         seed: an int reproduces the draw; None draws anew for every layer.
+        t_max: None for the paper's interval; a horizon above 2 stretches it to (1/t_max, 1 − 1/t_max).
 
     >>> bias = keras.ops.convert_to_numpy(UniformGateBias(4, seed=0)((16,)))
     >>> f = 1.0 / (1.0 + np.exp(-bias[4:8]))
@@ -207,16 +212,21 @@ class UniformGateBias(GateBias):
     True
     """
 
-    def __init__(self, units: int, seed: int | None = None) -> None:
+    def __init__(self, units: int, seed: int | None = None, t_max: float | None = None) -> None:
         super().__init__(units)
-        if self.units < 2:
+        if t_max is None and self.units < 2:
             raise ValueError(
                 f"units={units}: uniform gate initialisation draws from U[1/units, 1 - 1/units], which needs units >= 2"
             )
+        if t_max is not None and not (isinstance(t_max, int | float) and not isinstance(t_max, bool) and t_max > 2):
+            raise ValueError(
+                f"t_max={t_max!r}: the stretched interval (1/t_max, 1 - 1/t_max) needs a number above 2, or None"
+            )
         self.seed = check_seed(seed)
+        self.t_max = None if t_max is None else float(t_max)
 
     def blocks(self, dtype: str) -> tuple[Any, Any, Any, Any]:
-        low = 1.0 / self.units
+        low = 1.0 / (self.t_max or self.units)
         # Drawn in float32 at least: 1 − 1/d must stay below 1 for σ⁻¹ to be finite.
         u = keras.random.uniform((self.units,), minval=low, maxval=1.0 - low, seed=draw_seed(self.seed))
         b_f = ops.cast(ops.log(u) - ops.log1p(-u), dtype)
@@ -224,7 +234,7 @@ class UniformGateBias(GateBias):
         return -b_f, b_f, zeros, zeros
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed, "t_max": self.t_max}
 
 
 def _check_targets(matrix: str, targets: Sequence[Mapping[str, Any]], units: int | None) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ The package, one concept a module:
   ``with``), logging to them, finding runs by tags (paged), stale-run closing, metric histories, artifact files;
 * :mod:`~lstm_influence.tracking.sweeps`: a sweep's parent and children, closing its stale children, supersede;
 * :mod:`~lstm_influence.tracking.studies`: a tuning study's parent and its trials' runs, closing stale trial runs;
-* :mod:`~lstm_influence.tracking.links`: MLflow UI links and the lines that tell the user where to look.
+* :mod:`~lstm_influence.tracking.links`: MLflow UI links and the lines that tell the user where to look;
+* :mod:`~lstm_influence.tracking.provenance`: where a run came from (commit, versions, backend, machine, data).
 
 Everything public is importable from here, e.g. ``from lstm_influence import tracking; tracking.make_client(uri)``;
 ``tracking.Run`` is MLflow's run entity, for type hints in modules that read runs.

@@ -30,6 +30,17 @@ ERROR = "error"  # why a run ended FAILED
 DIVERGED = "diverged"  # why a run diverged (the metric stab/diverged says whether)
 SUPERSEDED_BY = "superseded_by"  # on a soft-deleted run: the run that re-ran its config
 
+# --- provenance: on every run (see tracking/provenance.py) ---------------------------------------------------------
+GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own tag: the UI's "Source" column links the commit
+GIT_BRANCH = "mlflow.source.git.branch"
+GIT_DIRTY = "git_dirty"  # true: files differ from the commit, which alone does not reproduce the run
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
+VERSION_PREFIX = "version."  # version.python, version.lstm_influence, version.keras, version.tensorflow, ...
+KERAS_BACKEND = "keras_backend"  # tensorflow or jax
+CPU = "cpu"  # the processor's model name
+CPU_CORES = "cpu_cores"  # the cores this process could run on
+
 # --- tuning: a study's parent run and its trials' runs --------------------------------------------------------------
 OPTUNA_STUDY = "optuna_study"  # the Optuna study's name, on the parent and on every trial's run
 OPTUNA_STORAGE = "optuna_storage"  # the Optuna storage URL, on the parent

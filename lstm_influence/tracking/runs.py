@@ -36,6 +36,7 @@ from lstm_influence.tracking.names import (
     TASK,
 )
 from lstm_influence.tracking.names import STRATEGY as STRATEGY_TAG
+from lstm_influence.tracking.provenance import dataset_inputs, provenance_tags
 from lstm_influence.tracking.store import get_or_create_experiment, make_client
 
 MAX_PARAM_LENGTH = 6000  # MLflow 3's limit on a param value
@@ -133,7 +134,9 @@ def finished_runs_by_hash(client: MlflowClient, experiment_id: str, config_hash:
 
 
 def create_run(client: MlflowClient, experiment_id: str, name: str, tags: Mapping[str, Any]) -> str:
-    """Open a new RUNNING run named ``name`` with ``tags`` (values written as strings); returns its id."""
+    """Open a new RUNNING run named ``name`` with ``tags`` (values written as strings) and the provenance tags of
+    this process (:func:`~lstm_influence.tracking.provenance.provenance_tags`); returns its id."""
+    tags = {**provenance_tags(), **tags}
     run = client.create_run(experiment_id, run_name=name, tags={key: str(value) for key, value in tags.items()})
     return run.info.run_id
 
@@ -285,6 +288,10 @@ class RunLogger:
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_dataset(self, label: str, splits: Mapping[str, Any], source: str | None = None) -> None:
+        """Record the run's data as MLflow dataset inputs (:func:`.provenance.dataset_inputs`)."""
+        self.client.log_inputs(self.run_id, datasets=dataset_inputs(label, splits, source))
 
     def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, path, artifact_path)

@@ -3,7 +3,8 @@
 - :class:`StepRecorder`: the loss and global gradient norm of every training step, written inside the compiled
   train step into preallocated buffers and read once per epoch (one device-to-host copy an epoch, not one a step).
 - :func:`gate_statistics` and :class:`GateProbe`: mean input/forget gate activations and the saturated-gate fraction
-  of the LSTM on a fixed validation batch, replayed from the layer's current weights.
+  of the recurrent layer on a fixed validation batch, as the layer's own cell reports them
+  (:mod:`lstm_influence.layers.gate_reading`); a layer that reports none trains without them.
 - :class:`EpochMonitor`: the Keras callback that, per epoch, reads the recorder, probes the gates, checks divergence
   and sends every per-epoch metric in one MLflow call; :func:`monitor_training` wires all three onto a model.
 - :func:`describe_run`: the end-of-run summary in words a newcomer reads.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -25,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from lstm_influence import metrics as m
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset
+from lstm_influence.layers.gate_reading import GateRecordingCell, GatesUnavailable
 from lstm_influence.tracking import names
 
 if TYPE_CHECKING:
@@ -69,81 +71,74 @@ class StepRecorder:
         return self.loss.numpy()[:n], self.grad_norm.numpy()[:n]
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # exact, and free of exp overflow warnings for large |z|
+SUMMARISED_GATES = ("input", "forget", "output")
+"""The gates the gate metrics summarise, where the layer reports them."""
 
 
 def gate_statistics(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    recurrent_kernel: np.ndarray,
-    bias: np.ndarray,
-    saturation: tuple[float, float] = SATURATION,
+    activations: Mapping[str, np.ndarray], saturation: tuple[float, float] = SATURATION
 ) -> dict[str, float]:
-    """Replay an LSTM over ``x`` and summarise its gate activations.
-
-    With Keras's gate layout i, f, c, o along the last axis of ``kernel`` (features, 4u), ``recurrent_kernel``
-    (u, 4u) and ``bias`` (4u,), and h_0 = c_0 = 0, for t = 1..T::
-
-        z_t = x_t W + h_{t-1} U + b = [z_i, z_f, z_c, z_o]
-        i_t = σ(z_i),  f_t = σ(z_f),  o_t = σ(z_o),  c_t = f_t ⊙ c_{t-1} + i_t ⊙ tanh(z_c),  h_t = o_t ⊙ tanh(c_t)
+    """Summarise gate activations, as a layer reports them (:mod:`lstm_influence.layers.gate_reading`).
 
     Args:
-        x: the LSTM's inputs, ``(batch, time, features)``.
-        kernel, recurrent_kernel, bias: the layer's (effective) weights.
+        activations: ``{gate: (batch, time, units)}`` values in [0, 1]; ``input``, ``forget`` and ``output`` are
+            read where present.
         saturation: ``(low, high)``: an activation below ``low`` or above ``high`` is saturated.
 
     Returns:
-        ``gates/forget_mean`` and ``gates/input_mean`` (the mean of f and i over sequences, units and time steps)
-        and ``gates/saturated_frac`` (the fraction of i, f and o activations outside ``saturation``).
+        ``gates/forget_mean`` and ``gates/input_mean`` (the mean of f and i over sequences, units and time steps),
+        each where the layer reports that gate, and ``gates/saturated_frac`` (the fraction of the reported input,
+        forget and output activations outside ``saturation``), where it reports any of them.
     """
-    x = np.asarray(x, np.float32)
-    if x.ndim != 3 or x.shape[1] == 0:
-        raise ValueError(f"gate_statistics expects x of shape (batch, time >= 1, features), got {x.shape}")
     low, high = saturation
-    units = recurrent_kernel.shape[0]
-    projected = x @ kernel + bias  # (batch, time, 4u): the input part of every step at once
-    h = np.zeros((x.shape[0], units), np.float32)
-    c = np.zeros_like(h)
-    forget_sum = input_sum = saturated_sum = 0.0
-    for t in range(x.shape[1]):
-        z = projected[:, t] + h @ recurrent_kernel
-        i, f, o = _sigmoid(z[:, :units]), _sigmoid(z[:, units : 2 * units]), _sigmoid(z[:, 3 * units :])
-        c = f * c + i * np.tanh(z[:, 2 * units : 3 * units])
-        h = o * np.tanh(c)
-        forget_sum += float(f.mean())
-        input_sum += float(i.mean())
-        gates = np.stack([i, f, o])
-        saturated_sum += float(np.mean((gates < low) | (gates > high)))
-    steps = x.shape[1]
-    return {
-        names.GATES_FORGET_MEAN: forget_sum / steps,
-        names.GATES_INPUT_MEAN: input_sum / steps,
-        names.GATES_SATURATED_FRAC: saturated_sum / steps,
-    }
+    present = {gate: np.asarray(activations[gate], np.float64) for gate in SUMMARISED_GATES if gate in activations}
+    stats: dict[str, float] = {}
+    if "forget" in present:
+        stats[names.GATES_FORGET_MEAN] = float(present["forget"].mean())
+    if "input" in present:
+        stats[names.GATES_INPUT_MEAN] = float(present["input"].mean())
+    if present:
+        # per gate then averaged, so each reported gate weighs the same whatever its width
+        stats[names.GATES_SATURATED_FRAC] = float(
+            np.mean([np.mean((values < low) | (values > high)) for values in present.values()])
+        )
+    return stats
+
+
+def gate_note(reported: Sequence[str]) -> str:
+    """Why some gate metrics are absent, given the gates a layer reports ("" when all are there)."""
+    missing = [gate for gate in ("forget", "input") if gate not in reported]
+    if not missing:
+        return ""
+    absent = ", ".join(f"gates/{gate}_mean" for gate in missing)
+    return f"partial: the recurrent layer reports the gates {', '.join(reported) or 'none'}, so {absent} is not logged"
 
 
 class GateProbe:
-    """:func:`gate_statistics` of a model's layer ``lstm`` on a fixed batch, with the layer's current weights.
+    """:func:`gate_statistics` of a model's recurrent layer ``lstm`` on a fixed batch, with its current weights.
 
-    The LSTM's inputs are recomputed at every call (a learned input transform moves). The replay runs in numpy on
-    one BLAS thread: its products (probe batch × units by units × 4·units) are far too small for more to pay, and
-    idle BLAS threads spinning beside TensorFlow's made one probe take 1.1 to 1.7 s instead of 0.05 s on a loaded
-    2-core machine. On a 64-sequence batch it costs milliseconds and nothing to compile.
+    The layer's own cell runs over the batch inside a compiled Keras function (one trace per run), reporting its
+    gates at every step (:class:`~lstm_influence.layers.gate_reading.GateRecordingCell`); the inputs are recomputed
+    at every call (a learned input transform moves). On a 64-sequence batch of 100 steps it costs tens of
+    milliseconds.
+
+    Raises:
+        GatesUnavailable: from the constructor, when the layer does not report its gates.
     """
 
     def __init__(self, model: keras.Model, x_batch: np.ndarray) -> None:
         lstm = model.get_layer("lstm")
-        self.cell = lstm.cell
-        self.lstm_inputs = keras.Model(model.input, lstm.input)
+        self.cell = GateRecordingCell(lstm)
+        outputs = keras.layers.RNN(self.cell, return_sequences=True, name="gate_probe")(lstm.input)
+        self.gates = keras.Model(model.input, outputs)
+        self.gates.jit_compile = False  # a few steps of one small batch an epoch: compiling XLA would not repay
         self.x_batch = x_batch
+        self.note = gate_note(self.cell.gate_names)
 
     def __call__(self) -> dict[str, float]:
-        x = keras.ops.convert_to_numpy(self.lstm_inputs(self.x_batch, training=False))
-        cell = self.cell
-        weights = (cell.kernel, cell.recurrent_kernel, cell.bias)
+        activations = self.cell.split(np.asarray(self.gates.predict_on_batch(self.x_batch)))
         with threadpool_limits(limits=1, user_api="blas"):
-            return gate_statistics(x, *(keras.ops.convert_to_numpy(w) for w in weights))
+            return gate_statistics(activations)
 
 
 @dataclasses.dataclass
@@ -185,6 +180,8 @@ class EpochMonitor(keras.callbacks.Callback):
         self.logger = logger
         self.epoch_hook = epoch_hook
         self.record = TrainingRecord()
+        self.gate_note = ""
+        """Why the gate metrics are absent or partial ("" when all are logged); the run records it."""
         self._started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -264,14 +261,24 @@ def monitor_training(
 ) -> EpochMonitor:
     """Attach a step recorder to ``model``'s train step and return the epoch monitor to pass to ``fit``.
 
-    The gate probe uses the first ``train.gate_probe_batch`` validation sequences (none when that is 0).
+    The gate probe uses the first ``train.gate_probe_batch`` validation sequences (none when that is 0). A recurrent
+    layer that does not report its gates trains without them: the monitor's ``gate_note`` says why (as it says
+    which are missing when the layer reports only some), for the run to record.
     """
     steps_per_epoch = math.ceil(len(data.train[0]) / int(cfg.train.batch_size))
     recorder = StepRecorder(steps_per_epoch)
     model.attach_recorder(recorder, clip_norm=cfg.train.clip_norm)
     probe_size = min(int(cfg.train.gate_probe_batch), len(data.val[0]))
-    probe = GateProbe(model, data.val[0][:probe_size]) if probe_size > 0 else None
-    return EpochMonitor(cfg, data, recorder, probe, logger, epoch_hook)
+    probe, note = None, "off: train.gate_probe_batch=0"
+    if probe_size > 0:
+        try:
+            probe = GateProbe(model, data.val[0][:probe_size])
+            note = probe.note
+        except GatesUnavailable as reason:
+            note = f"absent: {reason}"
+    monitor = EpochMonitor(cfg, data, recorder, probe, logger, epoch_hook)
+    monitor.gate_note = note
+    return monitor
 
 
 def describe_run(

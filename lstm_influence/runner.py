@@ -120,6 +120,8 @@ def train(
     logger.log_metrics(references)
 
     monitor = monitoring.monitor_training(model, cfg, data, logger, epoch_hook)
+    if monitor.gate_note:
+        logger.set_tags({names.GATE_METRICS: monitor.gate_note})
     model.fit(
         *data.train,
         validation_data=data.val,

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_info
 
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.monitoring import GateProbe, StepRecorder, describe_run, gate_statistics
+from lstm_influence.monitoring import gate_note as monitoring_note
 
 
 def sigmoid(z: float) -> float:
@@ -44,24 +45,29 @@ def hand_computed_gates() -> dict[str, float]:
     }
 
 
-def constant_lstm_model() -> keras.Model:
+def constant_lstm_model(order=(0, 1, 2, 3), layer=keras.layers.LSTM) -> keras.Model:
+    """The hand-computed LSTM as a Keras model, its gate blocks stored in ``order`` (Keras's own: 0, 1, 2, 3)."""
     inputs = keras.Input((len(X), 1))
-    lstm = keras.layers.LSTM(
+    permute = list(order)
+    lstm = layer(
         1,
-        kernel_initializer=keras.initializers.Constant(np.array([KERNEL])),
-        recurrent_initializer=keras.initializers.Constant(np.array([RECURRENT])),
-        bias_initializer=keras.initializers.Constant(np.array(BIAS)),
+        kernel_initializer=keras.initializers.Constant(np.array([KERNEL])[..., permute]),
+        recurrent_initializer=keras.initializers.Constant(np.array([RECURRENT])[..., permute]),
+        bias_initializer=keras.initializers.Constant(np.array(BIAS)[permute]),
         unit_forget_bias=False,
         name="lstm",
     )
     return keras.Model(inputs, keras.layers.Dense(1)(lstm(inputs)))
 
 
+PROBE_X = np.array([[[x] for x in X]], np.float32)
+
+
 def test_the_gate_probe_matches_hand_computed_gate_activations():
     expected = hand_computed_gates()
     # the output gate of this bias is saturated at both steps, the others never: 1/3 of the gates
     assert expected["gates/saturated_frac"] == pytest.approx(1 / 3)
-    probe = GateProbe(constant_lstm_model(), np.array([[[x] for x in X]], np.float32))
+    probe = GateProbe(constant_lstm_model(), PROBE_X)
     measured = probe()
     for key, value in expected.items():
         assert measured[key] == pytest.approx(value, rel=1e-5), key
@@ -69,17 +75,48 @@ def test_the_gate_probe_matches_hand_computed_gate_activations():
 
 @pytest.mark.parametrize("order", [[1, 0, 2, 3], [0, 2, 1, 3], [3, 1, 2, 0]], ids=["f-i-c-o", "i-c-f-o", "o-f-c-i"])
 def test_the_hand_computed_gates_catch_another_gate_order(order):
-    x = np.array([[[v] for v in X]], np.float32)
-    weights = [np.array([w], np.float32) for w in (KERNEL, RECURRENT)] + [np.array(BIAS, np.float32)]
-    permuted = gate_statistics(x, *(w[..., order] for w in weights))
+    permuted = GateProbe(constant_lstm_model(order), PROBE_X)()
+    assert permuted != pytest.approx(hand_computed_gates(), rel=1e-3)
+
+
+def test_the_extra_variable_lstm_reports_its_gates_on_the_effective_kernel():
+    from lstm_influence.layers import ExtraVariableLSTM
+
     expected = hand_computed_gates()
-    assert gate_statistics(x, *weights) == pytest.approx(expected, rel=1e-5)
-    assert permuted != pytest.approx(expected, rel=1e-3)
+    model = constant_lstm_model(layer=lambda units, **kw: ExtraVariableLSTM(units, target_gates=["forget"], **kw))
+    assert GateProbe(model, PROBE_X)() == pytest.approx(expected, rel=1e-5)  # Δ = 0: the same gates
+    model.get_layer("lstm").cell.extra.assign(np.array([[0.0, 3.0, 0.0, 0.0]], np.float32))  # masked to forget
+    moved = GateProbe(model, PROBE_X)()
+    assert moved["gates/forget_mean"] > expected["gates/forget_mean"] + 0.1
+    # c_0 = 0, so h_1 does not depend on f_1: the input gate stays what it was at both steps
+    assert moved["gates/input_mean"] == pytest.approx(expected["gates/input_mean"], rel=1e-5)
 
 
-def test_gate_statistics_reject_an_input_without_time_steps():
+def test_read_gates_rejects_an_input_without_time_steps():
+    from lstm_influence.layers.gate_reading import read_gates
+
+    layer = constant_lstm_model().get_layer("lstm")
     with pytest.raises(ValueError, match=r"\(batch, time >= 1, features\)"):
-        gate_statistics(np.zeros((2, 0, 1)), np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(4))
+        read_gates(layer, np.zeros((2, 0, 1)))
+
+
+def test_gate_statistics_summarise_what_the_layer_reports():
+    forget = np.array([[[0.01], [0.5]]])
+    assert gate_statistics({"forget": forget}) == {"gates/forget_mean": 0.255, "gates/saturated_frac": 0.5}
+    assert gate_statistics({"candidate": forget}) == {}
+    assert monitoring_note(["forget"]) == (
+        "partial: the recurrent layer reports the gates forget, so gates/input_mean is not logged"
+    )
+    assert monitoring_note(["input", "forget", "output"]) == ""
+
+
+def test_a_layer_that_reports_no_gates_is_named_with_the_reason():
+    from lstm_influence.layers.gate_reading import GatesUnavailable
+
+    inputs = keras.Input((len(X), 1))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GRU(2, name="lstm")(inputs)))
+    with pytest.raises(GatesUnavailable, match=r"GRU \(cell GRUCell\) does not report its gates"):
+        GateProbe(model, PROBE_X)
 
 
 def test_the_step_recorder_keeps_one_epoch_and_overwrites_its_last_slot():

@@ -40,6 +40,7 @@ import numpy as np
 from keras import ops
 
 from lstm_influence import gates
+from lstm_influence.layers.gate_reading import lstm_cell_gate_activations
 from lstm_influence.layers.initializers import GateTargetInitializer, check_finite, check_seed
 
 MODES: tuple[str, ...] = ("additive", "gain")
@@ -361,6 +362,12 @@ class ExtraVariableLSTMCell(keras.layers.LSTMCell):
             )
         if not self.trainable_base:
             base.trainable = False
+
+    def gate_activations(self, inputs: Any, states: Any) -> dict[str, Any]:
+        """The input, forget and output gates at one step, on the effective kernel (the interface of
+        :mod:`lstm_influence.layers.gate_reading`)."""
+        with self.frozen_effective_matrix():
+            return lstm_cell_gate_activations(self, inputs, states)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **{key: _extra_config(self, key) for key in _EXTRA_ARGS}}

@@ -5,8 +5,10 @@ To execute (after a sweep, e.g. ``python -m lstm_influence -m experiment=smoke``
     python experiments/compare.py --experiment lstm-influence
     python experiments/compare.py --experiment lstm-influence --sweep-id ID --metric conv/aulc --control baseline
     python experiments/compare.py --from results/compare --out /tmp/rebuilt      # no MLflow needed
+    python experiments/compare.py --experiment my-study --preset my_study        # the analysis declared in advance
+    python experiments/compare.py --experiment lr-control --margin test/norm_loss=0.01   # ad hoc equivalence
 
-Writes ``report.md``, ``summary.csv``, ``runs.csv``, ``history.csv`` and ``figures/*.png|svg`` into
+Writes ``report.md``, ``summary.csv``, ``environment.txt``, ``runs.csv``, ``history.csv`` and ``figures/*.png|svg`` into
 ``results/<experiment>/`` (or ``--out``), and logs them as artifacts of the sweep's parent run under ``analysis/``.
 """
 
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lstm_influence import tracking
+from lstm_influence.analysis.declaration import load_declaration, parse_margin
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI
 from lstm_influence.analysis.pipeline import analyse, analyse_files, default_out_dir
 from lstm_influence.tracking import names
@@ -40,9 +43,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="output folder (default: results/<experiment>/)")
     p.add_argument(
         "--primary",
-        default=names.PRIMARY_METRIC,
+        default=None,
         metavar="M",
-        help="the confirmatory metric, Holm-corrected over its comparisons (default: %(default)s)",
+        help=f"the confirmatory metric, Holm-corrected over its comparisons (default: the preset's, else "
+        f"{names.PRIMARY_METRIC})",
     )
     p.add_argument(
         "--metric",
@@ -52,11 +56,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="M",
         help=f"exploratory metrics to analyse besides the primary one and {names.EPOCHS_TO_TARGET}",
     )
-    p.add_argument("--control", default=names.CONTROL_ARM, help="the reference arm (default: %(default)s)")
+    p.add_argument(
+        "--control", default=None, help=f"the reference arm (default: the preset's, else {names.CONTROL_ARM})"
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="read the analysis declared in conf/analysis/NAME.yaml (or a YAML file): primary metric, control, "
+        "metrics and equivalence margins; flags given here win",
+    )
+    p.add_argument(
+        "--margin",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="test each arm for equivalence with the control within ±VALUE on METRIC (exact paired TOST; "
+        "ad hoc, so exploratory); repeatable",
+    )
     p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
     args = p.parse_args(argv)
     if args.from_dir is not None and args.out is None:
         p.error("--from needs --out (a report is never rebuilt over its own files)")
+    try:
+        args.margins = dict(parse_margin(text) for text in args.margin)
+    except ValueError as err:
+        p.error(str(err))
     return args
 
 
@@ -132,13 +157,15 @@ def tuning_summary(tracking_uri: str, experiment: str) -> pd.DataFrame | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = {
-        "metrics": args.metric,
-        "primary": args.primary,
-        "control": args.control,
-    }
     started = time.perf_counter()
     try:
+        settings = {
+            "metrics": args.metric,
+            "primary": args.primary,
+            "control": args.control,
+            "margins": args.margins,
+            "declaration": load_declaration(args.preset) if args.preset else None,
+        }
         if args.from_dir is not None:
             result = analyse_files(args.from_dir, out_dir=args.out, **settings)
         else:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lstm_influence.analysis.coverage import EQUIVALENCE_TESTS, equivalence_rate, equivalence_size
+from lstm_influence.analysis.declaration import load_declaration, parse_margin
 from lstm_influence.analysis.estimators import (
     rank_sum_one_sided,
     rank_sum_tost,
     signed_rank_one_sided,
     signed_rank_tost,
 )
+from lstm_influence.analysis.report import equivalence_verdict
+from lstm_influence.analysis.summaries import SUMMARY_COLUMNS, summarize
 
 D = [0.1, -0.2, 0.05, 0.15, -0.1]
 
@@ -138,3 +142,76 @@ def test_power_grows_with_the_margin():
     assert wide > 0.6 and narrow < 0.05
     # at 5 pairs the smallest p is 1/32: every difference has to sit inside the margin
     assert equivalence_rate(5, 0.0, 1.0) == pytest.approx((0.6827**5), abs=0.02)
+
+
+# ------------------------------------------------------------------------------------------- in the summary and report
+
+
+def scores_frame(values: dict[str, list[float]], dataset: str = "text") -> pd.DataFrame:
+    """A scores frame (one run per arm and seed, paired by seed) from {arm: values by seed}."""
+    rows = [
+        {"run_id": f"{arm}-{seed}", "dataset": dataset, "strategy": arm, "seed": seed, "value": v}
+        for arm, vs in values.items()
+        for seed, v in enumerate(vs)
+    ]
+    frame = pd.DataFrame(rows).assign(status="ok", diverged=False, budget=10)
+    frame["pair"] = "seed=" + frame["seed"].astype(str)
+    return frame
+
+
+BASE = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+SCORES = {
+    "baseline": BASE,
+    "close": [b + d for b, d in zip(BASE, [0.01, -0.02, 0.005, 0.015, -0.01, 0.02])],  # every |d| < 0.1
+    "far": [b + 0.5 for b in BASE],
+}
+
+
+def test_summary_carries_the_margin_the_tost_p_and_its_holm_value():
+    summary = summarize(scores_frame(SCORES), "test/norm_loss", margin=0.1).set_index("strategy")
+    assert list(SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("p_holm") :][:4]) == [
+        "p_holm",
+        "margin",
+        "p_equiv",
+        "p_equiv_holm",
+    ]
+    # 6 pairs all inside ±0.1: both one-sided p are 1/64; 'far' sits outside on every pair: p = 1
+    assert summary.at["close", "p_equiv"] == 1 / 64 and summary.at["far", "p_equiv"] == 1.0
+    assert summary.at["close", "margin"] == 0.1
+    assert summary.at["close", "p_equiv_holm"] == 2 / 64  # Holm over the two equivalence tests
+    assert np.isnan(summary.at["baseline", "p_equiv"]) and np.isnan(summary.at["baseline", "margin"])
+    without = summarize(scores_frame(SCORES), "test/norm_loss")
+    assert without["margin"].isna().all() and without["p_equiv"].isna().all()
+    only = summarize(scores_frame(SCORES), "test/norm_loss", margin=0.1, equivalence_arms=["far"]).set_index("strategy")
+    assert np.isnan(only.at["close", "p_equiv"]) and only.at["far", "p_equiv"] == 1.0
+
+
+def test_unpaired_cells_get_the_rank_sum_tost():
+    scores = scores_frame(SCORES)
+    scores = scores[~((scores["strategy"] == "close") & (scores["seed"] == 5))]  # one run without a partner
+    summary = summarize(scores, "test/norm_loss", margin=0.1).set_index("strategy")
+    x = np.asarray(SCORES["close"][:5])
+    assert summary.at["close", "p_equiv"] == rank_sum_tost(x, np.asarray(BASE), 0.1)
+
+
+def test_verdict_says_equivalent_only_when_the_holm_adjusted_tost_passes():
+    assert equivalence_verdict(0.031, 0.1) == "equivalent within ±0.1"
+    assert equivalence_verdict(0.05, 0.1) == "not shown"
+    assert equivalence_verdict(float("nan"), 0.1) == "—"
+
+
+def test_declaration_and_margin_flags(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("primary: conv/aulc\nmargins:\n  test/norm_loss: 0.02\nequivalence_arms: [far]\n")
+    declared = load_declaration(str(path))
+    assert declared.primary == "conv/aulc" and declared.margins == {"test/norm_loss": 0.02}
+    assert declared.equivalence_arms == ("far",) and declared.control is None
+    assert parse_margin("test/norm_loss=0.01") == ("test/norm_loss", 0.01)
+    for bad in ("test/norm_loss", "=0.1", "test/norm_loss=-1", "test/norm_loss=x"):
+        with pytest.raises(ValueError):
+            parse_margin(bad)
+    path.write_text("primary: conv/aulc\nmargin: {test/norm_loss: 0.02}\n")
+    with pytest.raises(ValueError, match=r"unknown key.*margin.*valid keys"):
+        load_declaration(str(path))
+    with pytest.raises(ValueError, match=r"no analysis declaration conf/analysis/nope\.yaml"):
+        load_declaration("nope")

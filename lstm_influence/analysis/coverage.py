@@ -260,6 +260,7 @@ def equivalence_size(
     margins: tuple[float, ...] = EQUIVALENCE_MARGINS,
     n_experiments: int = EQUIVALENCE_EXPERIMENTS,
     seed: int = SIMULATION_SEED,
+    tests: tuple[str, ...] = EQUIVALENCE_TESTS,
 ) -> dict[str, float]:
     """Simulated size of the exact TOST with n pairs (runs per arm): the largest rejection rate at δ = ±m.
 
@@ -269,12 +270,15 @@ def equivalence_size(
         margins: the margins m, in SD of the noise; both boundaries of each are simulated.
         n_experiments: simulated experiments per margin and boundary.
         seed: seeds ``numpy.random.default_rng`` (one stream per test, so each number is reproducible alone).
+        tests: which of :data:`EQUIVALENCE_TESTS` to simulate.
 
     Returns:
-        ``{"paired": size, "unpaired": size}`` (:data:`EQUIVALENCE_TESTS`); a valid test has size ≤ ``alpha``.
+        ``{test: size}`` for each of ``tests``; a valid test has size ≤ ``alpha``.
     """
     sizes = {}
     for k, test in enumerate(EQUIVALENCE_TESTS):
+        if test not in tests:
+            continue
         rng = np.random.default_rng([seed, 2, k])
         sizes[test] = max(
             equivalence_rate(n, boundary, m, paired=test == "paired", alpha=alpha, n_experiments=n_experiments, rng=rng)

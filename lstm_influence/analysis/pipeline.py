@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstm_influence.analysis import plots
+from lstm_influence.analysis.declaration import Declaration
+from lstm_influence.analysis.environment import ENVIRONMENT_FILE, KNOWN_FILE, environment_text, run_environments
 from lstm_influence.analysis.estimators import CONFIDENCE
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI, SweepData, load_sweep
 from lstm_influence.analysis.raw import HISTORY_FILE, RUNS_FILE, read_raw, write_raw
@@ -122,7 +124,10 @@ def build_figures(
 def write_report(
     data: SweepData, out: Path, settings: ReportSettings, *, tuning: pd.DataFrame | None = None
 ) -> tuple[Path, list[Path], dict[str, pd.DataFrame]]:
-    """Statistics, figures, ``summary.csv`` and ``report.md`` of ``data`` into ``out``.
+    """Statistics, figures, ``summary.csv``, ``environment.txt`` and ``report.md`` of ``data`` into ``out``.
+
+    ``environment.txt`` lists the used runs' provenance (:mod:`~lstm_influence.analysis.environment`), followed by
+    ``known_environment.txt`` where one sits in ``out`` (a note on runs that predate the provenance tags).
 
     Returns:
         ``(report path, every file written, summaries by metric)``.
@@ -135,6 +140,8 @@ def write_report(
             control=settings.control,
             family=CONFIRMATORY if m == settings.primary else EXPLORATORY,
             confidence=settings.confidence,
+            margin=settings.margins.get(m),
+            equivalence_arms=settings.equivalence_arms,
         )
         for m in settings.metrics
     }
@@ -152,8 +159,21 @@ def write_report(
             figures_rel[FIGURES[stem]] = f"figures/{stem}.png"
     summary_csv = pd.concat(summaries.values()).to_csv(index=False, lineterminator="\n")
     files.append(write_text(out / "summary.csv", summary_csv))
+    environments = run_environments(data)
+    known = out / KNOWN_FILE
+    note = known.read_text(encoding="utf-8") if known.is_file() else None
+    files.append(write_text(out / ENVIRONMENT_FILE, environment_text(environments, note)))
     text = render_report(
-        data, summaries, scores, figures_rel, settings, references=references, rates=rates, tuning=tuning
+        data,
+        summaries,
+        scores,
+        figures_rel,
+        settings,
+        references=references,
+        rates=rates,
+        tuning=tuning,
+        environments=environments,
+        environment_note=note,
     )
     report = write_text(out / "report.md", text)
     return report, [report, *files], summaries
@@ -170,18 +190,32 @@ def _tuning_round_trip(tuning: pd.DataFrame | None, out: Path) -> tuple[pd.DataF
 
 def _settings(
     metrics: Sequence[str],
-    primary: str,
-    control: str,
+    primary: str | None,
+    control: str | None,
     confidence: float,
     alpha: float,
+    margins: Mapping[str, float] | None = None,
+    declaration: Declaration | None = None,
 ) -> ReportSettings:
-    """The report's settings, the same whether the runs come from MLflow or from shipped files."""
+    """The report's settings, the same whether the runs come from MLflow or from shipped files.
+
+    What is given here wins over the declaration; a margin given here for a metric the declaration also has makes
+    that metric's equivalence ad hoc.
+    """
+    declared = dict(declaration.margins) if declaration else {}
+    ad_hoc = dict(margins or {})
+    primary = primary or (declaration.primary if declaration else None) or names.PRIMARY_METRIC
+    extra = [*(declaration.metrics if declaration else ()), *metrics, *declared, *ad_hoc]
     return ReportSettings(
-        metrics=metric_list(primary, metrics),
+        metrics=metric_list(primary, extra),
         primary=primary,
-        control=control,
+        control=control or (declaration.control if declaration else None) or names.CONTROL_ARM,
         confidence=confidence,
         alpha=alpha,
+        margins={**declared, **ad_hoc},
+        declared_margins=frozenset(set(declared) - set(ad_hoc)),
+        declaration=declaration.source if declaration else None,
+        equivalence_arms=declaration.equivalence_arms if declaration else None,
     )
 
 
@@ -192,12 +226,14 @@ def analyse(
     tracking_uri: str = DEFAULT_TRACKING_URI,
     out_dir: Path | str | None = None,
     metrics: Sequence[str] = (),
-    primary: str = names.PRIMARY_METRIC,
-    control: str = names.CONTROL_ARM,
+    primary: str | None = None,
+    control: str | None = None,
     confidence: float = CONFIDENCE,
     alpha: float = SIGNIFICANCE,
     log_to_mlflow: bool = True,
     tuning: pd.DataFrame | None = None,
+    margins: Mapping[str, float] | None = None,
+    declaration: Declaration | None = None,
 ) -> AnalysisResult:
     """Load a sweep from MLflow, ship its raw data, and write the statistics, figures and ``report.md``.
 
@@ -208,19 +244,22 @@ def analyse(
         out_dir: output folder (default ``results/<experiment>/``).
         metrics: further summary metrics to analyse (exploratory); ``primary`` and
             :data:`SECONDARY_METRICS` always are.
-        primary: the confirmatory metric.
-        control: the reference arm.
+        primary: the confirmatory metric (default: the declaration's, else ``test/norm_loss``).
+        control: the reference arm (default: the declaration's, else ``baseline``).
         confidence: every interval's two-sided level.
         alpha: the family-wise error rate the report's verdicts use.
         log_to_mlflow: log the folder as artifacts of the sweep's parent run under ``analysis/``.
         tuning: optional tuning results for the report's tuning section (shipped as ``tuning.csv``).
+        margins: ad hoc equivalence margins by metric (exploratory TOSTs against the control).
+        declaration: the analysis declared before the runs (:mod:`~lstm_influence.analysis.declaration`): its
+            metrics, primary metric, control and margins (a confirmatory family of TOSTs per metric).
     """
     out = Path(out_dir) if out_dir is not None else default_out_dir(experiment)
     loaded = load_sweep(experiment, sweep_id=sweep_id, tracking_uri=tracking_uri)
     raw_files = write_raw(loaded, out)
     data = read_raw(out)
     tuning, tuning_files = _tuning_round_trip(tuning, out)
-    settings = _settings(metrics, primary, control, confidence, alpha)
+    settings = _settings(metrics, primary, control, confidence, alpha, margins, declaration)
     report, files, summaries = write_report(data, out, settings, tuning=tuning)
     files += raw_files + tuning_files
     parent = data.sweep["run_id"] if data.sweep else None
@@ -241,25 +280,28 @@ def analyse_files(
     *,
     out_dir: Path | str,
     metrics: Sequence[str] = (),
-    primary: str = names.PRIMARY_METRIC,
-    control: str = names.CONTROL_ARM,
+    primary: str | None = None,
+    control: str | None = None,
     confidence: float = CONFIDENCE,
     alpha: float = SIGNIFICANCE,
+    margins: Mapping[str, float] | None = None,
+    declaration: Declaration | None = None,
 ) -> AnalysisResult:
     """Rebuild a report from a report folder's ``runs.csv`` and ``history.csv`` (and ``tuning.csv``), no MLflow.
 
-    With the settings the original was made with, the new ``report.md`` and ``summary.csv`` are byte-identical.
+    With the settings the original was made with (the arguments of :func:`analyse`), the new ``report.md``,
+    ``summary.csv`` and ``environment.txt`` are byte-identical.
     """
     source, out = Path(from_dir), Path(out_dir)
     data = read_raw(source)
     files: list[Path] = []
     if source.resolve() != out.resolve():
         out.mkdir(parents=True, exist_ok=True)
-        for name in (RUNS_FILE, HISTORY_FILE, TUNING_FILE):
+        for name in (RUNS_FILE, HISTORY_FILE, TUNING_FILE, KNOWN_FILE):
             if (source / name).is_file():
                 files.append(Path(shutil.copyfile(source / name, out / name)))
     tuning = pd.read_csv(source / TUNING_FILE) if (source / TUNING_FILE).is_file() else None
-    settings = _settings(metrics, primary, control, confidence, alpha)
+    settings = _settings(metrics, primary, control, confidence, alpha, margins, declaration)
     report, written, summaries = write_report(data, out, settings, tuning=tuning)
     messages = ["No finished training runs to analyse."] if data.included.empty else []
     return AnalysisResult(out, report, written + files, summaries, data, None, messages)

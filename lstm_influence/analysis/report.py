@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lstm_influence import tracking
-from lstm_influence.analysis.coverage import interval_coverage, rate_coverage
+from lstm_influence.analysis.coverage import equivalence_size, interval_coverage, rate_coverage
+from lstm_influence.analysis.environment import (
+    COMMIT,
+    DIRTY,
+    KNOWN_FILE,
+    NOT_RECORDED,
+    PROVENANCE_TAGS,
+    environment_counts,
+    mixed_comparisons,
+)
 from lstm_influence.analysis.estimators import min_p_signed_rank, pairs_for_clean_separation
 from lstm_influence.analysis.load import SweepData, constant_and_varying_params
 from lstm_influence.analysis.summaries import (
@@ -39,13 +48,30 @@ _PER_RUN_KEYS = {"seed"}
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """How the statistics were computed, quoted in the report's methods section."""
+    """How the statistics were computed, quoted in the report's methods section.
+
+    Attributes:
+        metrics: the analysed metrics, the primary one first.
+        primary: the confirmatory metric.
+        control: the reference arm.
+        confidence: every interval's two-sided level.
+        alpha: the family-wise error rate of the verdicts (differences and equivalences).
+        margins: equivalence margins by metric (the metric's units); each arm gets a TOST against the control.
+        declared_margins: the metrics whose margin was declared in advance (in ``declaration``); the others' are
+            ad hoc and exploratory.
+        declaration: where the declared margins (and primary metric) were written, for the report to name.
+        equivalence_arms: the arms tested for equivalence; None: every arm.
+    """
 
     metrics: Sequence[str]
     primary: str = names.PRIMARY_METRIC
     control: str = names.CONTROL_ARM
     confidence: float = 0.95
     alpha: float = SIGNIFICANCE
+    margins: Mapping[str, float] = field(default_factory=dict)
+    declared_margins: frozenset[str] = frozenset()
+    declaration: str | None = None
+    equivalence_arms: tuple[str, ...] | None = None
 
 
 # --------------------------------------------------------------------------------------------- formatting
@@ -245,6 +271,91 @@ def families_section(summaries: dict[str, pd.DataFrame], settings: ReportSetting
     )
 
 
+EQUIVALENT = "equivalent within ±{margin}"
+NOT_SHOWN = "not shown"
+
+
+def equivalence_verdict(p_equiv_holm: float, margin: float, alpha: float = SIGNIFICANCE) -> str:
+    """``equivalent within ±m`` when the Holm-adjusted TOST p is below ``alpha``, else ``not shown``; ``—`` untested."""
+    if p_equiv_holm is None or not np.isfinite(p_equiv_holm):
+        return "—"
+    return EQUIVALENT.format(margin=fmt(margin)) if p_equiv_holm < alpha else NOT_SHOWN
+
+
+def equivalence_section(summaries: dict[str, pd.DataFrame], settings: ReportSettings) -> str:
+    """Per metric with a margin: each arm's TOST against the control, Holm within the metric, and the verdict."""
+    parts = []
+    sizes: dict[tuple[str, int], float] = {}
+    for metric, summary in summaries.items():
+        if "p_equiv" not in summary or summary["p_equiv"].isna().all():
+            continue
+        cells = summary[summary["p_equiv"].notna()]
+        declared = metric in settings.declared_margins
+        k = len(cells)
+        family = (
+            f"declared in advance{f' in `{settings.declaration}`' if settings.declaration else ''}: a confirmatory "
+            f"family of {k}, Holm-corrected"
+            if declared
+            else f"ad hoc (`--margin`), exploratory: Holm over its {k} tests, no confirmatory claim"
+        )
+        rows = []
+        for _, r in cells.iterrows():
+            paired = r["test"] == PAIRED_TEST
+            n = int(r["n_pairs"]) if paired else int(r["n_runs"])
+            key = ("paired" if paired else "unpaired", n)
+            if key not in sizes:
+                sizes[key] = equivalence_size(n, alpha=settings.alpha, tests=(key[0],))[key[0]]
+            p_holm = fmt(r["p_equiv_holm"])
+            verdict = equivalence_verdict(r["p_equiv_holm"], r["margin"], settings.alpha)
+            if verdict != NOT_SHOWN:
+                p_holm, verdict = f"**{p_holm}**", f"**{verdict}**"
+            rows.append(
+                [
+                    r["dataset"],
+                    r["strategy"],
+                    f"±{fmt(r['margin'])}",
+                    fmt_interval(r["diff"], r["diff_low"], r["diff_high"]),
+                    f"{'signed-rank' if paired else 'rank-sum'} ({int(r['n_pairs'])})",
+                    fmt(r["p_equiv"]),
+                    p_holm,
+                    verdict,
+                ]
+            )
+        parts += [
+            f"### `{metric}` within ±{fmt(cells['margin'].iloc[0])}: {family}",
+            "",
+            markdown_table(
+                rows,
+                [
+                    "dataset",
+                    "arm",
+                    "margin",
+                    f"diff vs {settings.control} [{settings.confidence:.0%} CI]",
+                    "TOST (pairs)",
+                    "p equiv",
+                    "p equiv Holm",
+                    "verdict",
+                ],
+            ),
+            "",
+        ]
+    if not parts:
+        return ""
+    measured = ", ".join(f"{fmt(v)} at n = {n} ({test})" for (test, n), v in sorted(sizes.items()))
+    intro = (
+        "## Equivalence\n\n"
+        f"Is an arm within ±m of `{settings.control}`? Two one-sided exact tests (TOST): the signed-rank test of "
+        "d + m > 0 and of d − m < 0 on the paired differences d = arm − control (rank-sum tests where runs have no "
+        "partner), p equiv = the larger of the two. Holm's correction runs over the equivalence tests of each metric. "
+        f'"Equivalent within ±m" is said only where the Holm-adjusted p is below {settings.alpha}; otherwise '
+        '"not shown": the data do not rule out a difference of m or more, which is no evidence of a difference '
+        "either. With n pairs p equiv cannot go below 1/2^n (5 pairs: 0.031). Size of the test (the rate of "
+        '"equivalent" when the true difference is exactly ±m), simulated on normal data with margins of 0.25 to 2 '
+        f"SD, 20,000 experiments each: {measured}.\n\n"
+    )
+    return intro + "\n".join(parts)
+
+
 def solved_section(rates: pd.DataFrame, settings: ReportSettings) -> str:
     """The runs that reached the target per dataset × arm (:func:`~lstm_influence.analysis.summaries.solved_rates`).
 
@@ -365,6 +476,69 @@ def coverage_section(summaries: dict[str, pd.DataFrame], settings: ReportSetting
         )
         + "\n"
     )
+
+
+def environment_section(
+    environments: pd.DataFrame, control: str, *, note: str | None = None, max_rows: int = 10
+) -> str:
+    """The commits, package versions, backends and processors of the used runs, and the comparisons that mix them.
+
+    Args:
+        environments: :func:`~lstm_influence.analysis.environment.run_environments` of the used runs.
+        control: the reference arm; a comparison is an arm against it on one dataset.
+        note: what is known of runs that predate the tags (``known_environment.txt``), quoted.
+        max_rows: distinct environments listed here; ``environment.txt`` lists all.
+    """
+    if environments.empty:
+        return ""
+    counts = environment_counts(environments)
+    short = {"version.lstm_influence": "lstm_influence", "mlflow.source.git.commit": "commit", "git_dirty": "dirty"}
+    headers = ["runs", *(short.get(t, t.removeprefix("version.")) for t in PROVENANCE_TAGS)]
+    rows = []
+    for record in counts.head(max_rows).to_dict("records"):
+        commit = record[COMMIT]
+        record[COMMIT] = _code(commit[:12]) if commit != NOT_RECORDED else commit
+        rows.append([record["runs"], *(record[t] for t in PROVENANCE_TAGS)])
+    lines = [
+        "## Environment",
+        "",
+        "Where the analysed runs came from, by their provenance tags: the code's git commit (and whether the working "
+        "tree had uncommitted changes), the package versions, the Keras backend and the processor. One row per "
+        f"distinct environment; `environment.txt` beside this report lists every one with its run count. "
+        f'"{NOT_RECORDED}": the runs did not log the tag (runs made before provenance was recorded log none).',
+        "",
+        markdown_table(rows, headers),
+    ]
+    if len(counts) > max_rows:
+        lines.append(f"\n({len(counts) - max_rows} more environments in `environment.txt`.)")
+    unrecorded = int((environments[COMMIT] == NOT_RECORDED).sum())
+    if unrecorded:
+        lines.append(
+            f"\n{unrecorded} of {len(environments)} runs do not record their commit, versions or backend: "
+            "which code produced them is not known from the runs themselves."
+        )
+    if note:
+        quoted = "\n".join(f"> {line}".rstrip() for line in note.strip("\n").splitlines())
+        lines += ["", f"What is known from outside the runs (`{KNOWN_FILE}`, shipped with the report):", "", quoted]
+    dirty = int((environments[DIRTY] == "true").sum())
+    if dirty:
+        lines.append(
+            f"\n{dirty} runs ran from a working tree with uncommitted changes: their commit alone does not "
+            "identify their code."
+        )
+    mixed = mixed_comparisons(environments, control)
+    if not mixed.empty:
+        rows = [[r["dataset"], r["strategy"], _code(r["tag"]), r["values"]] for _, r in mixed.iterrows()]
+        n = len(mixed.groupby(["dataset", "strategy"]))
+        lines += [
+            "",
+            f"**Warning: {n} comparison(s) mix environments.** The runs of an arm and of `{control}` on one dataset "
+            "differ in the code, a package version or the backend below, so a difference between the arms may come "
+            "from the environment rather than from the arm:",
+            "",
+            markdown_table(rows, ["dataset", "arm", "tag", f"values (arm and {control} together)"]),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def run_counts_section(data: SweepData) -> str:
@@ -526,6 +700,10 @@ def methods_section(settings: ReportSettings) -> str:
   smallest the design allows.
 - Families: `{settings.primary}` is confirmatory; Holm's step-down correction over its comparisons. Other metrics are
   exploratory (Holm within each metric, no verdict).
+- Equivalence, where a metric has a margin m (declared in advance, or ad hoc with `--margin`): two one-sided exact
+  tests (TOST) against `{settings.control}`, signed-rank on d + m > 0 and on d − m < 0 (rank-sum without partners),
+  p = the larger, Holm within the metric; "equivalent within ±m" only when it passes, "not shown" otherwise. A
+  difference test that does not reject says nothing about equivalence and is never read as "no difference".
 - IQM: interquartile mean, the 25% trimmed mean (rliable); {pct} Tukey–McLaughlin interval (trimmed mean ± t(h − 1)
   × winsorized SE, h the runs kept), its lower end clipped at 0 for metrics that cannot be negative. The learning
   curves' bands are the same interval of the IQM at each epoch.
@@ -558,6 +736,8 @@ def render_report(
     references: pd.DataFrame | None = None,
     rates: pd.DataFrame | None = None,
     tuning: pd.DataFrame | None = None,
+    environments: pd.DataFrame | None = None,
+    environment_note: str | None = None,
     extra_sections: Sequence[str] = (),
 ) -> str:
     """The whole report as markdown (a pure function of its inputs: the same files give the same bytes).
@@ -571,6 +751,9 @@ def render_report(
         references: from :func:`~lstm_influence.analysis.summaries.reference_predictors`.
         rates: from :func:`~lstm_influence.analysis.summaries.solved_rates` (the solved-rate section).
         tuning: optional tuning results (see :func:`tuning_section`).
+        environments: the used runs' provenance
+            (:func:`~lstm_influence.analysis.environment.run_environments`; the environment section).
+        environment_note: what is known of runs that predate the provenance tags, quoted in that section.
         extra_sections: further markdown sections appended at the end.
     """
     scope = f"sweep `{data.sweep['sweep_id']}`" if data.sweep else "all training runs of the experiment (no sweep)"
@@ -589,6 +772,7 @@ def render_report(
         body.append(summary_section(summary, metric, control=settings.control, alpha=settings.alpha))
     primary = summaries.get(settings.primary)
     sections = [
+        equivalence_section(summaries, settings),
         solved_section(rates, settings),
         references_section(references, primary, settings.control)
         if references is not None and primary is not None
@@ -605,6 +789,8 @@ def render_report(
         for caption, png in figures.items():
             svg = str(Path(png).with_suffix(".svg"))
             body += [f"**{caption}** ([SVG]({svg}))", "", f"![{caption}]({png})", ""]
+    if environments is not None:
+        body.append(environment_section(environments, settings.control, note=environment_note))
     body += ["## Runs", "", run_counts_section(data), "## Sweep configuration", "", configuration_section(data)]
     tune = tuning_section(tuning)
     if tune:

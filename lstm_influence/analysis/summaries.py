@@ -52,7 +52,9 @@ from lstm_influence.analysis.estimators import (
     probability_of_improvement,
     proportion_ci,
     rank_sum_test,
+    rank_sum_tost,
     signed_rank_test,
+    signed_rank_tost,
 )
 from lstm_influence.tracking import names
 
@@ -98,6 +100,9 @@ SUMMARY_COLUMNS = [
     "p_value",
     "p_min",
     "p_holm",
+    "margin",
+    "p_equiv",
+    "p_equiv_holm",
     "mean_rank",
     "mean_rank_low",
     "mean_rank_high",
@@ -220,14 +225,20 @@ def _paired_values(arm: pd.DataFrame, control: pd.DataFrame) -> tuple[np.ndarray
     return a.to_numpy(dtype=float), c.to_numpy(dtype=float)
 
 
-def compare_with_control(arm: pd.DataFrame, control: pd.DataFrame, *, confidence: float = CONFIDENCE) -> dict:
+def compare_with_control(
+    arm: pd.DataFrame, control: pd.DataFrame, *, confidence: float = CONFIDENCE, margin: float | None = None
+) -> dict:
     """The test, difference and smallest attainable p-value of one arm's scores against the control's.
 
     Args:
         arm, control: rows of a scores frame (one dataset), statuses other than ``missing``.
+        confidence: the difference interval's two-sided level.
+        margin: an equivalence margin m > 0 in the metric's units; None: no equivalence test.
 
     Returns:
-        ``test, n_pairs, diff, diff_low, diff_high, diff_coverage, p_value, p_min`` (arm minus control).
+        ``test, n_pairs, diff, diff_low, diff_high, diff_coverage, p_value, p_min`` (arm minus control), and with a
+        margin also ``margin`` and ``p_equiv``, the exact TOST p-value of equivalence within ±m (signed-rank
+        where paired, rank-sum otherwise, as the difference test).
     """
     paired = _paired_values(arm, control)
     n_pairs = len(set(arm["pair"]) & set(control["pair"]))
@@ -236,10 +247,13 @@ def compare_with_control(arm: pd.DataFrame, control: pd.DataFrame, *, confidence
         shift = hodges_lehmann_paired(differences, confidence=confidence)
         nonzero = int(np.count_nonzero(differences))
         test, p, p_min = PAIRED_TEST, signed_rank_test(differences), min_p_signed_rank(max(nonzero, 1))
+        equivalence = signed_rank_tost(differences, margin) if margin is not None else np.nan
     else:
         x, y = arm["value"].to_numpy(dtype=float), control["value"].to_numpy(dtype=float)
         shift = hodges_lehmann_shift(x, y, confidence=confidence)
         test, p, p_min = UNPAIRED_TEST, rank_sum_test(x, y), min_p_rank_sum(x.size, y.size)
+        equivalence = rank_sum_tost(x, y, margin) if margin is not None else np.nan
+    equivalent = {} if margin is None else {"margin": float(margin), "p_equiv": equivalence}
     return {
         "test": test,
         "n_pairs": n_pairs,
@@ -249,6 +263,7 @@ def compare_with_control(arm: pd.DataFrame, control: pd.DataFrame, *, confidence
         "diff_coverage": shift.coverage,
         "p_value": p,
         "p_min": p_min,
+        **equivalent,
     }
 
 
@@ -278,6 +293,8 @@ def summarize(
     family: str = CONFIRMATORY,
     higher_is_better: Sequence[str] = (),
     confidence: float = CONFIDENCE,
+    margin: float | None = None,
+    equivalence_arms: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Per dataset × arm statistics of one metric, plus ``dataset == "all"`` rows that are scale-free.
 
@@ -289,12 +306,17 @@ def summarize(
             the comparisons of this metric either way, but only the confirmatory family carries a verdict.
         higher_is_better: extra metrics to treat as higher-is-better.
         confidence: every interval's two-sided level.
+        margin: the metric's equivalence margin m (its units): each arm is also tested for equivalence with the
+            control within ±m (:func:`compare_with_control`); None: no equivalence test, ``margin`` and
+            ``p_equiv`` stay empty.
+        equivalence_arms: the arms that get the equivalence test; None: every arm.
 
     Returns:
         One row per (dataset, arm) with :data:`SUMMARY_COLUMNS`; ``p_holm`` is Holm-adjusted over the metric's
-        per-dataset comparisons with the control. Rows ``all`` (when two or more datasets hold every arm): the
-        mean over datasets of P(improvement) and the mean rank across datasets (each dataset weighted equally),
-        both with Newcombe's square-and-add interval, and the pooled divergence rate; never a pooled location.
+        per-dataset comparisons with the control, ``p_equiv_holm`` over its equivalence tests. Rows ``all`` (when
+        two or more datasets hold every arm): the mean over datasets of P(improvement) and the mean rank across
+        datasets (each dataset weighted equally), both with Newcombe's square-and-add interval, and the pooled
+        divergence rate; never a pooled location.
     """
     lower = lower_is_better(metric, higher_is_better)
     used = scores[scores["status"] != "missing"]
@@ -341,7 +363,8 @@ def summarize(
                 poi = float(probability_of_improvement(values, base_values, lower_is_better=lower))
                 low, high = newcombe_interval(poi, values.size, base_values.size, confidence=confidence)
                 row.update(poi=poi, poi_low=float(low), poi_high=float(high))
-                row.update(compare_with_control(cell, base, confidence=confidence))
+                tested = margin is not None and (equivalence_arms is None or arm in equivalence_arms)
+                row.update(compare_with_control(cell, base, confidence=confidence, margin=margin if tested else None))
             if metric in CENSORED_METRICS:
                 event = (cell["status"] == "ok").to_numpy()
                 times = np.where(event, values, cell["budget"].to_numpy(dtype=float))
@@ -353,6 +376,7 @@ def summarize(
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if not out.empty:
         out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
+        out["p_equiv_holm"] = holm(out["p_equiv"].to_numpy(dtype=float))
     aggregate = _aggregate_rows(used, out, blocks, metric, family, arms, control, lower, confidence)
     if aggregate:
         out = pd.concat([out, pd.DataFrame(aggregate, columns=SUMMARY_COLUMNS)], ignore_index=True)

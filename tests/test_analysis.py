@@ -662,7 +662,7 @@ def test_artifacts_are_on_the_parent_run(analysed):
     top = {Path(a.path).name for a in client.list_artifacts(pid, "analysis")}
     assert {"report.md", "summary.csv", "runs.csv", "history.csv", "figures"} <= top
     figs = {Path(a.path).name for a in client.list_artifacts(pid, "analysis/figures")}
-    assert {"convergence.png", "improvement.svg"} <= figs and len(figs) == 2 * len(FIGURES) == 12
+    assert {"convergence.png", "solved_by_epoch.svg"} <= figs and len(figs) == 2 * len(FIGURES) == 14
     local = client.download_artifacts(pid, "analysis/report.md", str(analysed.root / "dl"))
     assert Path(local).read_text(encoding="utf-8") == analysed.result.report.read_text(encoding="utf-8")
 

@@ -232,9 +232,9 @@ def test_plot_functions_take_and_return_axes():
     assert ax.get_xlabel() == "P(lower than baseline)"
     own = plots.plot_probability_of_improvement(summary, "d")
     assert own is not ax and own.figure is not fig
-    styles = plots.strategy_styles(["baseline", "bias_init", "my_new_strategy"])
-    assert styles["baseline"]["color"] == plots.OKABE_ITO["black"]
-    assert styles["my_new_strategy"]["color"] in plots.OKABE_ITO.values()
+    styles = plots.arm_styles(["baseline", "bias_init", "my_new_strategy"])
+    assert styles["baseline"] == plots.CONTROL_STYLE
+    assert styles["my_new_strategy"]["color"] in plots.TOL_MUTED
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -114,8 +115,8 @@ def test_solved_figure_draws_a_bar_per_cell():
     rates = solved_rates(_scores(CELLS))
     fig = plots.solved_figure(rates)
     assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert len(ax.patches) == len(rates)
-    assert sorted(round(p.get_height(), 3) for p in ax.patches) == sorted(round(r, 3) for r in rates["rate"])
+    bars = [p for ax in fig.axes for c in ax.containers if isinstance(c, BarContainer) for p in c]
+    assert len(bars) == len(rates)
+    assert sorted(round(p.get_width(), 3) for p in bars) == sorted(round(r, 3) for r in rates["rate"])
     fig.savefig(io.BytesIO(), format="png")
     assert isinstance(plots.solved_figure(rates.iloc[0:0]), Figure)

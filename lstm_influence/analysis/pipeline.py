@@ -40,6 +40,7 @@ from lstm_influence.analysis.summaries import (
     metric_scores,
     reference_predictors,
     solved_rates,
+    strategy_order,
     summarize,
 )
 from lstm_influence.tracking import names
@@ -47,13 +48,15 @@ from lstm_influence.tracking import names
 SECONDARY_METRICS = (names.EPOCHS_TO_TARGET,)
 CURVE_METRIC = names.VAL_NORM_LOSS
 TUNING_FILE = "tuning.csv"
+#: What each figure shows, by file stem; the report numbers them in the order :func:`build_figures` returns them.
 FIGURES = {
-    "convergence": "Figure 1: convergence of val/norm_loss (IQM across seeds, 95% CI band)",
-    "final_loss": "Figure 2: final primary metric per arm (points: seeds; bar: IQM, 95% CI; dashes: references)",
-    "stability": "Figure 3: stability (seed spread, divergence rate, gradient-norm spikes)",
-    "retention": "Figure 4: influence retention per arm",
-    "improvement": "Figure 5: probability of improvement over the control arm (95% CI)",
-    "solved": "Figure 6: runs that reached the target per arm (95% Clopper-Pearson CI)",
+    "solved_by_epoch": "share of seeds that had reached the target by each epoch, one line per arm",
+    "convergence": "learning curves of val/norm_loss per arm (every seed; IQM, 95% CI within the seeds' range)",
+    "final_loss": "final primary metric per arm (marks: seeds; bar: IQM, 95% CI; dashes: references)",
+    "stability": "stability (seed spread, divergence rate, gradient-norm spikes)",
+    "retention": "influence retention per arm",
+    "improvement": "probability of improvement over the control arm (95% CI)",
+    "solved": "runs that reached the target per arm (95% Clopper-Pearson CI)",
 }
 
 
@@ -95,6 +98,18 @@ def targets_by_dataset(data: SweepData) -> dict[str, float]:
     return t.groupby("dataset")["target"].median().to_dict()
 
 
+def headline(rates: pd.DataFrame) -> str:
+    """The figure that answers the study's question, by stem.
+
+    Where arms differ in how many runs solved a task, whether an arm learns the task at all is the finding, and the
+    share solved over training shows it (``solved_by_epoch``); otherwise the arms differ, if at all, in how good
+    they end up, which the final primary metric shows (``final_loss``).
+    """
+    tasks = rates[rates["dataset"] != ALL_DATASETS] if not rates.empty else rates
+    differs = any(cell["n_solved"].nunique() > 1 for _, cell in tasks.groupby("dataset"))
+    return "solved_by_epoch" if differs else "final_loss"
+
+
 def build_figures(
     data: SweepData,
     summaries: dict[str, pd.DataFrame],
@@ -105,20 +120,39 @@ def build_figures(
     references: pd.DataFrame,
     rates: pd.DataFrame,
 ) -> dict[str, Figure]:
-    """The figures, by file stem (see :data:`FIGURES`)."""
+    """The figures by file stem (see :data:`FIGURES`), the headline (:func:`headline`) first.
+
+    Every figure draws each arm in the same style (:func:`~lstm_influence.analysis.plots.arm_styles` over the
+    report's arms, the control first).
+    """
     primary = summaries[settings.primary]
     per_dataset = primary[primary["dataset"] != ALL_DATASETS]
     lines = references[references["split"] == "test"] if settings.primary == names.TEST_NORM_LOSS else None
-    return {
-        "convergence": plots.convergence_figure(bands, targets=targets_by_dataset(data), ends=diverged_ends(data)),
-        "final_loss": plots.distribution_figure(
-            scores[settings.primary], primary, metric=settings.primary, references=lines
+    arms = strategy_order(data.included["strategy"].dropna().unique(), settings.control)
+    styles = plots.arm_styles(arms, settings.control)
+    control = settings.control
+    targets = targets_by_dataset(data)
+    figures = {
+        "solved_by_epoch": plots.solved_by_epoch_figure(
+            scores[names.EPOCHS_TO_TARGET], targets=targets, styles=styles, control=control
         ),
-        "stability": plots.stability_figure(scores[settings.primary], per_dataset, data.metrics),
-        "retention": plots.retention_figure(data.metrics[data.metrics["run_id"].isin(data.included["run_id"])]),
-        "improvement": plots.improvement_figure(primary, baseline=settings.control),
-        "solved": plots.solved_figure(rates),
+        "convergence": plots.convergence_figure(
+            bands, history=data.history, targets=targets, ends=diverged_ends(data), styles=styles, control=control
+        ),
+        "final_loss": plots.distribution_figure(
+            scores[settings.primary], primary, metric=settings.primary, references=lines, styles=styles, control=control
+        ),
+        "stability": plots.stability_figure(
+            scores[settings.primary], per_dataset, data.metrics, styles=styles, control=control
+        ),
+        "retention": plots.retention_figure(
+            data.metrics[data.metrics["run_id"].isin(data.included["run_id"])], styles=styles, control=control
+        ),
+        "improvement": plots.improvement_figure(primary, baseline=control, styles=styles),
+        "solved": plots.solved_figure(rates, styles=styles, control=control),
     }
+    first = headline(rates)
+    return {first: figures.pop(first), **figures}
 
 
 def write_report(
@@ -154,9 +188,9 @@ def write_report(
         figures = build_figures(
             data, summaries, scores, settings=settings, bands=bands, references=references, rates=rates
         )
-        for stem, fig in figures.items():
+        for number, (stem, fig) in enumerate(figures.items(), start=1):
             files += save_figure(fig, out / "figures", stem)
-            figures_rel[FIGURES[stem]] = f"figures/{stem}.png"
+            figures_rel[f"Figure {number}: {FIGURES[stem]}"] = f"figures/{stem}.png"
     summary_csv = pd.concat(summaries.values()).to_csv(index=False, lineterminator="\n")
     files.append(write_text(out / "summary.csv", summary_csv))
     environments = run_environments(data)
@@ -174,6 +208,7 @@ def write_report(
         tuning=tuning,
         environments=environments,
         environment_note=note,
+        headline=next(iter(figures_rel), None),
     )
     report = write_text(out / "report.md", text)
     return report, [report, *files], summaries

@@ -726,6 +726,12 @@ def methods_section(settings: ReportSettings) -> str:
 """
 
 
+def _figure_markdown(caption: str, png: str) -> str:
+    """A figure's caption (with a link to its SVG beside the PNG) and the image."""
+    svg = str(Path(png).with_suffix(".svg"))
+    return f"**{caption}** ([SVG]({svg}))\n\n![{caption}]({png})"
+
+
 def render_report(
     data: SweepData,
     summaries: dict[str, pd.DataFrame],
@@ -739,6 +745,7 @@ def render_report(
     environments: pd.DataFrame | None = None,
     environment_note: str | None = None,
     extra_sections: Sequence[str] = (),
+    headline: str | None = None,
 ) -> str:
     """The whole report as markdown (a pure function of its inputs: the same files give the same bytes).
 
@@ -755,6 +762,8 @@ def render_report(
             (:func:`~lstm_influence.analysis.environment.run_environments`; the environment section).
         environment_note: what is known of runs that predate the provenance tags, quoted in that section.
         extra_sections: further markdown sections appended at the end.
+        headline: the caption (a key of ``figures``) of the figure that answers the study's question: shown
+            first, before the summary, and not again among the figures.
     """
     scope = f"sweep `{data.sweep['sweep_id']}`" if data.sweep else "all training runs of the experiment (no sweep)"
     parent_run = data.sweep["run_id"] if data.sweep else None
@@ -765,7 +774,8 @@ def render_report(
         f"{scope}. {tracking.ui_hint(data.tracking_uri, data.experiment_id, parent_run)}.",
     ]
     head += [f"> {note}" for note in data.notes]
-    body = ["## Summary", ""]
+    body = [_figure_markdown(headline, figures[headline]), ""] if headline in figures else []
+    body += ["## Summary", ""]
     if not summaries or all(s.empty for s in summaries.values()):
         body.append("No finished training run with the analysed metrics: nothing to summarise.\n")
     for metric, summary in summaries.items():
@@ -786,9 +796,11 @@ def render_report(
         body.append(missing)
     if figures:
         body += ["## Figures", ""]
+        if headline in figures:
+            body += [f"{headline.split(':')[0]}, the headline, is at the top.", ""]
         for caption, png in figures.items():
-            svg = str(Path(png).with_suffix(".svg"))
-            body += [f"**{caption}** ([SVG]({svg}))", "", f"![{caption}]({png})", ""]
+            if caption != headline:
+                body += [_figure_markdown(caption, png), ""]
     if environments is not None:
         body.append(environment_section(environments, settings.control, note=environment_note))
     body += ["## Runs", "", run_counts_section(data), "## Sweep configuration", "", configuration_section(data)]

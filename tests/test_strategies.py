@@ -309,7 +309,7 @@ def test_uniform_preset_spreads_forget_activations_and_ties_the_input_gate():
 
 
 def test_uniform_stretched_maps_uniforms_draw_onto_the_horizons_interval():
-    cfg, strategy, model = build("strategy=bias_init", "strategy.preset=uniform_stretched", "strategy.t_max=40")
+    _, strategy, model = build("strategy=bias_init", "strategy.preset=uniform_stretched", "strategy.t_max=40")
     _, _, plain = build("strategy=bias_init", "strategy.preset=uniform")
     b_i, b_f, b_c, b_o = np.split(weights(model)["bias"], 4)
     forget = 1.0 / (1.0 + np.exp(-b_f.astype(np.float64)))

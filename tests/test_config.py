@@ -83,7 +83,8 @@ def test_flatten_and_hash():
 # ---------------------------------------------------------------------------------------------------------------
 # every default stated once: values in conf/*.yaml, types and docs in the schema dataclasses
 
-SELECTED_THROUGH_OTHERS = {"sizes", "tuned"}  # chosen by experiment=... / written by the tuner, not options to pick
+# chosen by experiment=... / written by the tuner / read by compare.py --preset: not options of a run to pick
+SELECTED_THROUGH_OTHERS = {"sizes", "tuned", "analysis"}
 
 
 def schema_classes() -> list[type]:

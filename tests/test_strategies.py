@@ -308,6 +308,32 @@ def test_uniform_preset_spreads_forget_activations_and_ties_the_input_gate():
     np.testing.assert_array_equal(weights(model)["kernel"], weights(plain)["kernel"])
 
 
+def test_uniform_stretched_maps_uniforms_draw_onto_the_horizons_interval():
+    _, strategy, model = build("strategy=bias_init", "strategy.preset=uniform_stretched", "strategy.t_max=40")
+    _, _, plain = build("strategy=bias_init", "strategy.preset=uniform")
+    b_i, b_f, b_c, b_o = np.split(weights(model)["bias"], 4)
+    forget = 1.0 / (1.0 + np.exp(-b_f.astype(np.float64)))
+    assert forget.min() >= 1 / 40 - 1e-6 and forget.max() <= 1 - 1 / 40 + 1e-6
+    np.testing.assert_array_equal(b_i, -b_f)
+    assert not b_c.any() and not b_o.any()
+    # the same uniforms as uniform's, mapped affinely from (1/d, 1 - 1/d) onto (1/40, 1 - 1/40)
+    plain_forget = 1.0 / (1.0 + np.exp(-np.split(weights(plain)["bias"], 4)[1].astype(np.float64)))
+    unit_interval = lambda f, reach: (f - 1 / reach) / (1 - 2 / reach)  # noqa: E731
+    np.testing.assert_allclose(unit_interval(forget, 40), unit_interval(plain_forget, UNITS), atol=1e-5)
+    report = strategy.verify(model)
+    assert report["passed"] and any("logit U[1/t_max" in c["name"] for c in report["checks"])
+    # null t_max is the task's horizon, as for chrono
+    _, by_horizon, _ = build("strategy=bias_init", "strategy.preset=uniform_stretched")
+    assert by_horizon.t_max == SEQ_LEN
+    with pytest.raises(ConfigError, match=r"strategy.t_max=2.*uniform_stretched needs t_max > 2"):
+        make_strategy(
+            li.compose([*COMMON, "strategy=bias_init", "strategy.preset=uniform_stretched", "strategy.t_max=2"]),
+            input_dim=INPUT_DIM,
+            units=UNITS,
+            seq_len=SEQ_LEN,
+        )
+
+
 def test_extra_variable_lora_rank_builds_verifies_and_trains():
     _, strategy, model = build(
         "strategy=extra_variable",
@@ -558,6 +584,7 @@ def _tamper_delta_outside(model):
         (("strategy=bias_init", "strategy.preset=forget_two"), _tamper_bias),
         (("strategy=bias_init", "strategy.preset=chrono"), _tamper_bias),
         (("strategy=bias_init", "strategy.preset=uniform"), _tamper_bias),
+        (("strategy=bias_init", "strategy.preset=uniform_stretched"), _tamper_bias),
         (("strategy=input_transform", "strategy.learned=true"), _tamper_transform),
         (("strategy=extra_variable", "strategy.target_gates=[forget]"), _tamper_delta_outside),
     ],

@@ -118,7 +118,7 @@ def test_compare_preset_is_every_strategy_by_every_dataset_by_five_seeds_and_com
 def test_long_range_preset_is_nine_arms_by_two_tasks_by_ten_paired_seeds():
     cfg = compose_with_hydra("config", ["experiment=long_range"])
     grid = {key: value.split(",") for key, value in cfg.hydra.sweeper.params.items()}
-    assert set(grid["arm"]) == options("arm") and len(grid["arm"]) == 9
+    assert options("arm") - set(grid["arm"]) == {"uniform_stretched"} and len(grid["arm"]) == 9  # edition 2's arm
     assert grid["sizes"] == ["long_range/adding", "long_range/copy"] and grid["seed"] == ["range(10)"]
     assert cfg.tracking.experiment == "long-range"
     # planned on two of the ten seeds (planning composes every job): each job distinct
@@ -136,6 +136,29 @@ def test_long_range_preset_is_nine_arms_by_two_tasks_by_ten_paired_seeds():
     assert plain.dataset == adding.dataset and plain.train == adding.train and plain.seed == adding.seed
     doubled = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=baseline_lr2"])
     assert doubled.train.learning_rate == 2 * plain.train.learning_rate
+
+
+def test_long_range_2_preset_is_six_arms_on_adding_by_ten_seeds_each_pair_with_its_own_data():
+    cfg = compose_with_hydra("config", ["experiment=long_range_2"])
+    grid = {key: value.split(",") for key, value in cfg.hydra.sweeper.params.items()}
+    assert grid == {
+        "sizes": ["long_range_2/adding"],
+        "arm": ["baseline", "chrono", "uniform", "uniform_stretched", "baseline_lr2", "extra_full"],
+        "seed": ["range(10)"],
+    }
+    assert cfg.tracking.experiment == "long-range-2"
+    jobs, sweep_id, _ = plan(["experiment=long_range_2", "hydra.sweeper.params.seed='0,1'"])
+    assert len(jobs) == len({job.config_hash for job in jobs}) == 6 * 2 and sweep_id.startswith("long_range_2-")
+
+    def arm(name: str, seed: int):
+        return li.compose(["experiment=long_range_2", "sizes=long_range_2/adding", f"arm={name}", f"seed={seed}"])
+
+    plain, stretched = arm("baseline", 3), arm("uniform_stretched", 3)
+    assert (plain.dataset.task, plain.dataset.seq_len, plain.train.epochs) == ("adding", 200, 40)
+    assert plain.dataset == stretched.dataset and plain.train == stretched.train  # a pair shares its data
+    assert plain.dataset.data_seed == 3 and arm("baseline", 4).dataset.data_seed == 4  # pairs draw anew
+    assert stretched.strategy.preset == "uniform_stretched" and stretched.strategy.t_max is None  # T_max = T
+    assert arm("baseline_lr2", 0).train.learning_rate == 2 * arm("baseline", 0).train.learning_rate
 
 
 def test_sweep_id_is_the_grid_not_the_command_line_and_jobs_hash_as_they_will_run():

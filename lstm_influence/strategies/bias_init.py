@@ -12,6 +12,10 @@ Presets, per gate block (input, forget, cell, output):
   cell and output 0, so the forget gate's characteristic memory ``1 / (1 − σ(b_f)) ≈ u`` spans 1 … T_max − 1 steps.
 - ``uniform`` (Gu et al. 2020): ``b_f = σ⁻¹(u)``, ``u ~ U[1/d, 1 − 1/d]`` per unit (d = units), ``b_i = −b_f``,
   cell and output 0, so the forget activations spread uniformly over (1/d, 1 − 1/d); no T_max to choose.
+- ``uniform_stretched``: the same rule on (1/T_max, 1 − 1/T_max) instead, T_max as for chrono (the task's horizon
+  by default), so the longest time scales ``1 / (1 − f)`` reach T_max rather than d. Not Gu et al.'s rule: a
+  variant that tests whether reaching the horizon is what matters. It draws the same uniforms as ``uniform`` for
+  the same seed, mapped onto the wider interval, so the two arms differ only in the interval.
 
 The initialisers are :mod:`lstm_influence.layers`'s; this module maps the config onto them and proves the result.
 
@@ -55,7 +59,7 @@ CONSTANT_PRESETS: dict[str, dict[str, float]] = {
     "forget_two": {"input": 0.0, "forget": 2.0, "cell": 0.0, "output": 0.0},
 }
 
-RANDOM_PRESETS: tuple[str, ...] = ("chrono", "uniform")
+RANDOM_PRESETS: tuple[str, ...] = ("chrono", "uniform", "uniform_stretched")
 """Presets whose forget bias is a seeded draw per unit, with ``b_i = −b_f`` and zero cell and output blocks."""
 
 
@@ -69,17 +73,23 @@ def chrono_seed(seed: int) -> int:
     return preset_seed("chrono", seed)
 
 
-Preset = Literal["keras_default", "zeros", "forget_one", "forget_two", "chrono", "uniform", "custom"]
+Preset = Literal[
+    "keras_default", "zeros", "forget_one", "forget_two", "chrono", "uniform", "uniform_stretched", "custom"
+]
+HORIZON_PRESETS: tuple[str, ...] = ("chrono", "uniform_stretched")
+"""Presets that take ``t_max``, the task's horizon by default."""
 
 
 class BiasInit(Strategy):
     """Gate-aware bias initialisation (see module doc); kernels keep Keras's defaults and seeds.
 
     Args:
-        preset: ``keras_default``, ``zeros``, ``forget_one``, ``forget_two``, ``chrono``, ``uniform`` or ``custom``.
+        preset: ``keras_default``, ``zeros``, ``forget_one``, ``forget_two``, ``chrono``, ``uniform``,
+            ``uniform_stretched`` or ``custom``.
         gates: ``custom`` only: one constant per gate block, ``{input, forget, cell, output}``; None: Keras's
             (0, 1, 0, 0).
-        t_max: ``chrono`` only: its longest dependency (>= 2); None: the task's horizon (the sequence length).
+        t_max: ``chrono`` and ``uniform_stretched`` only: the longest dependency (chrono: >= 2; uniform_stretched:
+            > 2); None: the task's horizon (the sequence length).
         **kwargs: :class:`~lstm_influence.strategies.base.Strategy`'s.
     """
 
@@ -110,7 +120,7 @@ class BiasInit(Strategy):
             self.values = {g: float(given[g]) for g in gates.GATES}
         elif self.preset in CONSTANT_PRESETS:
             self.values = dict(CONSTANT_PRESETS[self.preset])
-        elif self.preset == "chrono":
+        elif self.preset in HORIZON_PRESETS:
             t_max = self.t_max_setting
             if t_max is None:
                 t_max = self.horizon
@@ -119,8 +129,13 @@ class BiasInit(Strategy):
             else:
                 field = f"strategy.t_max={t_max}"
                 t_max = check_number("strategy.t_max", t_max)
-            if not t_max >= 2:
+            if self.preset == "chrono" and not t_max >= 2:
                 raise ConfigError(f"{field}: chrono needs t_max >= 2, as it draws the forget bias from U[1, t_max - 1]")
+            if self.preset == "uniform_stretched" and not t_max > 2:
+                raise ConfigError(
+                    f"{field}: uniform_stretched needs t_max > 2, as it draws the forget activations from "
+                    "U[1/t_max, 1 - 1/t_max]"
+                )
             self.t_max = float(t_max)
         elif self.units < 2:
             raise ConfigError(
@@ -134,6 +149,8 @@ class BiasInit(Strategy):
             return ChronoBias(self.units, self.t_max, seed=preset_seed("chrono", self.seed))
         if self.preset == "uniform":
             return UniformGateBias(self.units, seed=preset_seed("uniform", self.seed))
+        if self.preset == "uniform_stretched":  # uniform's own draw, on the wider interval
+            return UniformGateBias(self.units, seed=preset_seed("uniform", self.seed), t_max=self.t_max)
         return GateConstantBias(self.units, **self.values)
 
     def make_lstm(self, **lstm_kwargs: Any) -> keras.layers.Layer:
@@ -150,10 +167,12 @@ class BiasInit(Strategy):
         return np.repeat(np.asarray([self.values[g] for g in gates.GATES], dtype=np.float32), self.units)
 
     def forget_range(self) -> tuple[float, float]:
-        """Where a random preset's forget bias must lie: [0, log(t_max − 1)] (chrono), ±logit(1 − 1/d) (uniform)."""
+        """Where a random preset's forget bias must lie: [0, log(t_max − 1)] (chrono), ±logit(1 − 1/d) (uniform),
+        ±logit(1 − 1/t_max) (uniform_stretched)."""
         if self.preset == "chrono":
             return 0.0, math.log(self.t_max - 1.0)
-        edge = math.log(self.units - 1.0)  # logit(1 − 1/d) = log(d − 1)
+        reach = self.t_max if self.preset == "uniform_stretched" else self.units
+        edge = math.log(reach - 1.0)  # logit(1 − 1/d) = log(d − 1)
         return -edge, edge
 
     def checks(self, model: keras.Model) -> list[dict[str, Any]]:
@@ -189,9 +208,14 @@ class BiasInit(Strategy):
         ok_draw, gap_draw = compare(b_f, expected["forget"])
         ok_input, gap_input = compare(blocks["input"], -b_f)
         ok_rest, gap_rest = compare(np.concatenate([blocks["cell"], blocks["output"]]), np.zeros(2 * self.units))
-        formula = "log U[1, t_max - 1]" if self.preset == "chrono" else "logit U[1/units, 1 - 1/units]"
-        asked: dict[str, Any] = {"range": [low, high], "seed": preset_seed(self.preset, self.seed)}
-        if self.preset == "chrono":
+        formula = {
+            "chrono": "log U[1, t_max - 1]",
+            "uniform": "logit U[1/units, 1 - 1/units]",
+            "uniform_stretched": "logit U[1/t_max, 1 - 1/t_max]",
+        }[self.preset]
+        seed_of = "uniform" if self.preset == "uniform_stretched" else self.preset
+        asked: dict[str, Any] = {"range": [low, high], "seed": preset_seed(seed_of, self.seed)}
+        if self.preset in HORIZON_PRESETS:
             asked["t_max"] = self.t_max
         records += [
             check(

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from lstm_influence.analysis import pipeline, plots
+from lstm_influence.analysis.coverage import clipped_band_coverage
 from lstm_influence.analysis.estimators import iqm_interval
 from lstm_influence.analysis.pipeline import analyse_files
 from lstm_influence.analysis.summaries import convergence_bands, solved_rates, strategy_order
@@ -290,6 +291,19 @@ def test_the_band_stays_within_what_the_seeds_logged():
     faint = [ln for ln in ax.get_lines() if ln.get_alpha() == plots.SEED_ALPHA]
     assert len(faint) == 10
     assert sorted(max(ln.get_ydata()) for ln in faint)[-3:] == [2.5, 2.6, 4.6]
+
+
+def test_clipping_the_band_costs_coverage_only_at_few_seeds_and_the_key_says_so():
+    five, ten = clipped_band_coverage(5), clipped_band_coverage(10)
+    # the truth (the centre) falls outside 5 normal runs with probability 2/2^5; clipping loses at most that
+    assert five["iqm"] - 2 / 2**5 - 0.01 <= five["clipped"] < five["iqm"]
+    assert ten["clipped"] >= ten["iqm"] - 2 / 2**10
+    with pytest.raises(ValueError, match="n >= 2"):
+        clipped_band_coverage(1)
+    history = _spiky_history()
+    fig = plots.convergence_figure(convergence_bands(history), history=history, control="extra_full")
+    keys = [t.get_text() for t in fig.subfigs[-1].legends[0].get_texts()]
+    assert f"IQM's 95% CI clipped to the seeds' range (coverage {ten['clipped']:.2f} at 10 seeds)" in keys
 
 
 # ------------------------------------------------------------------------------------------- the headline

@@ -96,7 +96,7 @@ def train(
     data, strategy, model = prepared.data, prepared.strategy, prepared.model
     logger.log_params({f"data.{k}": v for k, v in flatten(data.metadata).items()})
     logger.log_json(data.metadata, "dataset.json")
-    splits = {"train": data.train, "val": data.val, "test": data.test}
+    splits = {"train": data.train, "val": data.val, **({"test": data.test} if evaluate_test else {})}
     logger.log_dataset(dataset_label(data.name, cfg.dataset.get("task")), splits, data.metadata.get("file"))
     logger.set_tags({names.TF_THREADS: prepared.threads})
     before = strategy.verify(model)

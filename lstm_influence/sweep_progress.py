@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
-from lstm_influence.tracking.names import ARM, DATASET, DIVERGED_METRIC, ERROR, PRIMARY_METRIC, STRATEGIES, STRATEGY
+from lstm_influence.tracking.names import ARM, CONTROL_ARM, DATASET, DIVERGED_METRIC, ERROR, PRIMARY_METRIC, STRATEGY
 from lstm_influence.tracking.runs import FINISHED, RUNNING, Run
 
 POLL_S = 2.0  # how often the watcher asks the store; a query takes milliseconds
@@ -126,8 +126,10 @@ def summary_table(results: Iterable[JobResult], *, metric: str = PRIMARY_METRIC,
         groups.setdefault((job.arm, job.dataset), []).append(job)
     header = ["arm", "dataset", "jobs", "finished", "failed", "diverged", f"median {metric}"]
     rows = [header]
-    order = {name: rank for rank, name in enumerate(STRATEGIES)}  # the control first, as the report lists them
-    for (arm, dataset), jobs in sorted(groups.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0])):
+    # the control first, then the arms as they first reported (a user's arms as much as the built-ins)
+    arms = list(dict.fromkeys(arm for arm, _ in groups))
+    order = {name: rank for rank, name in enumerate(sorted(arms, key=lambda arm: arm != CONTROL_ARM))}
+    for (arm, dataset), jobs in sorted(groups.items(), key=lambda item: (order[item[0][0]], item[0][1])):
         finished = [job for job in jobs if job.status in (FINISHED, SKIPPED)]
         diverged = sum(job.status == DIVERGED for job in jobs)
         values = [job.value for job in finished if job.value is not None and math.isfinite(job.value)]

@@ -252,6 +252,9 @@ def test_summary_table_counts_each_arm_and_dataset_and_takes_the_median_of_finis
     assert lines[2].split() == ["baseline", "synthetic", "1", "1", "0", "0", "0.9"]  # the control first
     assert lines[3].split() == ["bias_init", "synthetic", "4", "2", "1", "1", "0.3"]  # median of 0.2 and 0.4
     assert lines[4] == "2 job(s) of the grid never started"
+    # a user's arms keep the order they reported in, after the control, whatever their names
+    mine = [job("f", "FINISHED", 0.1, arm="zz_mine"), job("g", "FINISHED", 0.2, arm="aa_mine"), jobs[-1]]
+    assert [line.split()[0] for line in summary_table(mine).splitlines()[2:]] == ["baseline", "zz_mine", "aa_mine"]
 
 
 def test_progress_reports_skips_first_then_each_ended_run_once(tmp_path):

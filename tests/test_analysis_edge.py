@@ -146,13 +146,36 @@ def test_arm_tag_groups_runs_and_orders_arms():
     )
     assert runs.set_index("run_id")["strategy"].to_dict() == {"a": "chrono", "b": "baseline", "c": "zeros"}
     assert runs.set_index("run_id").at["a", "strategy_tag"] == "bias_init"
-    assert strategy_order(["zeros", "extra_variable", "chrono", "baseline"]) == [
+    # the control first, then the swept order, then any other arm as it appears: no fixed list of names
+    assert strategy_order(["zeros", "my_nudge", "chrono", "baseline"]) == ["baseline", "zeros", "my_nudge", "chrono"]
+    swept = ["chrono", "my_nudge", "zeros"]
+    assert strategy_order(["zeros", "other", "chrono", "baseline", "my_nudge"], order=swept) == [
         "baseline",
-        "extra_variable",
         "chrono",
+        "my_nudge",
         "zeros",
+        "other",
     ]
     assert strategy_order(["zeros", "chrono"], control="zeros") == ["zeros", "chrono"]
+
+
+def test_the_report_lists_arms_in_the_order_the_sweep_swept_them():
+    from lstm_influence.analysis.load import SweepData
+
+    def record(run_id, arm, start):
+        tags = {"strategy": "bias_init", "arm": arm, "dataset": "synthetic", "seed": "0", "run_type": "train"}
+        return RunRecord(run_id, run_id, "FINISHED", start, start + 1, tags, {}, {"test/norm_loss": 0.5})
+
+    runs, metrics, params = runs_frame([record("a", "zz_last", 3), record("b", "my_nudge", 1), record("c", "mid", 2)])
+    runs["included"], runs["reason"] = True, ""
+
+    def data(sweep_params):
+        sweep = None if sweep_params is None else {"params": sweep_params}
+        return SweepData("e", "1", "sqlite://", sweep, pd.DataFrame(), runs, metrics, pd.DataFrame(), params)
+
+    assert data(None).arms == ["my_nudge", "mid", "zz_last"]  # no sweep: by each arm's first start
+    assert data({"sweep.params.arm": "zz_last,mid,my_nudge,absent"}).arms == ["zz_last", "mid", "my_nudge"]
+    assert data({"sweep.grid.arm": "'mid','zz_last'"}).arms == ["mid", "zz_last", "my_nudge"]  # the rest by start
 
 
 def test_tasks_of_one_dataset_are_analysed_apart():

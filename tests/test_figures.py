@@ -24,7 +24,7 @@ from lstm_influence.analysis import pipeline, plots
 from lstm_influence.analysis.coverage import clipped_band_coverage
 from lstm_influence.analysis.estimators import iqm_interval
 from lstm_influence.analysis.pipeline import analyse_files
-from lstm_influence.analysis.summaries import convergence_bands, solved_rates, strategy_order
+from lstm_influence.analysis.summaries import convergence_bands, solved_rates
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -122,6 +122,7 @@ def study_with_arms(source: Path, out: Path, arm_names: list[str], seeds: int = 
         pick["params.arm"] = name
         pick["tags.config_hash"] = pick["tags.config_hash"] + suffix
         pick["run_name"] = name + pick["run_name"].str.replace(r"^[^-]*", "", regex=True)
+        pick["start_time"] = [str(1_000_000 * (k + 1) + i) for i in range(len(pick))]  # swept in the order given
         parts.append(pick)
         h = history[history["run_id"].isin(old_ids)].copy()
         h["run_id"] = h["run_id"] + suffix
@@ -236,7 +237,7 @@ def test_the_checker_sees_clipping_and_overlap():
 
 def test_an_arm_looks_the_same_in_every_figure(reports):
     figures, _ = reports(9)
-    styles = plots.arm_styles(strategy_order(LONG_NAMES[:9]))  # the report's order: the control first
+    styles = plots.arm_styles(LONG_NAMES[:9])  # the report's order: the control first, then as swept
     # learning curves: the panel named after an arm draws its IQM in the arm's colour, marker and line style
     for ax in figures["convergence"].axes:
         if ax.get_title() in styles:

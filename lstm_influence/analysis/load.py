@@ -143,6 +143,21 @@ class SweepData:
         """The training runs left out, with the reason."""
         return self.runs[~self.runs["included"]]
 
+    @property
+    def arms(self) -> list[str]:
+        """The used runs' arms in the order they were swept: the order the sweep's grid names them in (its
+        ``sweep.grid.arm`` or ``sweep.params.arm`` param, else the strategy's), then any other arm by its first
+        run's start. No list of arms is fixed in advance: a user's own arms take their place like the built-ins."""
+        used = self.included
+        present = list(dict.fromkeys(used.sort_values("start_time", kind="stable")["strategy"].dropna()))
+        params = (self.sweep or {}).get("params") or {}
+        for key in ("sweep.grid.arm", "sweep.params.arm", "sweep.grid.strategy", "sweep.params.strategy"):
+            named = [arm.strip(" '\"") for arm in str(params.get(key) or "").split(",")]
+            swept = [arm for arm in dict.fromkeys(named) if arm in present]
+            if swept:
+                return swept + [arm for arm in present if arm not in swept]
+        return present
+
 
 # --------------------------------------------------------------------------------------------- pure builders
 

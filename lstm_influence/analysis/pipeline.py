@@ -128,7 +128,7 @@ def build_figures(
     primary = summaries[settings.primary]
     per_dataset = primary[primary["dataset"] != ALL_DATASETS]
     lines = references[references["split"] == "test"] if settings.primary == names.TEST_NORM_LOSS else None
-    arms = strategy_order(data.included["strategy"].dropna().unique(), settings.control)
+    arms = strategy_order(data.arms, settings.control)
     styles = plots.arm_styles(arms, settings.control)
     control = settings.control
     targets = targets_by_dataset(data)
@@ -176,11 +176,14 @@ def write_report(
             confidence=settings.confidence,
             margin=settings.margins.get(m),
             equivalence_arms=settings.equivalence_arms,
+            order=data.arms,
         )
         for m in settings.metrics
     }
     references = reference_predictors(data.metrics, data.runs)
-    rates = solved_rates(scores[names.EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence)
+    rates = solved_rates(
+        scores[names.EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence, order=data.arms
+    )
     bands = convergence_bands(data.history, CURVE_METRIC, confidence=settings.confidence)
     files: list[Path] = []
     figures_rel: dict[str, str] = {}

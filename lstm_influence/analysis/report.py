@@ -557,7 +557,7 @@ def run_counts_section(data: SweepData) -> str:
         for (d, s), cell in sorted(used.groupby(["dataset", "strategy"]), key=lambda kv: kv[0]):
             seeds = ",".join(str(x) for x in sorted(cell["seed"].dropna().astype(int)))
             rows.append([d, s, len(cell), seeds, int(cell["diverged"].sum())])
-        order = {s: i for i, s in enumerate(strategy_order(used["strategy"].unique()))}
+        order = {s: i for i, s in enumerate(strategy_order(used["strategy"].unique(), order=data.arms))}
         rows.sort(key=lambda r: (r[0], order[r[1]]))
         lines += ["", markdown_table(rows, ["dataset", "strategy", "runs used", "seeds", "diverged"])]
         counts = used.groupby(["dataset", "strategy"]).size()

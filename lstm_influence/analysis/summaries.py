@@ -151,12 +151,13 @@ def cannot_be_negative(metric: str) -> bool:
     return metric in NON_NEGATIVE_METRICS or metric.startswith(NON_NEGATIVE_PREFIXES)
 
 
-def strategy_order(arms: Sequence[str], control: str = names.CONTROL_ARM) -> list[str]:
-    """The control first, then the project's strategies in :data:`names.STRATEGIES` order, then the rest sorted."""
+def strategy_order(arms: Sequence[str], control: str = names.CONTROL_ARM, order: Sequence[str] = ()) -> list[str]:
+    """The control first, then the arms in ``order`` (the order they were swept, :attr:`SweepData.arms`), then
+    any others in the order given; no list of arms is fixed in advance."""
     present = list(dict.fromkeys(a for a in arms if isinstance(a, str)))
     ordered = [control] if control in present else []
-    ordered += [s for s in names.STRATEGIES if s in present and s not in ordered]
-    ordered += sorted(s for s in present if s not in ordered)
+    ordered += [a for a in order if a in present and a not in ordered]
+    ordered += [a for a in present if a not in ordered]
     return ordered
 
 
@@ -295,6 +296,7 @@ def summarize(
     confidence: float = CONFIDENCE,
     margin: float | None = None,
     equivalence_arms: Sequence[str] | None = None,
+    order: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Per dataset × arm statistics of one metric, plus ``dataset == "all"`` rows that are scale-free.
 
@@ -310,6 +312,7 @@ def summarize(
             control within ±m (:func:`compare_with_control`); None: no equivalence test, ``margin`` and
             ``p_equiv`` stay empty.
         equivalence_arms: the arms that get the equivalence test; None: every arm.
+        order: the arms' order after the control (:func:`strategy_order`); others follow as they appear.
 
     Returns:
         One row per (dataset, arm) with :data:`SUMMARY_COLUMNS`; ``p_holm`` is Holm-adjusted over the metric's
@@ -321,7 +324,7 @@ def summarize(
     lower = lower_is_better(metric, higher_is_better)
     used = scores[scores["status"] != "missing"]
     datasets = sorted(used["dataset"].unique())
-    arms = strategy_order(used["strategy"].unique(), control)
+    arms = strategy_order(used["strategy"].unique(), control, order)
     rows, blocks = [], {}
     for dataset in datasets:
         d = used[used["dataset"] == dataset]
@@ -419,7 +422,11 @@ def _aggregate_rows(
 
 
 def solved_rates(
-    scores: pd.DataFrame, *, control: str = names.CONTROL_ARM, confidence: float = CONFIDENCE
+    scores: pd.DataFrame,
+    *,
+    control: str = names.CONTROL_ARM,
+    confidence: float = CONFIDENCE,
+    order: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Per dataset × arm: how many runs solved the task (reached the target), and each arm against the control.
 
@@ -430,6 +437,7 @@ def solved_rates(
         scores: :func:`metric_scores` of ``conv/epochs_to_target``.
         control: the reference arm.
         confidence: the rate intervals' two-sided level.
+        order: the arms' order after the control (:func:`strategy_order`); others follow as they appear.
 
     Returns:
         :data:`RATE_COLUMNS`, one row per dataset × arm in :func:`strategy_order`: ``n_solved`` of ``n_runs`` with
@@ -438,7 +446,7 @@ def solved_rates(
         partner; ``p_min`` the smallest p the design allows, ``p_holm`` Holm-adjusted over every comparison here.
     """
     used = scores[scores["status"] != "missing"]
-    arms = strategy_order(used["strategy"].unique(), control)
+    arms = strategy_order(used["strategy"].unique(), control, order)
     rows = []
     for dataset in sorted(used["dataset"].unique()):
         d = used[used["dataset"] == dataset]

@@ -1,8 +1,9 @@
 """The network every strategy shares: inputs -> [encoding] -> [strategy's input layers] -> LSTM "lstm" -> Dense.
 
 The model is a functional :class:`MonitoredModel`, whose training step can also record, per step and without
-leaving the graph, the loss and the global gradient norm (before clipping) into a
-:class:`~lstm_influence.monitoring.StepRecorder`.
+leaving the compiled function, the loss and the global gradient norm (before clipping) into a
+:class:`~lstm_influence.monitoring.StepRecorder`. The step itself, which differs between Keras's TensorFlow and JAX
+trainers, is :func:`lstm_influence.backend.train_step`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
-import tensorflow as tf
 from omegaconf import DictConfig
 
+from lstm_influence import backend
 from lstm_influence.config import ConfigError
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.strategies import Strategy, make_strategy
@@ -57,33 +58,42 @@ class MonitoredModel(keras.Model):
     """
 
     def attach_recorder(self, recorder: StepRecorder | None, clip_norm: float | None = None) -> None:
-        # Stored through object.__setattr__ so Keras does not track the recorder's variables as model state.
+        # Stored through object.__setattr__ so Keras neither tracks nor saves the recorder as model state.
         object.__setattr__(self, "_step_recorder", recorder)
         object.__setattr__(self, "_clip_norm", clip_norm)
         self.make_train_function(force=True)
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-        variables = self.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        clip_norm = getattr(self, "_clip_norm", None)
-        if clip_norm:
-            gradients, grad_norm = tf.clip_by_global_norm(gradients, clip_norm)
-        else:
-            grad_norm = tf.linalg.global_norm(gradients)
-        self.optimizer.apply(gradients, variables)
+    @property
+    def clip_norm(self) -> float | None:
+        """The global gradient norm the train step clips to; None: no clipping."""
+        return getattr(self, "_clip_norm", None)
+
+    @property
+    def metrics(self) -> list:
+        # The recorder rides with the metrics: on JAX the trainer passes metric variables in and out of the compiled
+        # step, which is how the recorder's buffers change there. Its result is empty, so it adds no log entry.
+        metrics = super().metrics
+        recorder = getattr(self, "_step_recorder", None)
+        return metrics if recorder is None else [*metrics, recorder]
+
+    def train_step(self, *args):
+        return backend.train_step(self, *args)
+
+    def update_step_metrics(self, loss, grad_norm, x, y, y_pred, sample_weight) -> dict:
+        """Record the step (when a recorder is attached), update the metrics, return their results as logs."""
         recorder = getattr(self, "_step_recorder", None)
         if recorder is not None:
             recorder.record(loss, grad_norm)
+        logs = {}
         for metric in self.metrics:
+            if metric is recorder:
+                continue
             if metric.name == "loss":
                 metric.update_state(loss)
             else:
                 metric.update_state(y, y_pred, sample_weight=sample_weight)
-        return {metric.name: metric.result() for metric in self.metrics}
+            logs[metric.name] = metric.result()
+        return logs
 
 
 JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": False}
@@ -121,12 +131,15 @@ def xla_pays(batch_steps: int, *, gpu: bool) -> bool:
 
 
 def resolve_jit_compile(setting: Any, *, batch_steps: int, gpu: bool | None = None) -> bool:
-    """``train.jit_compile`` as a boolean: true or false as given, ``auto`` by :func:`xla_pays`.
+    """``train.jit_compile`` as a boolean: true or false as given, ``auto`` by :func:`xla_pays` (always on JAX).
+
+    On JAX ``auto`` is always XLA: Keras runs a JAX function without it eagerly, op by op
+    (:func:`lstm_influence.backend.xla_optional`).
 
     Args:
         setting: ``auto``, true or false (booleans, or their strings).
         batch_steps: the run's :func:`training_batch_steps`.
-        gpu: whether TensorFlow sees a GPU; None asks TensorFlow.
+        gpu: whether the backend sees a GPU; None asks it.
 
     Raises:
         ConfigError: ``setting`` is none of those.
@@ -134,8 +147,10 @@ def resolve_jit_compile(setting: Any, *, batch_steps: int, gpu: bool | None = No
     choice = _jit_choice(setting)
     if choice is not None:
         return choice
+    if not backend.xla_optional():
+        return True
     if gpu is None:
-        gpu = bool(tf.config.list_physical_devices("GPU"))
+        gpu = backend.gpu_available()
     return xla_pays(batch_steps, gpu=gpu)
 
 

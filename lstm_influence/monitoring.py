@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
+from lstm_influence import backend
 from lstm_influence import metrics as m
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset
 from lstm_influence.layers.gate_reading import GateRecordingCell, GatesUnavailable
@@ -38,37 +38,54 @@ SATURATION = (0.05, 0.95)
 
 
 class StepRecorder:
-    """Per-step loss and global gradient norm, written inside the compiled train step.
+    """Per-step loss and global gradient norm, written inside the compiled train step on either backend.
 
-    Deliberately not a Keras variable: these are diagnostics, not model state, and must not be saved. Steps beyond
-    ``capacity`` overwrite the last slot.
+    The model carries it among its metrics (:attr:`lstm_influence.model.MonitoredModel.metrics`), which is how its
+    variables reach the compiled step on JAX, where every variable is passed in and out; its ``result`` is empty
+    and Keras's metric resets leave it alone, since a validation between the last step and the epoch's end resets
+    the metrics. Deliberately no Keras layer or metric: these are diagnostics, not model state, and are never
+    saved. Steps beyond ``capacity`` overwrite the last slot.
 
     Args:
         capacity: the number of training steps in one epoch.
     """
 
+    name = "step_recorder"
+
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"StepRecorder capacity must be a positive number of steps, got {capacity}")
         self.capacity = int(capacity)
-        self.step = tf.Variable(0, dtype=tf.int32, trainable=False, name="monitor_step")
-        self.loss = tf.Variable(tf.zeros(self.capacity), trainable=False, name="monitor_loss")
-        self.grad_norm = tf.Variable(tf.zeros(self.capacity), trainable=False, name="monitor_grad_norm")
+        self.step = keras.Variable(0, dtype="int32", trainable=False, name="monitor_step")
+        self.loss = keras.Variable(np.zeros(self.capacity, "float32"), trainable=False, name="monitor_loss")
+        self.grad_norm = keras.Variable(np.zeros(self.capacity, "float32"), trainable=False, name="monitor_grad_norm")
+
+    @property
+    def variables(self) -> list:
+        return [self.step, self.loss, self.grad_norm]
 
     def record(self, loss, grad_norm) -> None:
-        """Store one step's loss and gradient norm (graph code: called inside the train step)."""
-        index = tf.minimum(self.step, self.capacity - 1)[None, None]
-        self.loss.scatter_nd_update(index, tf.cast(loss, tf.float32)[None])
-        self.grad_norm.scatter_nd_update(index, tf.cast(grad_norm, tf.float32)[None])
-        self.step.assign_add(1)
+        """Store one step's loss and gradient norm (called inside the compiled train step)."""
+        ops = keras.ops
+        step = self.step.value
+        here = ops.arange(self.capacity) == ops.minimum(step, self.capacity - 1)
+        self.loss.assign(ops.where(here, ops.cast(loss, "float32"), self.loss.value))
+        self.grad_norm.assign(ops.where(here, ops.cast(grad_norm, "float32"), self.grad_norm.value))
+        self.step.assign(step + 1)
+
+    def reset_state(self) -> None:
+        """Left alone by Keras's resets (see the class); :meth:`reset` starts an epoch."""
+
+    def result(self) -> dict:
+        return {}
 
     def reset(self) -> None:
         self.step.assign(0)
 
     def read(self) -> tuple[np.ndarray, np.ndarray]:
         """The losses and gradient norms recorded since the last reset, as numpy arrays."""
-        n = min(int(self.step.numpy()), self.capacity)
-        return self.loss.numpy()[:n], self.grad_norm.numpy()[:n]
+        n = min(int(keras.ops.convert_to_numpy(self.step)), self.capacity)
+        return keras.ops.convert_to_numpy(self.loss)[:n], keras.ops.convert_to_numpy(self.grad_norm)[:n]
 
 
 SUMMARISED_GATES = ("input", "forget", "output")
@@ -131,7 +148,9 @@ class GateProbe:
         self.cell = GateRecordingCell(lstm)
         outputs = keras.layers.RNN(self.cell, return_sequences=True, name="gate_probe")(lstm.input)
         self.gates = keras.Model(model.input, outputs)
-        self.gates.jit_compile = False  # a few steps of one small batch an epoch: compiling XLA would not repay
+        # A few steps of one small batch an epoch: compiling XLA would not repay on TensorFlow. JAX has no fast path
+        # without it (lstm_influence.backend.xla_optional).
+        self.gates.jit_compile = not backend.xla_optional()
         self.x_batch = x_batch
         self.note = gate_note(self.cell.gate_names)
 

@@ -2,7 +2,7 @@
 
 :func:`run` reads top to bottom:
 
-1. :func:`prepare` checks the config's values, loads the data, sizes the strategy to it, sets TensorFlow's threads
+1. :func:`prepare` checks the config's values, loads the data, sizes the strategy to it, sets the backend's threads
    and builds the model. Everything a user's mistake can break happens here, before an MLflow run exists, so a
    typo leaves no FAILED run behind. A child of a sweep or a tuning study is the exception: its parent counts its
    children, so a child that cannot start is still recorded FAILED.
@@ -52,7 +52,7 @@ class Prepared:
 
 
 def prepare(cfg: DictConfig, share: JobShare = ALONE) -> Prepared:
-    """Check ``cfg``, load its data, size the strategy to the data, set TensorFlow's threads, build the model.
+    """Check ``cfg``, load its data, size the strategy to the data, set the backend's threads, build the model.
 
     Args:
         cfg: the run's config.
@@ -68,7 +68,7 @@ def prepare(cfg: DictConfig, share: JobShare = ALONE) -> Prepared:
     data = load_dataset(cfg)
     units, batch_size = int(cfg.model.units), int(cfg.train.batch_size)
     strategy = make_strategy(cfg, input_dim=data.n_features, units=units, seq_len=data.seq_len)
-    # Before the first TensorFlow op runs: the runtime reads its thread counts once.
+    # Before the backend's first computation: TensorFlow and XLA read their thread counts once.
     threads = resolve_threads(
         cfg.train.threads, units=units, input_dim=data.n_features, batch_size=batch_size, share=share
     )

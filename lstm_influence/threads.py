@@ -1,4 +1,4 @@
-"""How many CPU threads TensorFlow gets for a run: a rule measured on this project's machine class.
+"""How many CPU threads the Keras backend gets for a run: a rule measured on this project's machine class.
 
 An LSTM step is a chain of small matrix products, one per time step, each waiting for the last. Below a certain
 size, splitting one product across cores costs more in synchronisation than it gains, so one intra-op thread is
@@ -9,8 +9,8 @@ step) train 1.39× and 1.07× faster on one thread than on two; at 256 units (34
 (398 sequences/s each), so from there on a run takes its share of the cores.
 
 A sweep job shares the machine with the jobs running beside it: its :class:`JobShare`, decided by the sweep's
-launching process, makes :func:`resolve_threads` apply the same rule within cores ÷ parallel jobs. Only
-:func:`apply_threads` imports TensorFlow.
+launching process, makes :func:`resolve_threads` apply the same rule within cores ÷ parallel jobs. The rule is the
+same on TensorFlow and JAX; :func:`apply_threads` hands the number to the backend (:mod:`lstm_influence.backend`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def step_macs(units: int, input_dim: int, batch_size: int) -> int:
 def threads_for(
     units: int, input_dim: int, batch_size: int, *, parallel_jobs: int = 1, cores: int | None = None
 ) -> int:
-    """TensorFlow threads for one run when ``parallel_jobs`` runs share the machine.
+    """CPU threads for one run when ``parallel_jobs`` runs share the machine.
 
     Each run gets at most its share of the cores (cores ÷ parallel jobs, at least 1), and one thread when its time
     step is too small for several to pay (below :data:`MULTI_THREAD_STEP_MACS` multiply-adds).
@@ -84,7 +84,7 @@ ALONE = JobShare()
 
 
 def resolve_threads(setting: Any, *, units: int, input_dim: int, batch_size: int, share: JobShare = ALONE) -> int:
-    """The TensorFlow threads of a run: ``share.threads`` if fixed, else ``train.threads`` (``setting``) as a number.
+    """The CPU threads of a run: ``share.threads`` if fixed, else ``train.threads`` (``setting``) as a number.
 
     ``auto`` applies :func:`threads_for` within the run's share of the cores; a number is taken as given.
 
@@ -103,19 +103,10 @@ def resolve_threads(setting: Any, *, units: int, input_dim: int, batch_size: int
 
 
 def apply_threads(threads: int) -> int:
-    """Give TensorFlow ``threads`` intra- and inter-op threads, unless they are already fixed; return those in force.
+    """Give the Keras backend ``threads`` CPU threads, unless already fixed; return those in force.
 
-    TensorFlow reads the setting once, when its runtime starts. A caller that set it first (a sweep job) or a
-    runtime that has already started (a second run in one process) keeps its setting.
+    See :func:`lstm_influence.backend.apply_threads`: both backends read the setting once per process.
     """
-    import tensorflow as tf
+    from lstm_influence import backend
 
-    in_force = tf.config.threading.get_intra_op_parallelism_threads()
-    if in_force:
-        return in_force
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # the runtime started with TensorFlow's default (every core)
-        return tf.config.threading.get_intra_op_parallelism_threads() or available_cores()
-    return threads
+    return backend.apply_threads(threads)

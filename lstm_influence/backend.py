@@ -1,0 +1,171 @@
+"""What differs between Keras's TensorFlow and JAX backends, for the framework around the layers.
+
+Keras's own convention picks the backend (``KERAS_BACKEND=jax``; TensorFlow by default). The layers are Keras
+only; the framework needs three things Keras leaves to the backend, and they all live here:
+
+- :func:`train_step`: the monitored training step (gradients, optional global-norm clipping, the optimizer, the
+  step recorder, the metrics). TensorFlow's trainer calls ``train_step(data)`` and reads variables in place;
+  JAX's calls ``train_step(state, data)`` with every variable passed in and returned, so the step recorder's
+  buffers travel as metric variables there.
+- :func:`apply_threads`: the CPU threads of the run. TensorFlow sets its intra- and inter-op pools;
+  JAX's XLA CPU client reads its thread pool size (``NPROC``) and ``XLA_FLAGS`` once, when it starts.
+- :func:`gpu_available` and :func:`xla_optional`: whether a GPU is there, and whether training without XLA is a
+  real option (TensorFlow runs graphs op by op without it; JAX would run every op eagerly, from Python).
+
+Nothing else in the package imports TensorFlow or JAX.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+if TYPE_CHECKING:
+    from lstm_influence.model import MonitoredModel
+
+TENSORFLOW, JAX = "tensorflow", "jax"
+# XLA's CPU client sizes its thread pool from NPROC when set (else every schedulable core), once per process.
+JAX_THREADS_VARIABLE = "NPROC"
+_jax_threads: int | None = None
+
+
+def name() -> str:
+    """The Keras backend in use: ``tensorflow`` or ``jax``."""
+    return keras.backend.backend()
+
+
+def check_supported() -> None:
+    """Raise ``RuntimeError`` naming the backend when it is neither TensorFlow nor JAX."""
+    if name() not in (TENSORFLOW, JAX):
+        raise RuntimeError(f"KERAS_BACKEND={name()!r}: lstm_influence runs on tensorflow or jax")
+
+
+def gpu_available() -> bool:
+    """Whether the backend sees a GPU."""
+    return bool(keras.distribution.list_devices("gpu")) if name() == JAX else _tensorflow_gpu()
+
+
+def _tensorflow_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def xla_optional() -> bool:
+    """Whether a model may train without XLA at a sensible speed: TensorFlow's graphs yes, JAX no.
+
+    Keras on JAX compiles every train, test and predict function with XLA unless ``jit_compile=False``, which
+    runs each operation eagerly from Python: tens of times slower, never the faster choice.
+    """
+    return name() != JAX
+
+
+def apply_threads(threads: int) -> int:
+    """Give the backend ``threads`` CPU threads for this process, unless already fixed; return those in force.
+
+    Both backends read the setting once, when their runtime starts. TensorFlow: intra- and inter-op threads; a
+    caller that set them first (a sweep job) or a runtime already started keeps its setting. JAX: XLA's CPU thread
+    pool (``NPROC``) and, for one thread, Eigen's multithreading off, in the environment before the first
+    computation; a value the user exported is kept, and the first call in a process decides.
+    """
+    if name() == JAX:
+        return _apply_jax_threads(threads)
+    import tensorflow as tf
+
+    in_force = tf.config.threading.get_intra_op_parallelism_threads()
+    if in_force:
+        return in_force
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime started with TensorFlow's default (every core)
+        from lstm_influence.threads import available_cores
+
+        return tf.config.threading.get_intra_op_parallelism_threads() or available_cores()
+    return threads
+
+
+def _apply_jax_threads(threads: int) -> int:
+    global _jax_threads
+    if _jax_threads is None:
+        exported = os.environ.get(JAX_THREADS_VARIABLE, "")
+        if exported.isdigit() and int(exported) > 0:
+            _jax_threads = int(exported)
+        else:
+            os.environ[JAX_THREADS_VARIABLE] = str(threads)
+            _jax_threads = threads
+        if _jax_threads == 1 and "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
+    return _jax_threads
+
+
+# -- the training step -------------------------------------------------------------------------------------------
+
+
+def train_step(model: MonitoredModel, *args: Any) -> Any:
+    """One monitored training step of ``model``, in the calling convention of the backend's Keras trainer.
+
+    TensorFlow: ``train_step(model, data) -> logs``. JAX: ``train_step(model, state, data) -> (logs, state)``,
+    ``state`` being Keras's (trainable, non-trainable, optimizer, metrics) variable values. Both compute the same
+    maths: the loss, its gradients, their global norm before clipping, clipping to ``model``'s clip norm when it
+    has one, the optimizer's update, then ``model.update_step_metrics`` (the step recorder and the metrics).
+    """
+    if name() == JAX:
+        return _jax_train_step(model, *args)
+    return _tensorflow_train_step(model, *args)
+
+
+def _tensorflow_train_step(model: MonitoredModel, data: Any) -> dict[str, Any]:
+    import tensorflow as tf
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+    variables = model.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    if model.clip_norm:
+        gradients, grad_norm = tf.clip_by_global_norm(gradients, model.clip_norm)
+    else:
+        grad_norm = tf.linalg.global_norm(gradients)
+    model.optimizer.apply(gradients, variables)
+    return model.update_step_metrics(loss, grad_norm, x, y, y_pred, sample_weight)
+
+
+def _jax_train_step(model: MonitoredModel, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    trainable, non_trainable, optimizer_variables, metrics_variables = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    # Keras's own stateless loss (forward pass, layer losses, loss scaling), differentiated as its JAX trainer does.
+    grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+    (_, (loss, y_pred, non_trainable, metrics_variables)), gradients = grad_fn(
+        trainable,
+        non_trainable,
+        metrics_variables,
+        x,
+        y,
+        sample_weight,
+        training=True,
+        optimizer_variables=optimizer_variables,
+    )
+    # The same maths as tf.linalg.global_norm and tf.clip_by_global_norm.
+    grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in gradients))
+    if model.clip_norm:
+        scale = model.clip_norm * jnp.minimum(1.0 / grad_norm, 1.0 / model.clip_norm)
+        gradients = [g * scale for g in gradients]
+    trainable, optimizer_variables = model.optimizer.stateless_apply(optimizer_variables, gradients, trainable)
+    references = model.metrics_variables
+    with keras.StatelessScope(state_mapping=list(zip(references, metrics_variables))) as scope:
+        logs = model.update_step_metrics(loss, grad_norm, x, y, y_pred, sample_weight)
+    metrics_variables = [
+        _current(scope.get_current_value(reference), value) for reference, value in zip(references, metrics_variables)
+    ]
+    return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
+
+
+def _current(updated: Any, previous: Any) -> Any:
+    return previous if updated is None else updated

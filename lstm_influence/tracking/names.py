@@ -1,4 +1,4 @@
-"""The names runs are recorded under: tags, run types, metric names and the strategy list.
+"""The names runs are recorded under: tags, run types, metric names and the control arm.
 
 Users' scripts, the MLflow UI's filters and the analysis all rely on these exact strings, so each is written once,
 here, and imported everywhere else. This module imports nothing, so the command line's help, the configs and the
@@ -7,8 +7,7 @@ analysis can use it without pulling in MLflow, Keras or TensorFlow.
 
 from __future__ import annotations
 
-# The strategies, in the order tables and figures list them (the control first).
-STRATEGIES: tuple[str, ...] = ("baseline", "custom_init", "input_transform", "bias_init", "extra_variable")
+# The arm every other arm is compared with unless the analysis is told another (compare.py --control).
 CONTROL_ARM = "baseline"
 
 # --- tags -------------------------------------------------------------------------------------------------------

@@ -146,7 +146,8 @@ def plan_jobs(config: DictConfig) -> list[Job] | None:
         config: the multirun config Hydra gives ``on_multirun_start`` (with its ``hydra`` node).
 
     Raises:
-        ConfigError: a job's config has keys no schema declares, or the jobs do not share one tracking store.
+        ConfigError: a job's config has keys no schema declares, a strategy or dataset setting its plug-in's
+            signature refuses (:func:`check_plugins`), or the jobs do not share one tracking store.
     """
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return None
@@ -161,6 +162,7 @@ def plan_jobs(config: DictConfig) -> list[Job] | None:
         with open_dict(job_config):
             del job_config["hydra"]
         check_keys(job_config)
+        check_plugins(job_config)
         if (job_config.tracking.uri, job_config.tracking.experiment) != store:
             raise ConfigError(
                 f"job #{num} ({' '.join(job_overrides)}) logs to {job_config.tracking.uri} / "
@@ -168,6 +170,22 @@ def plan_jobs(config: DictConfig) -> list[Job] | None:
             )
         jobs.append(Job(num, tuple(job_overrides), config_hash(job_config)))
     return jobs
+
+
+def check_plugins(job_config: DictConfig) -> None:
+    """Check a job's strategy and dataset settings against their plug-ins' signatures, so that a misspelt key or a
+    value outside a plug-in's choices stops the sweep before any run exists (the launching process imports the
+    plug-ins for this, TensorFlow included, once). What only the data can tell (a strategy that does not fit the
+    sequence length) is still found by each job.
+
+    Raises:
+        ConfigError: naming the key, the bad value and the valid keys or choices.
+    """
+    from lstm_influence.datasets import dataset_settings
+    from lstm_influence.strategies import strategy_settings
+
+    strategy_settings(job_config.strategy)
+    dataset_settings(job_config.dataset)
 
 
 def sweep_id_for(config: DictConfig, jobs: list[Job] | None) -> str:
@@ -582,6 +600,7 @@ __all__ = [
     "SweepCallback",
     "SweepJob",
     "SweepState",
+    "check_plugins",
     "check_store_reaches_jobs",
     "current_job",
     "expand_grid",

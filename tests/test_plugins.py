@@ -91,3 +91,14 @@ def test_a_gru_in_the_lstms_place_runs_to_the_end_and_says_why_gate_metrics_are_
     assert {"val/loss", "test/norm_loss", "grad/global_norm", "conv/aulc"} <= set(run.data.metrics)
     assert not [key for key in run.data.metrics if key.startswith("gates/")]
     assert run.data.tags[names.GATE_METRICS].startswith("absent: the recurrent layer GRU (cell GRUCell)")
+
+
+def test_a_sweep_with_a_value_its_plug_in_refuses_stops_before_any_run(conf, tmp_path):
+    from tests.helpers import REPO, store_uri, sweep
+
+    uri = store_uri(tmp_path)
+    args = ["--config-dir", str(conf), "strategy=forget_three", "strategy.forget=three", "seed=0,1"]
+    result = sweep([*args, *TINY, f"tracking.uri={uri}"], tmp_path, env={"PYTHONPATH": str(REPO)}, timeout=300)
+    assert result.returncode != 0
+    assert "Cannot start the sweep" in result.stderr and "strategy.forget='three'" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # no run, no parent: nothing to clean up

@@ -35,6 +35,16 @@ def dataset_loader(node: DictConfig) -> Any:
     return loader
 
 
+def dataset_settings(node: DictConfig) -> tuple[Any, dict[str, Any]]:
+    """The callable ``node`` names and its keyword arguments, checked against its signature (nothing is loaded).
+
+    Raises:
+        ConfigError: a ``_target_`` that cannot be imported, or keys and values its signature does not accept.
+    """
+    loader = dataset_loader(node)
+    return loader, plugins.settings(node, loader, "dataset", passed_on=FRAMEWORK_KEYS)
+
+
 def load_dataset(cfg: DictConfig) -> Dataset:
     """The dataset ``cfg.dataset`` names (a full run config, or the dataset node itself).
 
@@ -43,8 +53,7 @@ def load_dataset(cfg: DictConfig) -> Dataset:
         DatasetError: data that cannot be read or used, or a callable that returned something else than a Dataset.
     """
     node = cfg.dataset if "dataset" in cfg else cfg
-    loader = dataset_loader(node)
-    kwargs = plugins.settings(node, loader, "dataset", passed_on=FRAMEWORK_KEYS)
+    loader, kwargs = dataset_settings(node)
     data = loader(**kwargs)
     if not isinstance(data, Dataset):
         raise DatasetError(

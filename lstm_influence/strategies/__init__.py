@@ -37,6 +37,18 @@ def strategy_class(node: DictConfig) -> type[Strategy]:
     return cls
 
 
+def strategy_settings(node: DictConfig) -> tuple[type[Strategy], dict[str, Any]]:
+    """The class ``node`` names and its settings, checked against its signature (nothing is built).
+
+    Raises:
+        ConfigError: naming the key, the bad value and the valid keys or choices.
+    """
+    cls = strategy_class(node)
+    if not node.get("name"):
+        raise ConfigError(f"strategy.name={node.get('name')!r}: every strategy YAML sets a name (its tag and arm)")
+    return cls, plugins.settings(node, cls, "strategy", supplied=SUPPLIED, stop_at=Strategy)
+
+
 def make_strategy(
     cfg: DictConfig, *, input_dim: int, units: int, seq_len: int, horizon: float | None = None
 ) -> Strategy:
@@ -53,11 +65,7 @@ def make_strategy(
     Raises:
         ConfigError: naming the key, the bad value and the valid keys or choices; nothing has been built yet.
     """
-    node = cfg.strategy
-    cls = strategy_class(node)
-    if not node.get("name"):
-        raise ConfigError(f"strategy.name={node.get('name')!r}: every strategy YAML sets a name (its tag and arm)")
-    settings = plugins.settings(node, cls, "strategy", supplied=SUPPLIED, stop_at=Strategy)
+    cls, settings = strategy_settings(cfg.strategy)
     seed = cfg.get("seed", 0)
     if horizon is None and cfg.get("dataset") is not None:
         horizon = dependency_horizon(cfg.dataset)
@@ -69,7 +77,7 @@ def make_strategy(
         horizon=horizon,
         seed=0 if seed is None else int(seed),
     )
-    strategy.config = OmegaConf.to_container(node, resolve=True)
+    strategy.config = OmegaConf.to_container(cfg.strategy, resolve=True)
     strategy.validate()
     return strategy
 

@@ -146,3 +146,31 @@ def test_the_framework_tests_pass_on_jax():
     print(f"JAX subprocess: {time.perf_counter() - start:.1f} s")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert re.search(r"\d+ passed", done.stdout) and " failed" not in done.stdout and " skipped" not in done.stdout
+
+
+def test_freed_large_buffers_stay_in_the_process_instead_of_faulting_in_again():
+    import ctypes
+    import resource
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc's malloc only")
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = (
+        ctypes.c_void_p,
+        [ctypes.c_size_t],
+        [ctypes.c_void_p],
+    )
+    size = 64 * 2**20  # above glibc's largest automatic mmap threshold (32 MiB), like a long sequence's temporaries
+
+    def allocate_touch_free() -> None:
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)
+        libc.free(block)
+
+    assert backend.keep_large_buffers()
+    allocate_touch_free()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    allocate_touch_free()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < size // 4096 // 10  # a fresh mmap faults in every one of its 16,384 pages (measured: 16,385)

@@ -102,3 +102,21 @@ def test_a_sweep_with_a_value_its_plug_in_refuses_stops_before_any_run(conf, tmp
     assert result.returncode != 0
     assert "Cannot start the sweep" in result.stderr and "strategy.forget='three'" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()  # no run, no parent: nothing to clean up
+
+
+def test_tuning_selects_a_plug_in_by_the_file_the_command_chose_not_by_its_name(conf):
+    from hydra.core.hydra_config import HydraConfig
+
+    from lstm_influence.tuning.tuned_files import config_options
+    from tests.helpers import compose_with_hydra, packaged_hydra
+
+    (conf / "strategy" / "my_file.yaml").write_text(YAML["strategy/forget_three.yaml"])  # name: forget_three
+    assert config_options("forget_three", "synthetic") == ("forget_three", "synthetic")  # outside a command
+    with packaged_hydra():
+        cfg = compose_with_hydra("config", [f"hydra.searchpath=[file://{conf}]", "strategy=my_file"])
+        HydraConfig.instance().set_config(cfg)
+        try:
+            assert cfg.strategy.name == "forget_three"
+            assert config_options("forget_three", "synthetic") == ("my_file", "synthetic")
+        finally:
+            HydraConfig.instance().cfg = None

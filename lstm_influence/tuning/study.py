@@ -65,6 +65,7 @@ from lstm_influence.tuning import sampling
 from lstm_influence.tuning.space import Param, apply_params, default_values, search_space, training_config
 from lstm_influence.tuning.tuned_files import (
     TUNED_GROUP,
+    config_options,
     reference_config,
     resolve_config_dir,
     selection_hint,
@@ -248,6 +249,9 @@ class Study:
         self.defaults = default_values(self.base, self.space)
         self.train_fn = train_fn or _run_training
         self.strategy, self.dataset = str(self.base.strategy.name), str(self.base.dataset.name)
+        # The config files chosen (a user's plug-in YAML may be named apart from its name key): what a tuned file
+        # selects and is compared against.
+        self.options = config_options(self.strategy, self.dataset)
         self.label = str(self.tune_cfg.label or f"{self.strategy}-{self.dataset}")
         self.name = study_name(self.base, self.space, str(self.tune_cfg.objective), int(self.tune_cfg.seed))
         self.uri = str(self.base.tracking.uri)
@@ -517,7 +521,7 @@ class Study:
         config_dir, packaged = resolve_config_dir(self.tune_cfg.config_dir)
         path = config_dir / TUNED_GROUP / f"{self.label}.yaml"
         best_cfg = apply_params(self.base, self.space, values)
-        content = tuned_content(best_cfg, reference_config(self.strategy, self.dataset), self.space)
+        content = tuned_content(best_cfg, reference_config(*self.options), self.space)
         versus = f"vs the default configuration {default_value:.6g}" if default_value is not None else ""
         search = done - (1 if default_value is not None else 0)
         how = (
@@ -537,7 +541,8 @@ class Study:
             f"Compare every tuned configuration on fresh seeds:  python -m lstm_influence -m "
             f"{'' if packaged else f'--config-dir {config_dir} '}experiment=compare_tuned",
         ]
-        write_tuned_config(path, strategy=self.strategy, dataset=self.dataset, content=content, header=header)
+        strategy_option, dataset_option = self.options
+        write_tuned_config(path, strategy=strategy_option, dataset=dataset_option, content=content, header=header)
         tracking.announce(
             f"tune: best configuration written to {path}\n      {selection_hint(self.label, config_dir, packaged)}"
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra import compose as hydra_compose
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence import tracking
@@ -50,6 +51,13 @@ def selection_hint(label: str, config_dir: Path, packaged: bool) -> str:
     """The command that trains the tuned configuration ``label``."""
     search = "" if packaged else f"--config-dir {config_dir} "
     return f"python -m lstm_influence {search}+{TUNED_GROUP}={label} seed=<a fresh seed>"
+
+
+def config_options(strategy: str, dataset: str) -> tuple[str, str]:
+    """The ``strategy`` and ``dataset`` options (config file names) the running command chose; outside a Hydra
+    command, or where it chose none, the names given (a built-in's name is its file's name)."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    return str(choices.get("strategy") or strategy), str(choices.get("dataset") or dataset)
 
 
 def reference_config(strategy: str, dataset: str) -> DictConfig:

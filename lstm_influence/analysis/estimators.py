@@ -251,16 +251,23 @@ def signed_rank_test(differences) -> float:
     is the exact probability, over all 2^n patterns, of a rank sum at least as far from its mean as the observed one.
     So it is never below 2 / 2^n (:func:`min_p_signed_rank`). NaN for an empty input; 1 when every difference is 0.
     """
+    d = _nonzero_differences(differences)
+    if not isinstance(d, np.ndarray):
+        return d
+    ranks2 = _doubled_midranks(np.abs(d))
+    dist = _subset_sum_distribution(ranks2)
+    return _two_sided(dist, int(ranks2[d > 0].sum()), int(ranks2.sum()))
+
+
+def _nonzero_differences(differences) -> np.ndarray | float:
+    """The differences a signed-rank test ranks (NaN dropped, then zeros), or its p-value when none is left: NaN
+    for no difference at all, 1 when every one is 0."""
     d = np.asarray(differences, dtype=float)
     d = d[~np.isnan(d)]
     if d.size == 0:
         return np.nan
     d = d[d != 0]
-    if d.size == 0:
-        return 1.0
-    ranks2 = _doubled_midranks(np.abs(d))
-    dist = _subset_sum_distribution(ranks2)
-    return _two_sided(dist, int(ranks2[d > 0].sum()), int(ranks2.sum()))
+    return d if d.size else 1.0
 
 
 def rank_sum_test(x, y) -> float:
@@ -293,13 +300,9 @@ def signed_rank_one_sided(differences, *, greater: bool) -> float:
     >>> signed_rank_one_sided([0.5, 1.0, 2.0], greater=True)   # every sign positive: 1 pattern of 8
     0.125
     """
-    d = np.asarray(differences, dtype=float)
-    d = d[~np.isnan(d)]
-    if d.size == 0:
-        return np.nan
-    d = d[d != 0]
-    if d.size == 0:
-        return 1.0
+    d = _nonzero_differences(differences)
+    if not isinstance(d, np.ndarray):
+        return d
     ranks2 = _doubled_midranks(np.abs(d))
     return _upper_or_lower(_subset_sum_distribution(ranks2), int(ranks2[d > 0].sum()), greater)
 

@@ -163,3 +163,30 @@ def check_baselines(baselines: dict[str, float], source: str) -> dict[str, float
 
 
 NATS_PER_BIT = math.log(2.0)
+
+
+def csv_line(index: int) -> int:
+    """The line of a CSV file that holds data row ``index`` (line 1 is the header): what an error message names."""
+    return index + 2
+
+
+def numeric_column(frame: Any, column: str, source: str, note: str = "") -> np.ndarray:
+    """Column ``column`` of a pandas table as float64, every cell a finite number.
+
+    Raises:
+        DatasetError: naming the file, the column, the first bad line and its cell, and how many rows are bad;
+            ``note`` follows (what the column is for).
+    """
+    import pandas as pd
+
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "is empty" if pd.isna(raw.iloc[i]) else f"{raw.iloc[i]!r} is not a finite number"
+        raise DatasetError(
+            f"{source}: column {column!r} line {csv_line(i)}: {what} ({int(bad.sum())} such row(s))"
+            + (f"; {note}" if note else "")
+        )
+    return values

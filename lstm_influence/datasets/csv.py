@@ -36,7 +36,9 @@ from lstm_influence.datasets.base import (
     check_baselines,
     check_fractions,
     cross_entropy,
+    csv_line,
     mse,
+    numeric_column,
     unigram_cross_entropy,
 )
 from lstm_influence.datasets.reference import ridge_losses
@@ -44,11 +46,6 @@ from lstm_influence.datasets.reference import ridge_losses
 Task = Literal["regression", "classification"]
 TASKS: tuple[str, ...] = typing.get_args(Task)
 SPLITS = ("train", "val", "test")
-
-
-def _line(index: int) -> int:
-    """The CSV line of data row ``index`` (line 1 is the header)."""
-    return index + 2
 
 
 def _read(path: str | None) -> tuple[pd.DataFrame, str]:
@@ -77,17 +74,7 @@ def _require(frame: pd.DataFrame, column: str, key: str, source: str) -> None:
 
 
 def _numbers(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        what = "is empty" if pd.isna(raw.iloc[i]) else f"{raw.iloc[i]!r} is not a finite number"
-        raise DatasetError(
-            f"{source}: column {column!r} line {_line(i)}: {what} ({int(bad.sum())} such row(s)); every feature "
-            "cell, and a regression target's, must be a number"
-        )
-    return values
+    return numeric_column(frame, column, source, "every feature cell, and a regression target's, must be a number")
 
 
 def _order(frame: pd.DataFrame, time_column: str | None, source: str) -> tuple[pd.DataFrame, bool]:
@@ -98,14 +85,14 @@ def _order(frame: pd.DataFrame, time_column: str | None, source: str) -> tuple[p
     raw = frame[time_column]
     if raw.isna().any():
         i = int(np.flatnonzero(raw.isna().to_numpy())[0])
-        raise DatasetError(f"{source}: column {time_column!r} line {_line(i)} is empty (dataset.time_column)")
+        raise DatasetError(f"{source}: column {time_column!r} line {csv_line(i)} is empty (dataset.time_column)")
     keys = pd.to_numeric(raw, errors="coerce")
     if keys.isna().any():  # not numbers: times
         keys = pd.to_datetime(raw, format="mixed", errors="coerce")
         if keys.isna().any():
             i = int(np.flatnonzero(keys.isna().to_numpy())[0])
             raise DatasetError(
-                f"{source}: column {time_column!r} line {_line(i)}: {raw.iloc[i]!r} is neither a number nor a time "
+                f"{source}: column {time_column!r} line {csv_line(i)}: {raw.iloc[i]!r} is neither a number nor a time "
                 "(dataset.time_column orders the rows)"
             )
     order = np.argsort(keys.to_numpy(), kind="stable")
@@ -272,7 +259,7 @@ def _classification(name, frame, target, source, x, ends, horizon, metadata, spa
     raw = frame[target]
     if raw.isna().any():
         i = int(np.flatnonzero(raw.isna().to_numpy())[0])
-        raise DatasetError(f"{source}: column {target!r} line {_line(i)} is empty (dataset.target)")
+        raise DatasetError(f"{source}: column {target!r} line {csv_line(i)} is empty (dataset.target)")
     classes, ids = np.unique(raw.to_numpy(), return_inverse=True)
     if len(classes) < 2:
         raise DatasetError(

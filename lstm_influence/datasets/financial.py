@@ -36,7 +36,15 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.datasets.base import Dataset, DatasetError, check_baselines, check_fractions, mse
+from lstm_influence.datasets.base import (
+    Dataset,
+    DatasetError,
+    check_baselines,
+    check_fractions,
+    csv_line,
+    mse,
+    numeric_column,
+)
 from lstm_influence.datasets.reference import ridge_losses
 
 Feature = Literal["returns", "range", "volume"]
@@ -79,11 +87,6 @@ def _require_column(frame: pd.DataFrame, column: str, role: str, key: str, sourc
         raise DatasetError(f"{source}: no {role} column {column!r} (set dataset.{key}{why}); columns found: {found}")
 
 
-def _line(index: int) -> int:
-    """The CSV line of data row ``index`` (line 1 is the header)."""
-    return index + 2
-
-
 def _parse_dates(raw: pd.Series, column: str, source: str) -> np.ndarray:
     dates = pd.to_datetime(raw, format="ISO8601", errors="coerce")
     if dates.isna().any():
@@ -93,26 +96,21 @@ def _parse_dates(raw: pd.Series, column: str, source: str) -> np.ndarray:
             dates = pd.to_datetime(raw, format="mixed", errors="coerce")
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DatasetError(f"{source}: column {column!r} line {_line(i)}: {raw.iloc[i]!r} is not a date")
+        raise DatasetError(f"{source}: column {column!r} line {csv_line(i)}: {raw.iloc[i]!r} is not a date")
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     return dates.to_numpy().astype("datetime64[D]")
 
 
 def _parse_numbers(frame: pd.DataFrame, column: str, source: str, *, positive: bool) -> np.ndarray:
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        what = "is empty" if pd.isna(raw.iloc[i]) else f"{raw.iloc[i]!r} is not a number"
-        raise DatasetError(f"{source}: column {column!r} line {_line(i)}: {what} ({int(bad.sum())} such row(s))")
+    values = numeric_column(frame, column, source)
     bad = values <= 0 if positive else values < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         need = "positive (log returns need prices > 0)" if positive else "non-negative"
         raise DatasetError(
-            f"{source}: column {column!r} line {_line(i)}: {values[i]:g} is not {need} ({int(bad.sum())} such row(s))"
+            f"{source}: column {column!r} line {csv_line(i)}: {values[i]:g} is not {need} "
+            f"({int(bad.sum())} such row(s))"
         )
     return values
 
@@ -157,7 +155,9 @@ def _load_table(cfg: DictConfig, features: list[str]) -> tuple[dict[str, np.ndar
         below = table["high"] < table["low"]
         if below.any():
             i = int(np.flatnonzero(below)[0])
-            raise DatasetError(f"{source}: line {_line(i)}: high {table['high'][i]:g} is below low {table['low'][i]:g}")
+            raise DatasetError(
+                f"{source}: line {csv_line(i)}: high {table['high'][i]:g} is below low {table['low'][i]:g}"
+            )
     order = np.argsort(table["dates"], kind="stable")
     was_sorted = bool(np.all(order == np.arange(len(order))))
     table = {name: values[order] for name, values in table.items()}

@@ -16,7 +16,8 @@ later epoch gives the steady training sequences/s. Both use the threads ``train.
 (sequences/s ÷ the plain TensorFlow script's, and framework ÷ plain on the same backend), plus the first epoch's
 extra time (compiling) per backend.
 
-Run: ``python benchmarks/backends.py`` (about 6 minutes on 2 cores); ``--help`` for sizes.
+Run: ``python benchmarks/backends.py`` (about 15 minutes on 2 cores; ``--units 64`` alone about 6); ``--help`` for
+sizes.
 """
 
 from __future__ import annotations
@@ -146,6 +147,19 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.1f} on {available_cores()} cores"
 
 
+def table_row(shape: tuple[int, int], rate, compiling) -> str:
+    """One shape's row: sequences/s of the plain TensorFlow script, then ratios of speed."""
+    tf_plain, tf_framework = rate("tensorflow", shape, "plain"), rate("tensorflow", shape, "framework")
+    jax_plain, jax_framework = rate("jax", shape, "plain"), rate("jax", shape, "framework")
+    faster = "JAX" if jax_framework > tf_framework else "TensorFlow"
+    return (
+        f"| {shape[0]} | {shape[1]} | {tf_plain:,.0f} | {tf_framework / tf_plain:.2f} | {jax_plain / tf_plain:.2f} "
+        f"| {jax_framework / tf_plain:.2f} | {jax_framework / jax_plain:.2f} "
+        f"| {compiling('tensorflow', shape, 'framework'):.1f}, {compiling('jax', shape, 'framework'):.1f} "
+        f"| {faster} ({max(jax_framework, tf_framework) / min(jax_framework, tf_framework):.2f}×) |"
+    )
+
+
 def main() -> None:
     args = parse_args()
     if args.worker is not None:
@@ -155,18 +169,11 @@ def main() -> None:
     print(
         f"backends: adding task, {args.n_train} training sequences, batch {args.batch_size}, {args.epochs} epochs "
         f"per fit (the first compiles), {args.rounds} fits of each kind per worker, {args.repeats} worker(s) per "
-        f"backend and shape; {load()} at the start"
+        f"backend and shape; {load()} at the start",
+        flush=True,
     )
     # (backend, shape) -> kind -> every fit's epoch seconds
     fits: dict[tuple[str, tuple[int, int]], dict[str, list[list[float]]]] = {}
-    for _ in range(args.repeats):
-        for shape in shapes:
-            for backend in BACKENDS:
-                result = run_worker(args, backend, *shape)
-                merged = fits.setdefault((backend, shape), {})
-                for kind, runs in result["epochs"].items():
-                    merged.setdefault(kind, []).extend(runs)
-    print(f"  ({load()} at the end)\n")
 
     def rate(backend: str, shape: tuple[int, int], kind: str) -> float:
         return args.n_train / min(seconds for run in fits[(backend, shape)][kind] for seconds in run[1:])
@@ -181,19 +188,17 @@ def main() -> None:
     )
     print("steady training speed, ratios of sequences/s (above 1: faster than the plain TensorFlow script)\n")
     print(header)
-    print("|---" * (header.count("|") - 1) + "|")
-    for shape in shapes:
-        tf_plain = rate("tensorflow", shape, "plain")
-        tf_framework = rate("tensorflow", shape, "framework")
-        jax_plain = rate("jax", shape, "plain")
-        jax_framework = rate("jax", shape, "framework")
-        faster = "JAX" if jax_framework > tf_framework else "TensorFlow"
-        print(
-            f"| {shape[0]} | {shape[1]} | {tf_plain:,.0f} | {tf_framework / tf_plain:.2f} | {jax_plain / tf_plain:.2f} "
-            f"| {jax_framework / tf_plain:.2f} | {jax_framework / jax_plain:.2f} "
-            f"| {compiling('tensorflow', shape, 'framework'):.1f}, {compiling('jax', shape, 'framework'):.1f} "
-            f"| {faster} ({max(jax_framework, tf_framework) / min(jax_framework, tf_framework):.2f}×) |"
-        )
+    print("|---" * (header.count("|") - 1) + "|", flush=True)
+    for repeat in range(args.repeats):
+        for shape in shapes:
+            for backend in BACKENDS:
+                result = run_worker(args, backend, *shape)
+                merged = fits.setdefault((backend, shape), {})
+                for kind, runs in result["epochs"].items():
+                    merged.setdefault(kind, []).extend(runs)
+            if repeat == args.repeats - 1:  # a row as soon as its shape is done: a stopped run keeps what it measured
+                print(table_row(shape, rate, compiling), flush=True)
+    print(f"  ({load()} at the end)")
     if args.unroll:
         print("\nplain script with LSTM(unroll=True), ÷ the same backend's plain script (scan / while loop)")
         for shape in shapes:

@@ -124,7 +124,7 @@ def code_state(package_dir: Path | None = None) -> dict[str, str]:
     if not commit:
         return state
     tracked = _git(Path(root), "status", "--porcelain", "--untracked-files=no")
-    code_folders = [str(package_dir)] + [str(Path(root) / "conf")] * (Path(root) / "conf").is_dir()
+    code_folders = [str(folder) for folder in (package_dir, Path(root) / "conf") if folder.is_dir()]
     untracked = _git(Path(root), "status", "--porcelain", "--untracked-files=all", "--", *code_folders)
     dirty = (
         tracked is None

@@ -120,3 +120,28 @@ def test_tuning_selects_a_plug_in_by_the_file_the_command_chose_not_by_its_name(
             assert config_options("forget_three", "synthetic") == ("my_file", "synthetic")
         finally:
             HydraConfig.instance().cfg = None
+
+
+def test_a_users_arm_joins_the_long_range_battery_beside_the_built_ins(conf):
+    from hydra import compose as hydra_compose
+
+    from lstm_influence.config import config_hash, run_name
+    from lstm_influence.sweep import plan_jobs
+    from tests.helpers import packaged_hydra
+
+    overrides = [
+        f"hydra.searchpath=[file://{conf}]",
+        "experiment=long_range",
+        "hydra.sweeper.params.arm='baseline,chrono,forget_three_two'",  # as -m ... arm=a,b,c replaces the list
+        "hydra.sweeper.params.seed='0,1'",
+    ]
+    with packaged_hydra():
+        jobs = plan_jobs(hydra_compose("config", overrides=overrides, return_hydra_config=True))
+    assert len(jobs) == len({job.config_hash for job in jobs}) == 2 * 3 * 2  # tasks x arms x seeds
+    mine = [job for job in jobs if "arm=forget_three_two" in job.overrides]
+    assert len(mine) == 4
+    cfg = compose(conf, *[o for o in mine[0].overrides if not o.startswith("hydra.")])
+    assert config_hash(cfg) == mine[0].config_hash
+    assert (cfg.strategy.name, cfg.train.epochs, cfg.dataset.seq_len) == ("forget_three", 20, 200)
+    names_ = {run_name(compose(conf, *[o for o in job.overrides if not o.startswith("hydra.")])) for job in jobs}
+    assert len(names_) == 12 and "forget_three_two-adding-s1" in names_ and "forget_three_two-copy-s0" in names_

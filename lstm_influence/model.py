@@ -103,7 +103,7 @@ JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": Fals
 # fixed cost (compiling the train step for the full and the last partial batch, and the evaluation step) over its
 # saving per epoch gave a break-even of 1.6 M training sequence-steps at batch 64 and 3.1 M at batch 128, the same
 # 25,000 batch time steps: the saving is per batch step (fewer, fused kernel launches), not per sequence. Figures from
-# a quiet machine (3 s of compiling, 95 µs saved per batch step at batch 128) give 31,000; 30,000 it is.
+# a quiet machine (3 s of compiling, 95 µs saved per batch step at batch 128) give 31,000: the rule rounds to 30,000.
 XLA_BREAK_EVEN_BATCH_STEPS = 30_000
 
 

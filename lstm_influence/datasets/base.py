@@ -59,15 +59,6 @@ class Dataset:
     spans: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
-    def extra_baselines(self) -> dict[str, float]:
-        """``reference_losses`` flattened to ``{"<predictor>_<split>_loss": loss}`` (the older, flat form)."""
-        return {
-            f"{name}_{split}_loss": loss
-            for name, losses in self.reference_losses.items()
-            for split, loss in losses.items()
-        }
-
-    @property
     def seq_len(self) -> int:
         return int(self.train[0].shape[1])
 

@@ -68,11 +68,6 @@ def preset_seed(preset: str, seed: int) -> int:
     return zlib.crc32(f"lstm_influence/{preset}/{int(seed)}".encode()) & 0x7FFFFFFF
 
 
-def chrono_seed(seed: int) -> int:
-    """The chrono draw's seed for run seed ``seed``."""
-    return preset_seed("chrono", seed)
-
-
 Preset = Literal[
     "keras_default", "zeros", "forget_one", "forget_two", "chrono", "uniform", "uniform_stretched", "custom"
 ]

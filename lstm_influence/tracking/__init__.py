@@ -88,7 +88,6 @@ __all__ = [
     "RunLogger",
     "StoreError",
     "absolute_uri",
-    "annotations",
     "announce",
     "arm_name",
     "close_run",

@@ -55,8 +55,8 @@ def worker(args: argparse.Namespace) -> None:
     import keras
 
     import lstm_influence as li
-    from lstm_influence import monitoring
-    from lstm_influence.threads import apply_threads, threads_for
+    from lstm_influence.training import monitoring
+    from lstm_influence.training.threads import apply_threads, threads_for
 
     threads = apply_threads(threads_for(units, 2, args.batch_size))
     cfg = li.compose(
@@ -142,7 +142,7 @@ def run_worker(args: argparse.Namespace, backend: str, seq_len: int, units: int)
 
 
 def load() -> str:
-    from lstm_influence.threads import available_cores
+    from lstm_influence.training.threads import available_cores
 
     return f"load {os.getloadavg()[0]:.1f} on {available_cores()} cores"
 

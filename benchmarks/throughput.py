@@ -145,11 +145,11 @@ def timed_parts(args: argparse.Namespace, uri: str) -> tuple[dict[str, float], f
     import keras
     from mlflow.tracking import MlflowClient
 
-    import lstm_influence.runner as runner
+    import lstm_influence.training.runner as runner
 
     probe_class = getattr(runner, "GateProbe", None)  # where the gate probe lived before the monitoring module
     if probe_class is None:
-        from lstm_influence.monitoring import GateProbe as probe_class
+        from lstm_influence.training.monitoring import GateProbe as probe_class
     targets = {
         "data load": [(runner, "load_dataset")],
         "model build": [(runner, "build_model")],
@@ -222,8 +222,8 @@ def worker(args: argparse.Namespace) -> None:
     import keras
 
     import lstm_influence as li
-    from lstm_influence import monitoring
-    from lstm_influence.threads import apply_threads
+    from lstm_influence.training import monitoring
+    from lstm_influence.training.threads import apply_threads
 
     class EpochTimer(keras.callbacks.Callback):
         """Wall seconds of each epoch, from its start to the end of the monitor's work (placed after it)."""
@@ -293,14 +293,14 @@ def _size_args(args: argparse.Namespace, units: int | None) -> list[str]:
 
 def load() -> str:
     """The 1-minute load average against the cores, e.g. ``load 2.6 on 2 cores``: how shared the machine was."""
-    from lstm_influence.threads import available_cores
+    from lstm_influence.training.threads import available_cores
 
     return f"load {os.getloadavg()[0]:.1f} on {available_cores()} cores"
 
 
 def throughput_section(args: argparse.Namespace, flops: float, one_core: float, all_cores: float) -> None:
     """Section 4: steady training sequences/s of one run and of a 2-job sweep, against the sgemm roofline."""
-    from lstm_influence.threads import threads_for
+    from lstm_influence.training.threads import threads_for
 
     input_dim = 2
     single_threads = threads_for(args.units, input_dim, args.batch_size)
@@ -375,9 +375,8 @@ def jit_scan_section(args: argparse.Namespace, uri: str, batch_sizes: list[int])
     ``(fixed_xla − fixed_plain) ÷ (steady_plain − steady_xla)`` epochs, printed in training sequence-steps and in
     batch time steps (epochs × batches an epoch × seq_len), the unit of ``train.jit_compile=auto``'s rule.
     """
-    from lstm_influence import tracking
+    from lstm_influence import names, tracking
     from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS
-    from lstm_influence.tracking import names
 
     client = tracking.make_client(uri)
     print(f"jit scan (whole runs, XLA off and on interleaved, {args.repeats} each; {load()})")
@@ -419,7 +418,7 @@ def main() -> None:
     if args.worker is not None:
         worker(args)
         return
-    from lstm_influence.threads import available_cores
+    from lstm_influence.training.threads import available_cores
 
     cores = available_cores()
     input_dim = 2  # the adding task: a value and a marker per step

@@ -21,11 +21,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from lstm_influence import tracking
+from lstm_influence import names, tracking
 from lstm_influence.analysis.declaration import load_declaration, parse_margin
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI
 from lstm_influence.analysis.pipeline import analyse, analyse_files, default_out_dir
-from lstm_influence.tracking import names
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

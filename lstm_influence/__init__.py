@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import keras
     from omegaconf import DictConfig
 
-    from lstm_influence.compose import compose
-    from lstm_influence.config import ConfigError
+    from lstm_influence.config.compose import compose
+    from lstm_influence.config.schema import ConfigError
     from lstm_influence.datasets.base import Dataset, DatasetError
     from lstm_influence.strategies.base import Strategy
 
@@ -68,7 +68,7 @@ def verify_influence(model: keras.Model, cfg: DictConfig) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one run, log it to MLflow, and return its summary metrics and run id."""
-    from lstm_influence.runner import run as _run
+    from lstm_influence.training.runner import run as _run
 
     return _run(cfg)
 
@@ -78,14 +78,14 @@ _LAZY = {
     "Strategy": "lstm_influence.strategies.base",
     "Dataset": "lstm_influence.datasets.base",
     "DatasetError": "lstm_influence.datasets.base",
-    "ConfigError": "lstm_influence.config",
+    "ConfigError": "lstm_influence.config.schema",
 }
 
 
 def __getattr__(name: str) -> Any:
     # PEP 562: `li.compose` imports Hydra and the config schema only when first asked for; `li.Strategy` Keras.
     if name == "compose":
-        from lstm_influence.compose import compose
+        from lstm_influence.config.compose import compose
 
         return compose
     if name in _LAZY:
@@ -96,7 +96,7 @@ def __getattr__(name: str) -> Any:
 
 
 class _Package(types.ModuleType):
-    """This package's module type: importing the submodule ``lstm_influence.compose`` must not shadow the function.
+    """This package's module type: importing ``lstm_influence.config.compose`` must not shadow the function.
 
     Python binds an imported submodule as an attribute of its package; ``compose`` the module would then hide
     ``compose`` the function (which the package bound eagerly before it became lazy).

@@ -7,9 +7,9 @@ Examples::
     python -m lstm_influence -m strategy=baseline,bias_init seed=0,1,2
     python -m lstm_influence -m experiment=smoke hydra/launcher=joblib   # a preset grid, 2 jobs at a time
 
-A sweep (``-m``) gets one MLflow parent run and resumes when run again: see :mod:`lstm_influence.sweep`.
+A sweep (``-m``) gets one MLflow parent run and resumes when run again: see :mod:`lstm_influence.orchestration.sweep`.
 
-A mistake in the config or the data (:data:`lstm_influence.runner.USER_ERRORS`) ends the command with one line on
+A mistake in the config or the data (:data:`~.runner.USER_ERRORS`) ends the command with one line on
 stderr, exit status 2 and no MLflow run; any other error keeps its traceback (exit status 1).
 """
 
@@ -24,9 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import hydra
 from omegaconf import DictConfig
 
-import lstm_influence.config  # noqa: F401  (registers the schemas before Hydra composes)
-from lstm_influence.compose import CONFIG_MODULE, CONFIG_NAME
-from lstm_influence.sweep import current_job
+import lstm_influence.config.schema  # noqa: F401  (registers the schemas before Hydra composes)
+from lstm_influence.config.compose import CONFIG_MODULE, CONFIG_NAME
+from lstm_influence.orchestration.sweep import current_job
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=CONFIG_NAME)
@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> float | None:
     if job is not None:  # a job of a -m sweep: a child run of the sweep's parent, skipped when already done
         return job.run(cfg)
     # TensorFlow is imported here, not at module import, so `--help` and `--cfg job` stay fast.
-    from lstm_influence.runner import USER_ERRORS, run
+    from lstm_influence.training.runner import USER_ERRORS, run
 
     try:
         summary = run(cfg)

@@ -2,8 +2,9 @@
 
 The model is a functional :class:`MonitoredModel`, whose training step can also record, per step and without
 leaving the compiled function, the loss and the global gradient norm (before clipping) into a
-:class:`~lstm_influence.monitoring.StepRecorder`. The step itself, which differs between Keras's TensorFlow and JAX
-trainers, is :func:`lstm_influence.backend.train_step`.
+:class:`~lstm_influence.training.monitoring.StepRecorder`. The
+step itself, which differs between Keras's TensorFlow and JAX
+trainers, is :func:`lstm_influence.training.backend.train_step`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import keras
 from omegaconf import DictConfig
 
-from lstm_influence import backend
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.strategies import Strategy, make_strategy
+from lstm_influence.training import backend
 
 if TYPE_CHECKING:
-    from lstm_influence.monitoring import StepRecorder
+    from lstm_influence.training.monitoring import StepRecorder
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
 
@@ -134,7 +135,7 @@ def resolve_jit_compile(setting: Any, *, batch_steps: int, gpu: bool | None = No
     """``train.jit_compile`` as a boolean: true or false as given, ``auto`` by :func:`xla_pays` (always on JAX).
 
     On JAX ``auto`` is always XLA: Keras runs a JAX function without it eagerly, op by op
-    (:func:`lstm_influence.backend.xla_optional`).
+    (:func:`lstm_influence.training.backend.xla_optional`).
 
     Args:
         setting: ``auto``, true or false (booleans, or their strings).
@@ -173,7 +174,7 @@ def make_loss(data: Dataset) -> keras.losses.Loss:
 
 
 def make_optimizer(train_cfg: DictConfig) -> keras.optimizers.Optimizer:
-    """``train.optimizer`` (a :class:`~lstm_influence.config.Optimizer`, checked when the config is composed)."""
+    """``train.optimizer`` (a :class:`~lstm_influence.config.schema.Optimizer`, checked when the config is composed)."""
     return OPTIMIZERS[str(train_cfg.optimizer)](learning_rate=train_cfg.learning_rate)
 
 

@@ -1,6 +1,37 @@
-"""``python -m lstm_influence.tune …``: the tuning command under its earlier name; see :mod:`lstm_influence.tuning`."""
+"""The tuning command: ``python -m lstm_influence.tune`` (one study, or ``-m tune=all`` for every pair)."""
 
-from lstm_influence.tuning.cli import main
+from __future__ import annotations
 
-if __name__ == "__main__":
-    main()
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from lstm_influence.config.compose import CONFIG_MODULE
+from lstm_influence.config.schema import ConfigError
+from lstm_influence.orchestration.tuning.study import TUNING_CONFIG_NAME, tune
+
+
+class TuningSweepCallback(Callback):
+    """Stands in for the training sweep's callback in ``conf/tuning.yaml`` (``hydra.callbacks.sweep``).
+
+    A training sweep gets one MLflow parent run and resumes by config hash (:mod:`~.orchestration.sweep`); a tuning
+    sweep (``-m tune=all``) is a set of independent studies, each with its own parent run and its own resume, so
+    it needs neither.
+    """
+
+    def __init__(self, **_: Any) -> None:
+        super().__init__()
+
+
+@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=TUNING_CONFIG_NAME)
+def main(cfg: DictConfig) -> float | None:
+    """Tune the composed strategy × dataset; returns the best validation score (Hydra prints nothing of it)."""
+    if cfg.tune.name == "all" and HydraConfig.get().mode != RunMode.MULTIRUN:
+        raise ConfigError(
+            "tune=all tunes every strategy × dataset as a sweep: add -m (python -m lstm_influence.tune -m tune=all)"
+        )
+    return tune(cfg).best_value

@@ -252,7 +252,7 @@ def experiment_runs(
 
 def runs_of(uri: str, experiment: str = EXPERIMENT, *, deleted: bool = False):
     """``(sweep parents, training runs)`` of ``experiment`` in the store at ``uri``, each newest first."""
-    from lstm_influence.tracking import names
+    from lstm_influence import names
 
     runs = experiment_runs(uri, experiment, deleted=deleted)
     parents = [run for run in runs if run.data.tags.get(names.RUN_TYPE) == names.RUN_SWEEP]
@@ -262,7 +262,7 @@ def runs_of(uri: str, experiment: str = EXPERIMENT, *, deleted: bool = False):
 
 def child_runs(uri: str, parent_run_id: str, experiment: str = EXPERIMENT) -> list[Run]:
     """The runs whose parent is ``parent_run_id`` (a sweep's jobs, a study's trials), newest first."""
-    from lstm_influence.tracking import names
+    from lstm_influence import names
 
     return experiment_runs(uri, experiment, {names.PARENT_RUN_ID: parent_run_id})
 

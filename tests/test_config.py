@@ -12,8 +12,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 
 import lstm_influence as li
-from lstm_influence import config as config_module
-from lstm_influence.config import ConfigError, arm_name, check_keys, config_hash, flatten, run_name, to_container
+from lstm_influence.config import schema as config_module
+from lstm_influence.config.schema import ConfigError, arm_name, check_keys, config_hash, flatten, run_name, to_container
 from tests.helpers import CONF, compose_with_hydra
 
 
@@ -88,7 +88,7 @@ SELECTED_THROUGH_OTHERS = {"sizes", "tuned", "analysis"}
 
 
 def schema_classes() -> list[type]:
-    """Every structured-config dataclass of lstm_influence.config."""
+    """Every structured-config dataclass of lstm_influence.config.schema."""
     return [
         obj
         for obj in vars(config_module).values()

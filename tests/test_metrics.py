@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lstm_influence import metrics as m
+from lstm_influence.training import curves as m
 
 
 def test_best_epoch_ignores_non_finite_and_takes_the_first_minimum():

@@ -10,8 +10,8 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from lstm_influence.datasets.base import Dataset
-from lstm_influence.monitoring import GateProbe, StepRecorder, describe_run, gate_statistics
-from lstm_influence.monitoring import gate_note as monitoring_note
+from lstm_influence.training.monitoring import GateProbe, StepRecorder, describe_run, gate_statistics
+from lstm_influence.training.monitoring import gate_note as monitoring_note
 
 
 def sigmoid(z: float) -> float:
@@ -177,7 +177,7 @@ def test_the_run_summary_of_a_diverged_trial_names_the_reason_and_leaves_out_tes
 
 def test_the_gate_probe_replays_on_one_blas_thread(monkeypatch):
     # idle BLAS threads spinning beside TensorFlow's made a probe 25x slower on a loaded machine
-    import lstm_influence.monitoring as monitoring
+    import lstm_influence.training.monitoring as monitoring
 
     seen = []
 

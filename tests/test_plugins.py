@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 import lstm_influence as li
-from lstm_influence import tracking
+from lstm_influence import names, tracking
 from lstm_influence.model import build_model
 from lstm_influence.strategies import make_strategy
-from lstm_influence.tracking import names
 from tests.helpers import TINY
 
 YAML = {
@@ -107,7 +106,7 @@ def test_a_sweep_with_a_value_its_plug_in_refuses_stops_before_any_run(conf, tmp
 def test_tuning_selects_a_plug_in_by_the_file_the_command_chose_not_by_its_name(conf):
     from hydra.core.hydra_config import HydraConfig
 
-    from lstm_influence.tuning.tuned_files import config_options
+    from lstm_influence.orchestration.tuning.tuned_files import config_options
     from tests.helpers import compose_with_hydra, packaged_hydra
 
     (conf / "strategy" / "my_file.yaml").write_text(YAML["strategy/forget_three.yaml"])  # name: forget_three
@@ -125,8 +124,8 @@ def test_tuning_selects_a_plug_in_by_the_file_the_command_chose_not_by_its_name(
 def test_a_users_arm_joins_the_long_range_battery_beside_the_built_ins(conf):
     from hydra import compose as hydra_compose
 
-    from lstm_influence.config import config_hash, run_name
-    from lstm_influence.sweep import plan_jobs
+    from lstm_influence.config.schema import config_hash, run_name
+    from lstm_influence.orchestration.sweep import plan_jobs
     from tests.helpers import packaged_hydra
 
     overrides = [

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import lstm_influence as li
-from lstm_influence import tracking
-from lstm_influence.tracking import names, provenance
+from lstm_influence import names, tracking
+from lstm_influence.tracking import provenance
 from tests.helpers import REPO, runs_of
 
 GIT = shutil.which("git")

@@ -8,7 +8,7 @@ import pytest
 
 import lstm_influence as li
 from lstm_influence import tracking
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets.base import DatasetError
 from tests.helpers import EXPERIMENT, experiment_runs, store_uri, tiny_config
 
@@ -152,7 +152,7 @@ def test_a_missing_csv_column_is_a_dataset_error_before_any_run(tracking_uri, tm
 
 
 def test_a_child_that_cannot_start_is_recorded_failed_for_its_parent(tiny_cfg, tracking_uri):
-    from lstm_influence.runner import run
+    from lstm_influence.training.runner import run
 
     client = tracking.make_client(tracking_uri)
     parent = client.create_run(client.create_experiment(EXPERIMENT)).info.run_id
@@ -165,7 +165,7 @@ def test_a_child_that_cannot_start_is_recorded_failed_for_its_parent(tiny_cfg, t
 
 
 def test_an_unexpected_error_keeps_a_failed_run_with_its_traceback(tiny_cfg, tracking_uri, monkeypatch, tmp_path):
-    import lstm_influence.runner as runner
+    import lstm_influence.training.runner as runner
 
     def broken_build(*args, **kwargs):
         raise RuntimeError("a defect, not a user's mistake")
@@ -202,7 +202,7 @@ def test_clip_norm_changes_training_but_not_the_logged_norm_definition(tiny_cfg)
 
 
 def test_the_thread_rule_gives_small_models_one_thread_and_splits_cores_between_jobs():
-    from lstm_influence.threads import resolve_threads, step_macs, threads_for
+    from lstm_influence.training.threads import resolve_threads, step_macs, threads_for
 
     assert step_macs(64, 2, 128) == 128 * 256 * 66
     assert threads_for(64, 2, 128, cores=2) == 1  # measured 1.07x faster than two threads
@@ -270,8 +270,8 @@ def test_xla_on_or_off_trains_the_same_run_within_float_tolerance(tiny_cfg):
 def test_a_run_applies_its_job_share_and_tags_the_threads_in_force(tiny_cfg, tracking_uri):
     import tensorflow as tf
 
-    from lstm_influence.runner import run
-    from lstm_influence.threads import JobShare, available_cores
+    from lstm_influence.training.runner import run
+    from lstm_influence.training.threads import JobShare, available_cores
 
     summary = run(tiny_cfg(), share=JobShare(threads=2))
     run = tracking.make_client(tracking_uri).get_run(summary["run_id"])
@@ -284,8 +284,8 @@ def test_a_run_applies_its_job_share_and_tags_the_threads_in_force(tiny_cfg, tra
 def test_a_run_holds_numpy_to_one_thread_and_restores_it_after(tiny_cfg, monkeypatch):
     from threadpoolctl import threadpool_info
 
-    import lstm_influence.runner as runner
-    from lstm_influence.threads import JobShare
+    import lstm_influence.training.runner as runner
+    from lstm_influence.training.threads import JobShare
 
     def blas_threads():
         return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lstm_influence as li
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.layers import ChronoBias, ExtraVariableLSTM
 from lstm_influence.model import build_model
@@ -94,7 +94,7 @@ def test_every_config_names_its_class_in_the_module_of_the_same_name():
 
 @pytest.mark.parametrize("name", BUILT_INS)
 def test_the_class_signature_is_the_schema_and_its_defaults_are_the_yaml_values(name):
-    from lstm_influence import plugins
+    from lstm_influence.config import plugins
     from lstm_influence.strategies import SUPPLIED
 
     node = li.compose([f"strategy={name}"]).strategy

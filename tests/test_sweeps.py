@@ -20,11 +20,10 @@ from hydra import compose
 from omegaconf import OmegaConf
 
 import lstm_influence as li
-from lstm_influence import tracking
-from lstm_influence.config import ConfigError, config_hash
+from lstm_influence import names, tracking
+from lstm_influence.config.schema import ConfigError, config_hash
 from lstm_influence.datasets import dependency_horizon
-from lstm_influence.sweep import expand_grid, job_share, plan_jobs, sweep_id_for
-from lstm_influence.sweep_progress import (
+from lstm_influence.orchestration.progress import (
     JobResult,
     SweepProgress,
     clock,
@@ -32,8 +31,8 @@ from lstm_influence.sweep_progress import (
     progress_records,
     summary_table,
 )
-from lstm_influence.threads import JobShare, threads_for
-from lstm_influence.tracking import names
+from lstm_influence.orchestration.sweep import expand_grid, job_share, plan_jobs, sweep_id_for
+from lstm_influence.training.threads import JobShare, threads_for
 from tests.helpers import (
     CONF,
     TINY,
@@ -200,7 +199,7 @@ def test_each_job_gets_its_share_of_the_cores(launcher, threads, n_jobs, expecte
 
 
 def test_a_job_share_gives_small_models_one_thread_and_big_ones_their_share_of_the_cores():
-    from lstm_influence.threads import resolve_threads
+    from lstm_influence.training.threads import resolve_threads
 
     def threads(units, share):
         return resolve_threads("auto", units=units, input_dim=2, batch_size=128, share=share)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from lstm_influence import tracking
-from lstm_influence.tracking import names, store
+from lstm_influence import names, tracking
+from lstm_influence.tracking import store
 from lstm_influence.tracking.store import StoreError
 from tests.helpers import experiment_script, start_together, store_uri
 
@@ -402,7 +402,8 @@ FIRST_COMMAND = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from lstm_influence import tracking
-    from lstm_influence.tracking import names
+    from lstm_influence import names
+
     import mlflow.store.tracking.sqlalchemy_store  # imported before the start line, as in a real command
 
     uri, go, worker = sys.argv[1], Path(sys.argv[2]), sys.argv[3]

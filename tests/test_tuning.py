@@ -15,11 +15,10 @@ import pytest
 from omegaconf import OmegaConf
 
 import lstm_influence as li
-from lstm_influence import tracking
+from lstm_influence import names, tracking
 from lstm_influence.analysis.tuning_report import tuning_results
-from lstm_influence.config import ConfigError, check_keys
-from lstm_influence.tracking import names
-from lstm_influence.tuning import (
+from lstm_influence.config.schema import ConfigError, check_keys
+from lstm_influence.orchestration.tuning import (
     compose_tuning,
     objective_value,
     open_storage,
@@ -29,7 +28,7 @@ from lstm_influence.tuning import (
     training_config,
     tune,
 )
-from lstm_influence.tuning.study import TuneResult
+from lstm_influence.orchestration.tuning.study import TuneResult
 from tests.helpers import (
     EXPERIMENT,
     TINY,
@@ -79,7 +78,7 @@ def test_the_all_preset_sweeps_every_strategy_and_dataset_with_the_same_space():
     assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)", "seed": "0"}
     # the training sweep's callback (one parent per sweep of training runs) is replaced: studies have their own
     targets = {node._target_ for node in with_hydra.hydra.callbacks.values()}
-    assert targets == {"lstm_influence.tuning.cli.TuningSweepCallback"}
+    assert targets == {"lstm_influence.tune.TuningSweepCallback"}
     # under a comparison preset (for its sizes, e.g. experiment=compare), one tuning seed, not the preset's seeds
     assert compose_with_hydra("tuning", ["tune=all", "experiment=compare_tuned"]).hydra.sweeper.params.seed == "0"
     # and the comparison on tuned configurations sweeps the tuned files and fresh seeds only
@@ -256,7 +255,7 @@ class PoisonedSplit:
 
 
 def _poison(monkeypatch):
-    import lstm_influence.runner as runner
+    import lstm_influence.training.runner as runner
 
     load = runner.load_dataset
     monkeypatch.setattr(runner, "load_dataset", lambda cfg: dataclasses.replace(load(cfg), test=PoisonedSplit()))
@@ -398,7 +397,7 @@ PARALLEL_STUDY = """
 import sys, time
 from pathlib import Path
 import optuna
-from lstm_influence.tuning import open_storage
+from lstm_influence.orchestration.tuning import open_storage
 
 url, go, worker = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 go.with_name(f"ready-{worker}").touch()
@@ -424,7 +423,7 @@ def test_parallel_studies_on_a_fresh_optuna_storage_all_start(tmp_path):
 
 
 def test_a_unit_quantile_maps_onto_each_kind_of_parameter():
-    from lstm_influence.tuning.space import Param
+    from lstm_influence.orchestration.tuning.space import Param
 
     log_float = Param("lr", "train.learning_rate", "float", 1e-4, 1e-2, log=True)
     assert log_float.from_unit(0.5) == pytest.approx(1e-3) and log_float.from_unit(0.0) == pytest.approx(1e-4)

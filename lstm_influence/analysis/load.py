@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm_influence import tracking
-from lstm_influence.tracking import names
+from lstm_influence import names, tracking
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: Every run of a selection, newest first: a fixed order across result pages.

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lstm_influence import names
 from lstm_influence.analysis import plots
 from lstm_influence.analysis.declaration import Declaration
 from lstm_influence.analysis.environment import ENVIRONMENT_FILE, KNOWN_FILE, environment_text, run_environments
@@ -43,7 +44,6 @@ from lstm_influence.analysis.summaries import (
     strategy_order,
     summarize,
 )
-from lstm_influence.tracking import names
 
 SECONDARY_METRICS = (names.EPOCHS_TO_TARGET,)
 CURVE_METRIC = names.VAL_NORM_LOSS

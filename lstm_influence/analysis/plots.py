@@ -29,10 +29,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from lstm_influence import names
 from lstm_influence.analysis.coverage import clipped_band_coverage
 from lstm_influence.analysis.estimators import finite_or_inf
 from lstm_influence.analysis.summaries import strategy_order
-from lstm_influence.tracking import names
 
 #: Paul Tol's "muted" scheme (colour-blind safe, readable on white), in the order arms other than the control take
 #: them. Nine colours: from the tenth arm on, colours repeat and marker and line style keep the arms apart.

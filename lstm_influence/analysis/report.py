@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lstm_influence import tracking
+from lstm_influence import names, tracking
 from lstm_influence.analysis.coverage import equivalence_size, interval_coverage, rate_coverage
 from lstm_influence.analysis.environment import (
     COMMIT,
@@ -37,7 +37,6 @@ from lstm_influence.analysis.summaries import (
     PAIRED_TEST,
     strategy_order,
 )
-from lstm_influence.tracking import names
 
 FIGURE_FORMATS = ("png", "svg")
 ARTIFACT_PATH = "analysis"

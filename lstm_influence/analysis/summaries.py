@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lstm_influence import names
 from lstm_influence.analysis.estimators import (
     CONFIDENCE,
     block_ranks,
@@ -56,7 +57,6 @@ from lstm_influence.analysis.estimators import (
     signed_rank_test,
     signed_rank_tost,
 )
-from lstm_influence.tracking import names
 
 #: The censored metrics and the 0/1 metric that says whether the event happened.
 CENSORED_METRICS = {names.EPOCHS_TO_TARGET: names.REACHED_TARGET}

@@ -1,7 +1,7 @@
 """Tuning results for the analysis report: one row per strategy × dataset study, read from MLflow.
 
-``python -m lstm_influence.tuning`` leaves one parent run per study (tag ``run_type=tune``) whose tags and metrics
-hold the study's summary (see :mod:`lstm_influence.tuning.study`). :func:`tuning_results` reads them, every page;
+``python -m lstm_influence.tune`` leaves one parent run per study (tag ``run_type=tune``) whose tags and metrics
+hold the study's summary (see :mod:`~.tuning.study`). :func:`tuning_results` reads them, every page;
 :func:`tuning_table` is the pure part, over a frame shaped like ``mlflow.search_runs``'s (``run_id``, ``status``,
 ``start_time``, ``tags.*``, ``metrics.*``).
 
@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm_influence import tracking
-from lstm_influence.tracking import names
+from lstm_influence import names, tracking
 
 BEST_PREFIX = f"tags.{names.BEST_PREFIX}"
 TRIED_PREFIX = f"tags.{names.TRIED_PREFIX}"

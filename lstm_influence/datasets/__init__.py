@@ -1,7 +1,7 @@
 """Datasets, found by ``_target_``: ``conf/dataset/<name>.yaml`` names a function that returns a :class:`Dataset`.
 
 There is no list of families: :func:`load_dataset` imports the callable ``cfg.dataset._target_`` names, checks the
-node's keys and values against its signature (:mod:`lstm_influence.plugins`) and calls it. The built-ins
+node's keys and values against its signature (:mod:`lstm_influence.config.plugins`) and calls it. The built-ins
 (``synthetic.load``, ``financial.load``, ``text.load``, ``csv.load``) are declared exactly as a user's dataset is.
 
 Keys the framework itself reads from a dataset node, :data:`FRAMEWORK_KEYS`, are passed to the callable too when it
@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from lstm_influence import plugins
+from lstm_influence.config import plugins
 from lstm_influence.datasets.base import Dataset, DatasetError
 
 FRAMEWORK_KEYS = ("name", "target_norm_loss", "data_seed")
@@ -29,7 +29,7 @@ def dataset_loader(node: DictConfig) -> Any:
     """
     loader = plugins.resolve(node, "dataset")
     if not callable(loader):
-        from lstm_influence.config import ConfigError
+        from lstm_influence.config.schema import ConfigError
 
         raise ConfigError(f"dataset._target_={node.get('_target_')!r}: names {loader!r}, which cannot be called")
     return loader

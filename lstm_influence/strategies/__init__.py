@@ -1,7 +1,7 @@
 """Influence strategies, found by ``_target_``: ``conf/strategy/<name>.yaml`` names a :class:`Strategy` subclass.
 
 There is no registry: :func:`make_strategy` imports the class ``cfg.strategy._target_`` names, checks the node's keys
-and values against the class's signature (:mod:`lstm_influence.plugins`), builds it for the layer it will act on and
+and values against the class's signature (:mod:`~.plugins`), builds it for the layer it will act on and
 validates it. The built-ins (``baseline``, ``custom_init``, ``input_transform``, ``bias_init``, ``extra_variable``)
 are declared exactly as a user's strategy is.
 """
@@ -13,8 +13,8 @@ from typing import Any
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence import plugins
-from lstm_influence.config import ConfigError
+from lstm_influence.config import plugins
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets import dependency_horizon
 from lstm_influence.strategies.base import Strategy
 

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.layers.extra_variable import check_initializer
 
 RTOL = 1e-5
@@ -150,7 +150,7 @@ class Strategy:
                 self.forget = forget
 
     The signature is the schema: a key the YAML sets that no ``__init__`` along the chain names, or a value that
-    does not fit its annotation, is a configuration error before anything is built (:mod:`lstm_influence.plugins`).
+    does not fit its annotation, is a configuration error before anything is built (:mod:`~.config.plugins`).
     The framework then calls :meth:`validate`.
 
     Args:

@@ -25,7 +25,7 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lstm_influence import gates
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.layers import GateTargetInitializer
 from lstm_influence.layers.extra_variable import seeded_initializer
 from lstm_influence.strategies.base import (
@@ -99,7 +99,7 @@ class CustomInit(Strategy):
         unit_forget_bias: the base bias gets 1 on the forget block, as a plain LSTM's does (drawn by us, so
             targets on the bias act on top of it instead of being overridden by Keras).
         targets: the writes, applied in order: each ``{matrix, gate, op, value}`` plus optional ``units`` and
-            ``features`` (see :func:`lstm_influence.gates.resolve_target` and :func:`lstm_influence.gates.fit_value`).
+            ``features`` (see :func:`~lstm_influence.gates.resolve_target`, :func:`~lstm_influence.gates.fit_value`).
         **kwargs: :class:`~lstm_influence.strategies.base.Strategy`'s.
     """
 

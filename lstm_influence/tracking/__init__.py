@@ -2,12 +2,12 @@
 
 The package, one concept a module:
 
-* :mod:`~lstm_influence.tracking.names`: the names runs are recorded under (tags, run types, metrics, strategies);
+* :mod:`~lstm_influence.names`: the names runs are recorded under (tags, run types, metrics, strategies);
 * :mod:`~lstm_influence.tracking.store`: tracking URIs, a client per store (SQLite stores created under a file
   lock, so parallel first starts are safe), experiments;
 * :mod:`~lstm_influence.tracking.runs`: creating, reopening, renaming and closing runs (a training run in one
   ``with``), logging to them, finding runs by tags (paged), stale-run closing, metric histories, artifact files;
-* :mod:`~lstm_influence.tracking.sweeps`: a sweep's parent and children, closing its stale children, supersede;
+* :mod:`~lstm_influence.tracking.sweep_runs`: a sweep's parent and children, closing its stale children, supersede;
 * :mod:`~lstm_influence.tracking.studies`: a tuning study's parent and its trials' runs, closing stale trial runs;
 * :mod:`~lstm_influence.tracking.links`: MLflow UI links and the lines that tell the user where to look;
 * :mod:`~lstm_influence.tracking.provenance`: where a run came from (commit, versions, backend, machine, data).
@@ -18,9 +18,9 @@ Everything public is importable from here, e.g. ``from lstm_influence import tra
 
 from __future__ import annotations
 
+from lstm_influence.names import CONFIG_HASH, PARENT_RUN_ID, RUN_TYPE, SWEEP_ID
+from lstm_influence.names import ERROR as ERROR_TAG
 from lstm_influence.tracking.links import announce, ui_hint, ui_link
-from lstm_influence.tracking.names import CONFIG_HASH, PARENT_RUN_ID, RUN_TYPE, SWEEP_ID
-from lstm_influence.tracking.names import ERROR as ERROR_TAG
 from lstm_influence.tracking.runs import (
     ENDED,
     FAILED,
@@ -62,7 +62,7 @@ from lstm_influence.tracking.store import (
     store_lock,
 )
 from lstm_influence.tracking.studies import close_stale_trial_runs, study_parents, trial_runs
-from lstm_influence.tracking.sweeps import (
+from lstm_influence.tracking.sweep_runs import (
     close_stale_children,
     find_sweep_parent,
     kill_run,

@@ -27,7 +27,7 @@ import numpy as np
 from mlflow.entities import Dataset as DatasetEntity
 from mlflow.entities import DatasetInput, InputTag
 
-from lstm_influence.tracking.names import (
+from lstm_influence.names import (
     CPU,
     CPU_CORES,
     GIT_BRANCH,

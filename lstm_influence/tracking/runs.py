@@ -23,8 +23,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import arm_name, config_hash, dataset_task, flatten, run_name, to_container
-from lstm_influence.tracking.names import (
+from lstm_influence.config.schema import arm_name, config_hash, dataset_task, flatten, run_name, to_container
+from lstm_influence.names import (
     ARM,
     CONFIG_HASH,
     DATASET,
@@ -35,7 +35,7 @@ from lstm_influence.tracking.names import (
     SEED,
     TASK,
 )
-from lstm_influence.tracking.names import STRATEGY as STRATEGY_TAG
+from lstm_influence.names import STRATEGY as STRATEGY_TAG
 from lstm_influence.tracking.provenance import dataset_inputs, provenance_tags
 from lstm_influence.tracking.store import get_or_create_experiment, make_client
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from lstm_influence.tracking.names import OPTUNA_STUDY, RUN_TRIAL, RUN_TUNE, RUN_TYPE, TRIAL_NUMBER, TRIAL_STATE
+from lstm_influence.names import OPTUNA_STUDY, RUN_TRIAL, RUN_TUNE, RUN_TYPE, TRIAL_NUMBER, TRIAL_STATE
 from lstm_influence.tracking.runs import close_stale_runs, find_runs
 
 STALE_TRIAL_STATE = "FAIL"  # what Optuna calls a trial whose process died; the study marks it so too

@@ -11,7 +11,7 @@ import logging
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from lstm_influence.tracking.names import (
+from lstm_influence.names import (
     CONFIG_HASH,
     PARENT_RUN_ID,
     RUN_SWEEP,

@@ -5,7 +5,7 @@ There is no registry and no schema besides the plug-in itself: the keyword param
 set, and their annotations are the types those keys must have. The built-ins are declared exactly like a user's.
 
 :func:`settings` reads a node against its target and returns the keyword arguments to call it with, or raises
-:class:`~lstm_influence.config.ConfigError` naming the key, the value and what would be valid: an unknown key
+:class:`~lstm_influence.config.schema.ConfigError` naming the key, the value and what would be valid: an unknown key
 (with the valid keys), a value of the wrong type or outside a ``Literal``'s choices, a missing required key. It
 imports the target (and so whatever the target imports), nothing else; this module itself imports no TensorFlow.
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 
 TARGET = "_target_"
 

@@ -2,7 +2,7 @@
 
 :class:`Study` opens (or resumes) the Optuna study and its MLflow parent run, runs trials until the budget of
 finished trials is reached, and summarises: the best trial, the default configuration's score, which samplers ran
-(:mod:`lstm_influence.tuning.sampling`), and the tuned-config file (:mod:`lstm_influence.tuning.tuned_files`).
+(:mod:`~.tuning.sampling`), and the tuned-config file (:mod:`~.tuning.tuned_files`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from lstm_influence import tracking
-from lstm_influence.compose import CONFIG_MODULE
-from lstm_influence.config import ConfigError, check_keys, config_hash, flatten, to_container
-from lstm_influence.tracking.names import (
+from lstm_influence.config.compose import CONFIG_MODULE
+from lstm_influence.config.schema import ConfigError, check_keys, config_hash, flatten, to_container
+from lstm_influence.names import (
     BEST_IS_DEFAULT,
     BEST_PREFIX,
     BEST_TRIAL,
@@ -61,9 +61,9 @@ from lstm_influence.tracking.names import (
     TUNED_LABEL,
     VAL_NORM_LOSS,
 )
-from lstm_influence.tuning import sampling
-from lstm_influence.tuning.space import Param, apply_params, default_values, search_space, training_config
-from lstm_influence.tuning.tuned_files import (
+from lstm_influence.orchestration.tuning import sampling
+from lstm_influence.orchestration.tuning.space import Param, apply_params, default_values, search_space, training_config
+from lstm_influence.orchestration.tuning.tuned_files import (
     TUNED_GROUP,
     config_options,
     reference_config,
@@ -203,7 +203,7 @@ class TuneResult:
 
 def _run_training(cfg: DictConfig, **kwargs: Any) -> dict[str, Any]:
     # TensorFlow is imported here, not at module import, so --help and --cfg stay fast.
-    from lstm_influence.runner import run
+    from lstm_influence.training.runner import run
 
     return run(cfg, **kwargs)
 
@@ -233,7 +233,7 @@ class Study:
     Args:
         cfg: a tuning config (``conf/tuning.yaml``: a training config plus ``tune``), e.g. from
             :func:`compose_tuning`.
-        train_fn: trains one trial; the runner's :func:`lstm_influence.runner.run` unless given (tests).
+        train_fn: trains one trial; the runner's :func:`lstm_influence.training.runner.run` unless given (tests).
 
     Raises:
         ConfigError: for a bad ``tune`` node or search space, before any trial.
@@ -325,7 +325,7 @@ class Study:
 
     def _enqueue_design_point(self) -> None:
         """The next Sobol' point as a waiting trial, while the study is in its start-up phase (see
-        :mod:`lstm_influence.tuning.sampling`); a point already waiting (a stopped process) is not doubled."""
+        :mod:`~.tuning.sampling`); a point already waiting (a stopped process) is not doubled."""
         if self.trials(TrialState.WAITING):
             return
         finished = self.trials(*COUNTED)
@@ -530,7 +530,7 @@ class Study:
             else f"NOT a search: {search} search trial(s) besides the default, so these values are not tuned"
         )
         header = [
-            f"Tuned configuration of strategy={self.strategy} on dataset={self.dataset} (lstm_influence.tuning).",
+            f"Tuned configuration of strategy={self.strategy} on dataset={self.dataset} (lstm_influence.tune).",
             f"Study {self.name} in {self.storage}; MLflow parent run {self.parent.run_id} ({self.uri}).",
             f"Objective: {self.tune_cfg.objective} {VAL_NORM_LOSS} after up to {self.base.train.epochs} epochs, "
             f"validation split only, seed {self.base.seed}; {how}.",
@@ -554,7 +554,7 @@ def tune(cfg: DictConfig, *, train_fn: TrainFn | None = None) -> TuneResult:
 
     Args:
         cfg: a tuning config (``conf/tuning.yaml``), e.g. from :func:`compose_tuning`.
-        train_fn: trains one trial; the runner's :func:`lstm_influence.runner.run` unless given (tests).
+        train_fn: trains one trial; the runner's :func:`lstm_influence.training.runner.run` unless given (tests).
 
     Returns:
         The study's summary; the best configuration is written as ``<config_dir>/tuned/<label>.yaml``.

@@ -14,10 +14,10 @@
    the task function (``__main__.main``) then calls :func:`current_job` and :meth:`SweepJob.run`, which skips a
    job that is done (checking MLflow once more, in case another process finished it meanwhile), and trains it as a
    child run (``mlflow.parentRunId``, ``sweep_id``, ``sweep_attempt``), telling the runner the job's share of the
-   machine (:class:`~lstm_influence.threads.JobShare`): the runner's thread rule picks the job's TensorFlow threads
+   machine (:class:`~.threads.JobShare`): the runner's thread rule picks the job's TensorFlow threads
    within it once the data gives the model's size.
    A job that raises is recorded FAILED by the runner; the error is logged and the other jobs go on.
-   Meanwhile the launching process prints a ``[k/N]`` line per ended job (:mod:`lstm_influence.sweep_progress`).
+   Meanwhile the launching process prints a ``[k/N]`` line per ended job (:mod:`lstm_influence.orchestration.progress`).
 3. ``on_multirun_end``, back in the launching process: count this attempt's children (``sweep/finished``,
    ``sweep/failed``, ``sweep/diverged``, ``sweep/skipped``, logged at step = attempt), write ``jobs.json`` (every
    job's config hash and the run that holds its result) and ``attempts/<n>-progress.json`` (each ``[k/N]`` with
@@ -55,11 +55,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lstm_influence import tracking
-from lstm_influence.config import ConfigError, check_keys, config_hash, run_name
-from lstm_influence.sweep_progress import SweepProgress, progress_records, summary_table
-from lstm_influence.threads import JobShare, available_cores
-from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING, Run
-from lstm_influence.tracking.names import (
+from lstm_influence.config.schema import ConfigError, check_keys, config_hash, run_name
+from lstm_influence.names import (
     BEST_VAL_LOSS,
     CONFIG_HASH,
     DIVERGED_METRIC,
@@ -68,6 +65,9 @@ from lstm_influence.tracking.names import (
     SWEEP_ATTEMPT,
     SWEEP_ID,
 )
+from lstm_influence.orchestration.progress import SweepProgress, progress_records, summary_table
+from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING, Run
+from lstm_influence.training.threads import JobShare, available_cores
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def job_share(config: DictConfig, n_jobs: int | None) -> JobShare:
     """Each job's part of the machine, so that parallel jobs do not oversubscribe the cores.
 
     ``sweep.threads``, if set, fixes every job's threads. Otherwise the runner's ``train.threads=auto`` rule
-    (:func:`lstm_influence.threads.threads_for`) chooses within the share: for joblib, the cores divided by the
+    (:func:`lstm_influence.training.threads.threads_for`) chooses within the share: for joblib, the cores divided by the
     workers that run at once (no more workers than jobs); for Ray, the CPUs a task reserves
     (``hydra.launcher.ray.remote.num_cpus``, Ray's default 1); for the sequential launcher, every core.
 
@@ -337,7 +337,7 @@ class SweepJob:
                 return done[1]
         tags = {SWEEP_ID: state.sweep_id, SWEEP_ATTEMPT: state.attempt}
         tags.update(host=socket.gethostname(), pid=os.getpid())
-        from lstm_influence.runner import run
+        from lstm_influence.training.runner import run
 
         job_cfg = copy.deepcopy(cfg)  # the same structured config, with the store every process of the sweep uses
         with read_write(job_cfg):

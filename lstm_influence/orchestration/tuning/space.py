@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial
 
-from lstm_influence.config import ConfigError
+from lstm_influence.config.schema import ConfigError
 
 # Top-level keys a study never samples and a tuned file never sets: the comparison draws fresh seeds, logs where it
 # likes and sweeps as it likes.
@@ -27,7 +27,7 @@ _ABSENT = object()
 
 @dataclass(frozen=True)
 class Param:
-    """One validated hyperparameter of the space (see :class:`lstm_influence.config.ParamSpec`).
+    """One validated hyperparameter of the space (see :class:`lstm_influence.config.schema.ParamSpec`).
 
     Attributes:
         name: the Optuna parameter name and the trial run's ``trial.<name>`` param.

@@ -87,7 +87,7 @@ def apply_threads(threads: int) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # the runtime started with TensorFlow's default (every core)
-        from lstm_influence.threads import available_cores
+        from lstm_influence.training.threads import available_cores
 
         return tf.config.threading.get_intra_op_parallelism_threads() or available_cores()
     return threads

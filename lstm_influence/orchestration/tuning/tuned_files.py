@@ -18,8 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_influence import tracking
-from lstm_influence.compose import CONFIG_NAME, compose
-from lstm_influence.tuning.space import NOT_TUNED, Param
+from lstm_influence.config.compose import CONFIG_NAME, compose
+from lstm_influence.orchestration.tuning.space import NOT_TUNED, Param
 
 TUNED_GROUP = "tuned"
 _NOT_IN_REFERENCE = object()

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lstm_influence.tracking import names
+from lstm_influence import names
 
 ArrayLike = Sequence[float] | np.ndarray
 

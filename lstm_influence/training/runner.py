@@ -7,7 +7,7 @@
    typo leaves no FAILED run behind. A child of a sweep or a tuning study is the exception: its parent counts its
    children, so a child that cannot start is still recorded FAILED.
 2. :func:`train`, inside the open run, proves the influence landed, logs the reference losses, trains with the
-   epoch monitor (:mod:`lstm_influence.monitoring`), tests, and logs the summary metrics of the contract.
+   epoch monitor (:mod:`lstm_influence.training.monitoring`), tests, and logs the summary metrics of the contract.
 3. The run ends with its key numbers in words, then the MLflow link.
 
 A run that diverges is not an error: it stops early, logs ``stab/diverged = 1`` and ends FINISHED.
@@ -23,15 +23,16 @@ import keras
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
-from lstm_influence import metrics, monitoring, tracking
-from lstm_influence.config import ConfigError, check_keys, flatten, run_name
+from lstm_influence import names, tracking
+from lstm_influence.config.schema import ConfigError, check_keys, flatten, run_name
 from lstm_influence.datasets import load_dataset
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset, DatasetError
 from lstm_influence.model import MonitoredModel, build_model, check_run_values, evaluation_batch_size
 from lstm_influence.strategies import Strategy, make_strategy
-from lstm_influence.threads import ALONE, JobShare, apply_threads, resolve_threads
-from lstm_influence.tracking import names
 from lstm_influence.tracking.provenance import dataset_label
+from lstm_influence.training import curves as metrics
+from lstm_influence.training import monitoring
+from lstm_influence.training.threads import ALONE, JobShare, apply_threads, resolve_threads
 
 # A user's mistake in the config or the data: reported in one line, without a traceback.
 USER_ERRORS = (ConfigError, DatasetError)
@@ -57,7 +58,7 @@ def prepare(cfg: DictConfig, share: JobShare = ALONE) -> Prepared:
     Args:
         cfg: the run's config.
         share: the run's part of the machine (a sweep job's; alone by default), which ``train.threads=auto``
-            divides by the model's size (:func:`lstm_influence.threads.resolve_threads`).
+            divides by the model's size (:func:`lstm_influence.training.threads.resolve_threads`).
 
     Raises:
         ConfigError: a key no schema declares, a value that cannot work, or a strategy that does not fit the data.
@@ -90,7 +91,7 @@ def train(
         cfg: the run's config.
         prepared: what :func:`prepare` built from ``cfg``.
         logger: the open MLflow run.
-        epoch_hook: see :data:`lstm_influence.monitoring.EpochHook`.
+        epoch_hook: see :data:`lstm_influence.training.monitoring.EpochHook`.
         evaluate_test: false never touches the test split (tuning must not see it).
     """
     data, strategy, model = prepared.data, prepared.strategy, prepared.model
@@ -172,7 +173,7 @@ def run(
         cfg: the run's config.
         parent_run_id: make the run a child of this MLflow run (a sweep's or a tuning study's parent).
         extra_tags: more tags for the run (e.g. ``sweep_id``).
-        epoch_hook: see :data:`lstm_influence.monitoring.EpochHook`.
+        epoch_hook: see :data:`lstm_influence.training.monitoring.EpochHook`.
         evaluate_test: false never touches the test split.
         share: the run's part of the machine when other runs train beside it (see :func:`prepare`). numpy's BLAS
             runs on one thread during the run, whatever the share, and gets its setting back when the run ends.

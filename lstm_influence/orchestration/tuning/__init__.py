@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m lstm_influence.tuning strategy=bias_init dataset=financial tune.trials=20
-    python -m lstm_influence.tuning -m tune=all experiment=compare   # every strategy × dataset, compare's sizes
+    python -m lstm_influence.tune strategy=bias_init dataset=financial tune.trials=20
+    python -m lstm_influence.tune -m tune=all experiment=compare   # every strategy × dataset, compare's sizes
     python -m lstm_influence +tuned=bias_init-financial seed=1       # train one tuned configuration
     python -m lstm_influence -m experiment=compare_tuned             # every tuned configuration × fresh seeds
 
@@ -14,14 +14,14 @@ The protocol:
   when that strategy is selected (``when``), inside the same budget.
 * Trial 0 is the default configuration, so the tuned-versus-default difference is measured in the same study, on
   the same seed and data. The start-up trials are a scrambled Sobol' design shared by every study, then TPE
-  (:mod:`~lstm_influence.tuning.sampling`); a study with fewer than two finished search trials is reported as not
+  (:mod:`~.tuning.sampling`); a study with fewer than two finished search trials is reported as not
   searched.
 * A trial trains ``train.epochs`` epochs on the training split and is scored on the validation split only, by
   ``tune.objective`` over its per-epoch ``val/norm_loss`` (default ``final``: after the last epoch). The test
   split is never read (the runner's ``evaluate_test=False``). A diverged trial scores ``train.divergence_norm_loss``.
 * A median pruner stops a trial whose ``val/norm_loss`` trails the median of earlier trials at the same epoch; a
   pruned trial counts toward the budget.
-* The best configuration is written as ``<config_dir>/tuned/<label>.yaml`` (:mod:`~lstm_influence.tuning.tuned_files`).
+* The best configuration is written as ``<config_dir>/tuned/<label>.yaml`` (:mod:`~.tuning.tuned_files`).
 
 MLflow: one parent run per study (``run_type=tune``) and one child run per trial (``run_type=trial``, params
 ``trial.number``, ``trial.role``, ``trial.sampler`` and ``trial.<name>`` for each value in the space), made and
@@ -31,15 +31,15 @@ hashes the strategy, the dataset, the rest of the configuration, the space, the 
 plan, so the same command resumes the study: finished trials count toward the budget, the parent run is reused, and
 a trial left running by a killed process is marked failed and run again. Run one process per study at a time.
 
-Modules: :mod:`~lstm_influence.tuning.space` (the search space), :mod:`~lstm_influence.tuning.sampling` (which
-trials are drawn), :mod:`~lstm_influence.tuning.study` (the study lifecycle, :class:`Study`, and its Optuna
-storage), :mod:`~lstm_influence.tuning.tuned_files` (the tuned configs) and :mod:`~lstm_influence.tuning.cli` (the
+Modules: :mod:`~.tuning.space` (the search space), :mod:`~.tuning.sampling` (which
+trials are drawn), :mod:`~.tuning.study` (the study lifecycle, :class:`Study`, and its Optuna
+storage), :mod:`~.tuning.tuned_files` (the tuned configs) and :mod:`~lstm_influence.tune` (the
 command). The results table is
 :func:`lstm_influence.analysis.tuning_report.tuning_results`.
 """
 
-from lstm_influence.tuning.space import Param, apply_params, default_values, search_space, training_config
-from lstm_influence.tuning.study import (
+from lstm_influence.orchestration.tuning.space import Param, apply_params, default_values, search_space, training_config
+from lstm_influence.orchestration.tuning.study import (
     Study,
     TuneResult,
     compose_tuning,

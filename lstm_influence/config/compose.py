@@ -9,7 +9,7 @@ from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-import lstm_influence.config  # noqa: F401  (registers the schemas)
+import lstm_influence.config.schema  # noqa: F401  (registers the schemas)
 
 CONFIG_MODULE = "lstm_influence.conf"
 CONFIG_NAME = "config"

@@ -4,7 +4,7 @@ Hydra composes the YAML files under ``conf/``; the YAML files of the model, trai
 start from one of the schemas registered here (their defaults list names ``/schema/<group>/<name>@_here_``), so a
 misspelt key or a value of the wrong type is an error that names the key, raised before anything is built or
 trained. The ``strategy`` and ``dataset`` groups are plug-ins: each YAML names its class or function with
-``_target_``, and that target's signature is the schema (:mod:`lstm_influence.plugins` checks a node against it
+``_target_``, and that target's signature is the schema (:mod:`lstm_influence.config.plugins` checks a node against it
 before anything is built).
 
 This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts import it.
@@ -63,7 +63,7 @@ class TrainConfig:
         jit_compile: ``auto``, true or false. ``auto`` turns XLA on on CPU for runs of at least
             :data:`lstm_influence.model.XLA_BREAK_EVEN_BATCH_STEPS` training batch time steps (epochs × batches an
             epoch × time steps), where its faster steps repay its compilation, and off on a GPU (cuDNN).
-        threads: TensorFlow's intra- and inter-op CPU threads: ``auto`` (the rule in :mod:`lstm_influence.threads`,
+        threads: TensorFlow's intra- and inter-op CPU threads: ``auto`` (the rule in :mod:`~.threads`,
             from the model's size, within a sweep job's share of the cores) or a positive integer. ``sweep.threads``
             takes precedence.
         target_norm_loss: ``val/norm_loss`` that counts as converged (default: the dataset's).
@@ -110,7 +110,7 @@ class TrackingConfig:
 @dataclass
 class SweepConfig:
     """How a multirun sweep (``-m``) treats its jobs (values in ``conf/sweep/default.yaml``); see
-    :mod:`lstm_influence.sweep`. Not part of ``config_hash``.
+    :mod:`lstm_influence.orchestration.sweep`. Not part of ``config_hash``.
 
     Attributes:
         id: the sweep's ``sweep_id`` tag and parent run name; null: ``<preset>-<hash of the jobs' configs>``, so
@@ -135,7 +135,7 @@ class Config:
         arm: the named arm the run belongs to, set by an option of the ``arm`` group; null: the run's arm is its
             strategy's name. It names the run (``{arm}-{dataset}-s{seed}``) and its ``arm`` tag.
         strategy, dataset: plug-ins, each a node naming its class or function with ``_target_`` plus that target's
-            keyword arguments (see :mod:`lstm_influence.plugins`).
+            keyword arguments (see :mod:`lstm_influence.config.plugins`).
         model, train: the groups of the same names.
         tracking: where the run is logged.
         sweep: how a ``-m`` sweep treats its jobs.
@@ -152,7 +152,7 @@ class Config:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# tune/ (python -m lstm_influence.tuning; never part of a training run's config)
+# tune/ (python -m lstm_influence.tune; never part of a training run's config)
 
 
 class ParamType(StrEnum):
@@ -210,7 +210,7 @@ class ParamSpec:
 
 @dataclass
 class TuneConfig:
-    """Equal-budget hyperparameter tuning of one strategy on one dataset (``python -m lstm_influence.tuning``);
+    """Equal-budget hyperparameter tuning of one strategy on one dataset (``python -m lstm_influence.tune``);
     values in ``conf/tune/default.yaml``.
 
     Attributes:
@@ -224,7 +224,7 @@ class TuneConfig:
             draws the same start-up values (common random numbers). TPE's sampler is seeded from it and the trial
             number, so a resumed study samples what an uninterrupted one would.
         startup_trials: finished trials (the default one included) before TPE models the space; until then the
-            search trials take the Sobol' design's points (see :mod:`lstm_influence.tuning.sampling`).
+            search trials take the Sobol' design's points (see :mod:`lstm_influence.orchestration.tuning.sampling`).
         pruner: ``median`` (stop a trial whose best ``val/norm_loss`` so far is worse than the median of earlier
             trials at the same epoch) or ``none``.
         pruner_startup_trials: trials that finish before any is pruned.

@@ -25,7 +25,7 @@ import numpy as np
 import optuna
 from scipy.stats import qmc
 
-from lstm_influence.tuning.space import Param
+from lstm_influence.orchestration.tuning.space import Param
 
 SOBOL = "sobol"
 TPE = "tpe"

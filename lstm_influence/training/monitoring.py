@@ -23,11 +23,11 @@ import numpy as np
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
-from lstm_influence import backend
-from lstm_influence import metrics as m
+from lstm_influence import names
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset
 from lstm_influence.layers.gate_reading import GateRecordingCell, GatesUnavailable
-from lstm_influence.tracking import names
+from lstm_influence.training import backend
+from lstm_influence.training import curves as m
 
 if TYPE_CHECKING:
     from lstm_influence.model import MonitoredModel
@@ -149,7 +149,7 @@ class GateProbe:
         outputs = keras.layers.RNN(self.cell, return_sequences=True, name="gate_probe")(lstm.input)
         self.gates = keras.Model(model.input, outputs)
         # A few steps of one small batch an epoch: compiling XLA would not repay on TensorFlow. JAX has no fast path
-        # without it (lstm_influence.backend.xla_optional).
+        # without it (lstm_influence.training.backend.xla_optional).
         self.gates.jit_compile = not backend.xla_optional()
         self.x_batch = x_batch
         self.note = gate_note(self.cell.gate_names)
@@ -162,7 +162,7 @@ class GateProbe:
 
 @dataclasses.dataclass
 class TrainingRecord:
-    """What the epoch monitor recorded; the inputs of :func:`lstm_influence.metrics.summary_metrics`."""
+    """What the epoch monitor recorded; the inputs of :func:`lstm_influence.training.curves.summary_metrics`."""
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
     val_loss: list[float] = dataclasses.field(default_factory=list)
@@ -254,7 +254,7 @@ class EpochMonitor(keras.callbacks.Callback):
         return ""
 
     def summary(self) -> dict[str, float]:
-        """The convergence and stability summary of the record (:func:`lstm_influence.metrics.summary_metrics`)."""
+        """The convergence and stability summary of the record (:func:`~.curves.summary_metrics`)."""
         record, train_cfg = self.record, self.cfg.train
         summary = m.summary_metrics(
             record.val_loss,
@@ -312,7 +312,7 @@ def describe_run(
     """The run's key numbers in words: losses against the trivial predictor, the target, divergence, retention.
 
     Args:
-        summary: the run's summary metrics (names as in :mod:`lstm_influence.tracking.names`).
+        summary: the run's summary metrics (names as in :mod:`lstm_influence.names`).
         data: the run's dataset (its trivial predictor's description and reference predictors).
         target: ``train.target_norm_loss``.
         epochs: the epochs the run was given.

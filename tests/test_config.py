@@ -84,7 +84,7 @@ def test_flatten_and_hash():
 # every default stated once: values in conf/*.yaml, types and docs in the schema dataclasses
 
 # chosen by experiment=... / written by the tuner / read by compare.py --preset: not options of a run to pick
-SELECTED_THROUGH_OTHERS = {"sizes", "tuned", "analysis"}
+SELECTED_THROUGH_OTHERS = {"workload", "tuned", "analysis"}
 
 
 def schema_classes() -> list[type]:
@@ -180,7 +180,7 @@ def test_the_hash_leaves_out_which_code_a_plugin_yaml_names():
     assert flatten(to_container(cfg))["strategy._target_"] == "lstm_influence.strategies.bias_init.BiasInit"
     # Hashes of runs in the shipped stores (results/*/runs.csv), made before the YAML files named their classes.
     assert (
-        config_hash(li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=chrono", "seed=0"]))
+        config_hash(li.compose(["experiment=long_range", "workload=long_range/adding", "arm=chrono", "seed=0"]))
         == (KNOWN_HASHES["long_range adding chrono s0"])
     )
     assert (
@@ -230,8 +230,8 @@ def test_run_names_are_unique_within_a_sweep_over_tasks():
     params = compose_with_hydra("config", ["experiment=long_range"]).hydra.sweeper.params
     arms = str(params.arm).split(",")
     names = [
-        run_name(li.compose(["experiment=long_range", f"sizes={sizes}", f"arm={arm}", "seed=0"]))
-        for sizes in str(params.sizes).split(",")
+        run_name(li.compose(["experiment=long_range", f"workload={workload}", f"arm={arm}", "seed=0"]))
+        for workload in str(params.workload).split(",")
         for arm in arms
     ]
     assert len(set(names)) == len(names) == 2 * len(arms)

@@ -124,22 +124,22 @@ def test_long_range_preset_is_nine_arms_by_two_tasks_by_ten_paired_seeds():
     cfg = compose_with_hydra("config", ["experiment=long_range"])
     grid = {key: value.split(",") for key, value in cfg.hydra.sweeper.params.items()}
     assert options("arm") - set(grid["arm"]) == {"uniform_stretched"} and len(grid["arm"]) == 9  # edition 2's arm
-    assert grid["sizes"] == ["long_range/adding", "long_range/copy"] and grid["seed"] == ["range(10)"]
+    assert grid["workload"] == ["long_range/adding", "long_range/copy"] and grid["seed"] == ["range(10)"]
     assert cfg.tracking.experiment == "long-range"
     # planned on two of the ten seeds (planning composes every job): each job distinct
     jobs, sweep_id, _ = plan(["experiment=long_range", "hydra.sweeper.params.seed='0,1'"])
     assert len(jobs) == len({job.config_hash for job in jobs}) == 9 * 2 * 2
     assert sweep_id.startswith("long_range-")
-    adding = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=chrono"])
-    copy = li.compose(["experiment=long_range", "sizes=long_range/copy", "arm=chrono"])
+    adding = li.compose(["experiment=long_range", "workload=long_range/adding", "arm=chrono"])
+    copy = li.compose(["experiment=long_range", "workload=long_range/copy", "arm=chrono"])
     assert (adding.dataset.task, adding.dataset.seq_len, adding.train.epochs) == ("adding", 200, 20)
     assert (copy.dataset.task, copy.dataset.seq_len, copy.dataset.copy_symbols) == ("copy", 120, 10)
     # chrono's t_max follows the task: T for adding, 3/2 of the copy delay (120 - 2 * 10 = 100) for copy
     assert dependency_horizon(adding.dataset) is None and dependency_horizon(copy.dataset) == 150
     # every arm sees the same data: only the arm's own keys differ between two arms' configs
-    plain = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=baseline"])
+    plain = li.compose(["experiment=long_range", "workload=long_range/adding", "arm=baseline"])
     assert plain.dataset == adding.dataset and plain.train == adding.train and plain.seed == adding.seed
-    doubled = li.compose(["experiment=long_range", "sizes=long_range/adding", "arm=baseline_lr2"])
+    doubled = li.compose(["experiment=long_range", "workload=long_range/adding", "arm=baseline_lr2"])
     assert doubled.train.learning_rate == 2 * plain.train.learning_rate
 
 
@@ -147,7 +147,7 @@ def test_long_range_2_preset_is_six_arms_on_adding_by_ten_seeds_each_pair_with_i
     cfg = compose_with_hydra("config", ["experiment=long_range_2"])
     grid = {key: value.split(",") for key, value in cfg.hydra.sweeper.params.items()}
     assert grid == {
-        "sizes": ["long_range_2/adding"],
+        "workload": ["long_range_2/adding"],
         "arm": ["baseline", "chrono", "uniform", "uniform_stretched", "baseline_lr2", "extra_full"],
         "seed": ["range(10)"],
     }
@@ -156,7 +156,7 @@ def test_long_range_2_preset_is_six_arms_on_adding_by_ten_seeds_each_pair_with_i
     assert len(jobs) == len({job.config_hash for job in jobs}) == 6 * 2 and sweep_id.startswith("long_range_2-")
 
     def arm(name: str, seed: int):
-        return li.compose(["experiment=long_range_2", "sizes=long_range_2/adding", f"arm={name}", f"seed={seed}"])
+        return li.compose(["experiment=long_range_2", "workload=long_range_2/adding", f"arm={name}", f"seed={seed}"])
 
     plain, stretched = arm("baseline", 3), arm("uniform_stretched", 3)
     assert (plain.dataset.task, plain.dataset.seq_len, plain.train.epochs) == ("adding", 200, 40)

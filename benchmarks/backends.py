@@ -56,7 +56,8 @@ def worker(args: argparse.Namespace) -> None:
 
     import lstm_influence as li
     from lstm_influence.training import monitoring
-    from lstm_influence.training.threads import apply_threads, threads_for
+    from lstm_influence.training.backend import apply_threads
+    from lstm_influence.training.threads import threads_for
 
     threads = apply_threads(threads_for(units, 2, args.batch_size))
     cfg = li.compose(

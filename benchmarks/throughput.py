@@ -223,7 +223,7 @@ def worker(args: argparse.Namespace) -> None:
 
     import lstm_influence as li
     from lstm_influence.training import monitoring
-    from lstm_influence.training.threads import apply_threads
+    from lstm_influence.training.backend import apply_threads
 
     class EpochTimer(keras.callbacks.Callback):
         """Wall seconds of each epoch, from its start to the end of the monitor's work (placed after it)."""

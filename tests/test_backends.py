@@ -19,7 +19,7 @@ import pytest
 import lstm_influence as li
 from lstm_influence import tracking
 from lstm_influence.training import backend, monitoring
-from lstm_influence.training.threads import apply_threads
+from lstm_influence.training.backend import apply_threads
 from tests.helpers import TINY, run_python
 
 ON_JAX_SUBPROCESS = "test_the_framework_tests_pass_on_jax"

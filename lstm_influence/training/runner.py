@@ -32,7 +32,8 @@ from lstm_influence.strategies import Strategy, make_strategy
 from lstm_influence.tracking.provenance import dataset_label
 from lstm_influence.training import curves as metrics
 from lstm_influence.training import monitoring
-from lstm_influence.training.threads import ALONE, JobShare, apply_threads, resolve_threads
+from lstm_influence.training.backend import apply_threads
+from lstm_influence.training.threads import ALONE, JobShare, resolve_threads
 
 # A user's mistake in the config or the data: reported in one line, without a traceback.
 USER_ERRORS = (ConfigError, DatasetError)

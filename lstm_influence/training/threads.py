@@ -10,7 +10,7 @@ step) train 1.39× and 1.07× faster on one thread than on two; at 256 units (34
 
 A sweep job shares the machine with the jobs running beside it: its :class:`JobShare`, decided by the sweep's
 launching process, makes :func:`resolve_threads` apply the same rule within cores ÷ parallel jobs. The rule is the
-same on TensorFlow and JAX; :func:`apply_threads` hands the number to the backend (:mod:`~.backend`).
+same on TensorFlow and JAX; :func:`~.backend.apply_threads` hands the number to the backend.
 """
 
 from __future__ import annotations
@@ -100,13 +100,3 @@ def resolve_threads(setting: Any, *, units: int, input_dim: int, batch_size: int
     if isinstance(setting, bool) or not str(setting).isdigit() or int(setting) < 1:
         raise ConfigError(f"train.threads={setting!r}: expected auto or a positive integer")
     return int(setting)
-
-
-def apply_threads(threads: int) -> int:
-    """Give the Keras backend ``threads`` CPU threads, unless already fixed; return those in force.
-
-    See :func:`lstm_influence.training.backend.apply_threads`: both backends read the setting once per process.
-    """
-    from lstm_influence.training import backend
-
-    return backend.apply_threads(threads)

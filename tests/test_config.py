@@ -13,7 +13,8 @@ from omegaconf import MISSING, OmegaConf
 
 import lstm_influence as li
 from lstm_influence.config import schema as config_module
-from lstm_influence.config.schema import ConfigError, arm_name, check_keys, config_hash, flatten, run_name, to_container
+from lstm_influence.config.identity import arm_name, config_hash, flatten, run_name, to_container
+from lstm_influence.config.schema import ConfigError, check_keys
 from tests.helpers import CONF, compose_with_hydra
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import lstm_influence as li
 from lstm_influence import names, tracking
-from lstm_influence.model import build_model
+from lstm_influence.config.identity import run_name
 from lstm_influence.strategies import make_strategy
 from tests.helpers import TINY
 
@@ -44,7 +44,7 @@ def test_a_users_strategy_and_arm_are_selected_like_the_built_ins(conf):
     cfg = compose(conf, "arm=forget_three_two", "seed=2")
     strategy = make_strategy(cfg, input_dim=2, units=4, seq_len=10)
     assert (strategy.name, strategy.forget, strategy.units) == ("forget_three", 2.0, 4)
-    assert li.config.run_name(cfg) == "forget_three_two-adding-s2"
+    assert run_name(cfg) == "forget_three_two-adding-s2"
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_a_users_dataset_loads_and_is_checked_against_its_signature(conf):
 
 def test_a_users_strategy_builds_verifies_and_trains_on_a_users_dataset(conf, tracking_uri):
     cfg = compose(conf, "strategy=forget_three", "dataset=running_sign", *TINY[4:], f"tracking.uri={tracking_uri}")
-    model = build_model(cfg, li.load_dataset(cfg))
+    model = li.build_model(cfg, li.load_dataset(cfg))
     assert li.verify_influence(model, cfg)["passed"]
     summary = li.run(cfg)
     run = tracking.make_client(tracking_uri).get_run(summary["run_id"])
@@ -124,8 +124,8 @@ def test_tuning_selects_a_plug_in_by_the_file_the_command_chose_not_by_its_name(
 def test_a_users_arm_joins_the_long_range_battery_beside_the_built_ins(conf):
     from hydra import compose as hydra_compose
 
-    from lstm_influence.config.schema import config_hash, run_name
-    from lstm_influence.orchestration.sweep import plan_jobs
+    from lstm_influence.config.identity import config_hash
+    from lstm_influence.orchestration.plan import plan_jobs
     from tests.helpers import packaged_hydra
 
     overrides = [

@@ -10,6 +10,7 @@ import lstm_influence as li
 from lstm_influence import tracking
 from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets.base import DatasetError
+from lstm_influence.training.context import RunContext
 from tests.helpers import EXPERIMENT, experiment_runs, store_uri, tiny_config
 
 EPOCH_METRICS = (
@@ -157,7 +158,7 @@ def test_a_child_that_cannot_start_is_recorded_failed_for_its_parent(tiny_cfg, t
     client = tracking.make_client(tracking_uri)
     parent = client.create_run(client.create_experiment(EXPERIMENT)).info.run_id
     with pytest.raises(ConfigError, match=r"model\.units=0"):
-        run(tiny_cfg("model.units=0"), parent_run_id=parent)
+        run(tiny_cfg("model.units=0"), RunContext(parent_run_id=parent))
     (child,) = [r for r in experiment_runs(tracking_uri) if r.info.run_id != parent]
     assert child.info.status == "FAILED"
     assert "model.units=0" in child.data.tags["error"]
@@ -219,7 +220,12 @@ def test_the_thread_rule_gives_small_models_one_thread_and_splits_cores_between_
 
 
 def test_xla_is_chosen_on_cpu_only_for_runs_long_enough_to_repay_its_compilation():
-    from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS, resolve_jit_compile, training_batch_steps, xla_pays
+    from lstm_influence.training.performance import (
+        XLA_BREAK_EVEN_BATCH_STEPS,
+        resolve_jit_compile,
+        training_batch_steps,
+        xla_pays,
+    )
 
     assert training_batch_steps(4, 5000, 128, 100) == 4 * 40 * 100  # the last, partial batch counts as a step
     assert training_batch_steps(1, 128, 128, 10) == 10
@@ -242,7 +248,7 @@ def test_xla_is_chosen_on_cpu_only_for_runs_long_enough_to_repay_its_compilation
 
 
 def test_the_built_model_compiles_with_the_xla_setting_the_rule_gives(tiny_cfg):
-    from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS, training_batch_steps
+    from lstm_influence.training.performance import XLA_BREAK_EVEN_BATCH_STEPS, training_batch_steps
 
     cfg = tiny_cfg()
     data = li.load_dataset(cfg)
@@ -273,7 +279,7 @@ def test_a_run_applies_its_job_share_and_tags_the_threads_in_force(tiny_cfg, tra
     from lstm_influence.training.runner import run
     from lstm_influence.training.threads import JobShare, available_cores
 
-    summary = run(tiny_cfg(), share=JobShare(threads=2))
+    summary = run(tiny_cfg(), RunContext(share=JobShare(threads=2)))
     run = tracking.make_client(tracking_uri).get_run(summary["run_id"])
     # TensorFlow reads its threads once per process: the tag is what is in force (2 when this run was the first to
     # set them, else the earlier setting; every core when TensorFlow started on its defaults), not what was asked
@@ -286,19 +292,20 @@ def test_a_run_holds_numpy_to_one_thread_and_restores_it_after(tiny_cfg, monkeyp
 
     import lstm_influence.training.runner as runner
     from lstm_influence.training.threads import JobShare
+    from lstm_influence.validation import ValidConfig
 
     def blas_threads():
         return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
     seen = []
-    original = runner.load_dataset
+    original = ValidConfig.load_dataset
 
-    def recording(cfg):
+    def recording(valid):
         seen.extend(blas_threads())
-        return original(cfg)
+        return original(valid)
 
-    monkeypatch.setattr(runner, "load_dataset", recording)
+    monkeypatch.setattr(ValidConfig, "load_dataset", recording)
     before = blas_threads()
-    runner.run(tiny_cfg(), share=JobShare(cores=2))  # a run alone on 2 cores: numpy still gets one thread
+    runner.run(tiny_cfg(), RunContext(share=JobShare(cores=2)))  # a run alone on 2 cores: numpy still gets one thread
     assert seen and set(seen) == {1}  # while the data (and its reference fits) load
     assert blas_threads() == before

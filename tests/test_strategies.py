@@ -18,8 +18,8 @@ import lstm_influence as li
 from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.layers import ChronoBias, ExtraVariableLSTM
-from lstm_influence.model import build_model
 from lstm_influence.strategies import Strategy, make_strategy, strategy_class, verify_influence
+from lstm_influence.training.trainable import build_model
 from tests.helpers import CONF
 
 INPUT_DIM, UNITS, SEQ_LEN = 3, 16, 8
@@ -728,14 +728,14 @@ BAD += CHOICE_BAD
 def test_a_target_must_name_its_op():
     cfg = li.compose([*COMMON, "strategy=custom_init", targets_override("{matrix: bias, gate: forget, value: 1}")])
     with pytest.raises(ConfigError, match=r"strategy.targets\[0\]: missing op"):
-        build_model(cfg, DATA)
+        li.build_model(cfg, DATA)
 
 
 @pytest.mark.parametrize(("overrides", "fragments"), BAD, ids=[" ".join(o[1:]) for o, _ in BAD])
 def test_bad_configs_raise_before_anything_is_built(overrides, fragments):
     cfg = li.compose([*COMMON, *overrides])
     with pytest.raises(ConfigError) as err:
-        build_model(cfg, DATA)  # validates through make_strategy before any layer exists
+        li.build_model(cfg, DATA)  # validates before any layer exists
     message = str(err.value)
     assert "strategy." in message
     for fragment in fragments:

@@ -1,4 +1,5 @@
-"""The configuration schema: one structured-config dataclass per framework config group.
+"""The configuration schema: one structured-config dataclass per framework config group, and the checks of a
+composed config that those types cannot express.
 
 Hydra composes the YAML files under ``conf/``; the YAML files of the model, train, tracking, sweep and tune groups
 start from one of the schemas registered here (their defaults list names ``/schema/<group>/<name>@_here_``), so a
@@ -7,16 +8,21 @@ trained. The ``strategy`` and ``dataset`` groups are plug-ins: each YAML names i
 ``_target_``, and that target's signature is the schema (:mod:`lstm_influence.config.plugins` checks a node against it
 before anything is built).
 
-This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts import it.
+The schemas stay together here, rather than beside the code each one types (training, tracking, the sweep, the
+tuner): the root :class:`Config` is made of them and Hydra must have them registered before it composes anything,
+from :mod:`~lstm_influence.config.compose` at the bottom of the package, so a schema kept upstairs would make the
+config stage import upwards.
+
+:func:`check_keys` and :func:`check_values` are building blocks of :func:`lstm_influence.validation.validate`, the one
+check a run's config gets. This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts
+import it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -61,8 +67,9 @@ class TrainConfig:
         optimizer: ``adam``, ``rmsprop`` or ``sgd``.
         clip_norm: clip gradients to this global norm; null: off.
         jit_compile: ``auto``, true or false. ``auto`` turns XLA on on CPU for runs of at least
-            :data:`lstm_influence.model.XLA_BREAK_EVEN_BATCH_STEPS` training batch time steps (epochs × batches an
-            epoch × time steps), where its faster steps repay its compilation, and off on a GPU (cuDNN).
+            :data:`lstm_influence.training.performance.XLA_BREAK_EVEN_BATCH_STEPS` training batch time steps
+            (epochs × batches an epoch × time steps), where its faster steps repay its compilation, and off on a GPU
+            (cuDNN).
         threads: TensorFlow's intra- and inter-op CPU threads: ``auto`` (the rule in :mod:`~.threads`,
             from the model's size, within a sweep job's share of the cores) or a positive integer. ``sweep.threads``
             takes precedence.
@@ -278,7 +285,7 @@ register_configs()
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# helpers over composed configs
+# checks of a composed config
 
 
 class ConfigError(ValueError):
@@ -306,82 +313,51 @@ def check_keys(cfg: DictConfig) -> None:
                 raise ConfigError(f"{group}.{key}: unknown key for {schema.__name__}; valid keys: {sorted(allowed)}")
 
 
-def to_container(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as plain Python containers (enum values as their strings), without Hydra's own node."""
-    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True, enum_to_str=True)
-    container.pop("hydra", None)
-    return container
+# ``train.jit_compile``: a tri-state (auto or a boolean) rather than a closed set of strings, because YAML and the
+# command line give booleans.
+JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": False}
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts to dotted keys; lists stay whole (as JSON) so a param is one value; enums become their
-    strings."""
-    flat: dict[str, Any] = {}
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            flat.update(flatten(value, f"{prefix}{key}." if prefix or key else ""))
-        return flat
-    name = prefix[:-1]
-    if isinstance(tree, (list, tuple)):
-        flat[name] = json.dumps(tree, default=_plain)
-    else:
-        flat[name] = _plain(tree) if isinstance(tree, Enum) else tree
-    return flat
+def jit_choice(setting: Any) -> bool | None:
+    """``train.jit_compile`` as True, False or None (``auto``).
+
+    Raises:
+        ConfigError: ``setting`` is none of auto, true or false (booleans, or their strings).
+    """
+    if isinstance(setting, bool):
+        return setting
+    key = str(setting).lower()
+    if key not in JIT_SETTINGS:
+        raise ConfigError(f"train.jit_compile={setting!r}: expected auto, true or false")
+    return JIT_SETTINGS[key]
 
 
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else str(value)
+def check_values(cfg: DictConfig) -> None:
+    """Reject ``model.*`` and ``train.*`` values of the right type that cannot work (Hydra has already checked the
+    types and the choices when it composed the config).
 
-
-# Keys that say where and how a run is recorded, not what it is: two runs differing only there are the same run.
-UNHASHED_KEYS = ("tracking", "sweep")
-
-
-# Plug-in nodes whose ``_target_`` is left out of the hash: which code a built-in's YAML names is not part of what
-# the run is, and configs hashed before the YAML files named their classes keep their hash (and their stores resume).
-PLUGIN_GROUPS = ("strategy", "dataset")
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A stable hash of the resolved config without :data:`UNHASHED_KEYS` and the ``_target_`` of the
-    :data:`PLUGIN_GROUPS`; an arm left null is not hashed either, so configs written before the ``arm`` key existed
-    keep their hash."""
-    container = to_container(cfg)
-    for key in UNHASHED_KEYS:
-        container.pop(key, None)
-    for group in PLUGIN_GROUPS:
-        if isinstance(container.get(group), dict):
-            container[group].pop("_target_", None)
-    if container.get("arm", "") is None:
-        container.pop("arm")
-    payload = json.dumps(container, sort_keys=True, default=_plain)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def arm_name(cfg: DictConfig) -> str:
-    """The run's arm: ``cfg.arm`` when an arm is selected, else the strategy's name."""
-    return str(cfg.get("arm") or cfg.strategy.name)
-
-
-# A ``task`` that says how the target is read (``dataset=csv``) rather than which of a family's datasets it is.
-TARGET_KINDS = ("regression", "classification")
-
-
-def dataset_task(cfg: DictConfig) -> str | None:
-    """The task of a dataset family with several (synthetic's ``adding``, ``copy``, ``sine``): ``dataset.task``
-    where the dataset node has one, else None; it is the run's ``task`` tag. A ``task`` that is only the kind of
-    target (``regression``, ``classification``: :data:`TARGET_KINDS`) names no dataset, so it is None too."""
-    task = cfg.dataset.get("task") if isinstance(cfg.dataset, DictConfig) else None
-    return None if task is None or str(task) in TARGET_KINDS else str(task)
-
-
-def dataset_label(cfg: DictConfig) -> str:
-    """The dataset part of the run name: the task where the family has several (``adding``), else the dataset's
-    name (``financial``, ``csv``)."""
-    return dataset_task(cfg) or str(cfg.dataset.name)
-
-
-def run_name(cfg: DictConfig) -> str:
-    """``{arm}-{dataset}-s{seed}``: the MLflow run name, unique within a sweep. The arm is the strategy's name
-    unless one is selected; the dataset is :func:`dataset_label` (``chrono-adding-s0``, ``baseline-financial-s1``)."""
-    return f"{arm_name(cfg)}-{dataset_label(cfg)}-s{cfg.seed}"
+    Raises:
+        ConfigError: naming the key, the bad value and what would be valid.
+    """
+    train_cfg = cfg.train
+    for key, value in {
+        "train.epochs": train_cfg.epochs,
+        "train.batch_size": train_cfg.batch_size,
+        "model.units": cfg.model.units,
+    }.items():
+        if value < 1:
+            raise ConfigError(f"{key}={value}: expected a positive integer")
+    if not train_cfg.learning_rate > 0:
+        raise ConfigError(f"train.learning_rate={train_cfg.learning_rate}: expected a positive number")
+    if train_cfg.clip_norm is not None and not train_cfg.clip_norm > 0:
+        raise ConfigError(f"train.clip_norm={train_cfg.clip_norm}: expected a positive number or null (off)")
+    if train_cfg.spike_window < 1 or not train_cfg.spike_factor > 1:
+        raise ConfigError(
+            f"train.spike_window={train_cfg.spike_window}, train.spike_factor={train_cfg.spike_factor}: "
+            "expected a window of at least 1 step and a factor above 1"
+        )
+    if train_cfg.gate_probe_batch < 0:
+        raise ConfigError(f"train.gate_probe_batch={train_cfg.gate_probe_batch}: expected 0 (off) or more sequences")
+    if not 0.0 <= cfg.model.dropout < 1.0:
+        raise ConfigError(f"model.dropout={cfg.model.dropout}: expected a value in [0, 1)")
+    jit_choice(train_cfg.jit_compile)

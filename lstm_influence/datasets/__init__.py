@@ -1,7 +1,8 @@
 """Datasets, found by ``_target_``: ``conf/dataset/<name>.yaml`` names a function that returns a :class:`Dataset`.
 
 There is no list of families: :func:`load_dataset` imports the callable ``cfg.dataset._target_`` names, checks the
-node's keys and values against its signature (:mod:`lstm_influence.config.plugins`) and calls it. The built-ins
+node's keys and values against its signature (:func:`dataset_settings`, with :mod:`lstm_influence.config.plugins`)
+and calls it (:func:`call_loader`). The built-ins
 (``synthetic.load``, ``financial.load``, ``text.load``, ``csv.load``) are declared exactly as a user's dataset is.
 
 Keys the framework itself reads from a dataset node, :data:`FRAMEWORK_KEYS`, are passed to the callable too when it
@@ -54,6 +55,15 @@ def load_dataset(cfg: DictConfig) -> Dataset:
     """
     node = cfg.dataset if "dataset" in cfg else cfg
     loader, kwargs = dataset_settings(node)
+    return call_loader(node, loader, kwargs)
+
+
+def call_loader(node: DictConfig, loader: Any, kwargs: dict[str, Any]) -> Dataset:
+    """``loader(**kwargs)``, the settings already checked (:func:`dataset_settings` of ``node``).
+
+    Raises:
+        DatasetError: data that cannot be read or used, or a callable that returned something else than a Dataset.
+    """
     data = loader(**kwargs)
     if not isinstance(data, Dataset):
         raise DatasetError(
@@ -76,4 +86,13 @@ def dependency_horizon(dataset_cfg: DictConfig) -> float | None:
     return synthetic.dependency_horizon(dataset_cfg)
 
 
-__all__ = ["FRAMEWORK_KEYS", "Dataset", "DatasetError", "dataset_loader", "dependency_horizon", "load_dataset"]
+__all__ = [
+    "FRAMEWORK_KEYS",
+    "Dataset",
+    "DatasetError",
+    "call_loader",
+    "dataset_loader",
+    "dataset_settings",
+    "dependency_horizon",
+    "load_dataset",
+]

@@ -14,11 +14,13 @@ everything here runs on the TensorFlow and JAX backends.
   pretrained ``keras.layers.LSTM`` into one with identical outputs at Δ = 0.
 
 Every class is registered as a Keras serializable (package ``lstm_influence``): import this package before
-``keras.models.load_model`` reads a model that uses them.
+``keras.models.load_model`` reads a model that uses them. So is ``one_hot.OneHot``, the framework's input encoding
+of token ids, which is not part of this API.
 """
 
 from __future__ import annotations
 
+from lstm_influence.layers import one_hot  # noqa: F401  (registers OneHot, for load_model)
 from lstm_influence.layers.extra_variable import ExtraVariableLSTM, ExtraVariableLSTMCell
 from lstm_influence.layers.feature_affine import FeatureAffine
 from lstm_influence.layers.initializers import ChronoBias, GateConstantBias, GateTargetInitializer, UniformGateBias

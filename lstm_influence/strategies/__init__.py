@@ -1,9 +1,10 @@
 """Influence strategies, found by ``_target_``: ``conf/strategy/<name>.yaml`` names a :class:`Strategy` subclass.
 
-There is no registry: :func:`make_strategy` imports the class ``cfg.strategy._target_`` names, checks the node's keys
-and values against the class's signature (:mod:`~.plugins`), builds it for the layer it will act on and
-validates it. The built-ins (``baseline``, ``custom_init``, ``input_transform``, ``bias_init``, ``extra_variable``)
-are declared exactly as a user's strategy is.
+There is no registry: :func:`strategy_settings` imports the class ``cfg.strategy._target_`` names and checks the
+node's keys and values against the class's signature (:mod:`lstm_influence.config.plugins`);
+:func:`instantiate_strategy` builds it for the layer it will act on and runs its own :meth:`Strategy.validate`.
+:func:`make_strategy` does both. The built-ins (``baseline``, ``custom_init``, ``input_transform``, ``bias_init``,
+``extra_variable``) are declared exactly as a user's strategy is.
 """
 
 from __future__ import annotations
@@ -54,8 +55,36 @@ def make_strategy(
 ) -> Strategy:
     """The strategy ``cfg.strategy`` names, checked against its class's signature and validated for its layer.
 
+    A run checks the signature once, in :func:`lstm_influence.validation.validate`, and then calls
+    :func:`instantiate_strategy`; this is both steps, for a strategy made on its own.
+
     Args:
         cfg: the full run config (``cfg.strategy`` configures the strategy; ``cfg.seed`` fixes its own draws).
+        input_dim, units, seq_len, horizon: see :func:`instantiate_strategy`.
+
+    Raises:
+        ConfigError: naming the key, the bad value and the valid keys or choices; nothing has been built yet.
+    """
+    cls, settings = strategy_settings(cfg.strategy)
+    return instantiate_strategy(cls, settings, cfg, input_dim=input_dim, units=units, seq_len=seq_len, horizon=horizon)
+
+
+def instantiate_strategy(
+    cls: type[Strategy],
+    settings: dict[str, Any],
+    cfg: DictConfig,
+    *,
+    input_dim: int,
+    units: int,
+    seq_len: int,
+    horizon: float | None = None,
+) -> Strategy:
+    """``cls(**settings)`` sized for its layer, then its own :meth:`Strategy.validate`: settings already checked
+    against the signature (:func:`strategy_settings`), so what is left is what only the layer's sizes can tell.
+
+    Args:
+        cls, settings: what :func:`strategy_settings` returned for ``cfg.strategy``.
+        cfg: the full run config (``cfg.seed`` fixes the strategy's own draws; ``cfg.dataset`` gives the horizon).
         input_dim: the LSTM's input features.
         units: the LSTM's units.
         seq_len: the sequence length.
@@ -63,9 +92,8 @@ def make_strategy(
             config has one (:func:`lstm_influence.datasets.dependency_horizon`), else the sequence length.
 
     Raises:
-        ConfigError: naming the key, the bad value and the valid keys or choices; nothing has been built yet.
+        ConfigError: from the strategy's ``validate``; nothing has been built yet.
     """
-    cls, settings = strategy_settings(cfg.strategy)
     seed = cfg.get("seed", 0)
     if horizon is None and cfg.get("dataset") is not None:
         horizon = dependency_horizon(cfg.dataset)
@@ -96,4 +124,13 @@ def verify_influence(model: keras.Model, cfg: DictConfig) -> dict[str, Any]:
     return strategy_for_model(model, cfg).verify(model)
 
 
-__all__ = ["SUPPLIED", "Strategy", "make_strategy", "strategy_class", "strategy_for_model", "verify_influence"]
+__all__ = [
+    "SUPPLIED",
+    "Strategy",
+    "instantiate_strategy",
+    "make_strategy",
+    "strategy_class",
+    "strategy_for_model",
+    "strategy_settings",
+    "verify_influence",
+]

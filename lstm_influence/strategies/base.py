@@ -1,4 +1,4 @@
-"""The interface every influence strategy implements, and the plain-Keras behaviour it starts from.
+"""The interface every influence strategy implements, and the retention arithmetic they share.
 
 A strategy touches the model at two places only: what the LSTM sees (``transform_inputs``) and the LSTM layer
 itself (``make_lstm``). It then proves its influence landed (``verify``) and, after training, says how much of it
@@ -27,6 +27,7 @@ import numpy as np
 
 from lstm_influence.config.schema import ConfigError
 from lstm_influence.layers.extra_variable import check_initializer
+from lstm_influence.metrics import RETENTION
 
 RTOL = 1e-5
 """Relative tolerance when comparing float32 weights with values computed in numpy."""
@@ -139,10 +140,12 @@ def check_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
 
 
 class Strategy:
-    """The control: a plain ``keras.layers.LSTM`` with Keras defaults and nothing injected; every strategy's base.
+    """The interface every strategy implements; each method's default influences nothing.
 
-    A strategy is a plug-in: its YAML names the class with ``_target_`` and sets its settings, which the class takes
-    as keyword arguments, passing everything else on to this ``__init__``::
+    Left as they are, the hooks build a plain ``keras.layers.LSTM`` and prove nothing about it. The control of a
+    comparison is :class:`lstm_influence.strategies.baseline.Baseline`, which also proves that its layer is Keras's
+    own. A strategy is a plug-in: its YAML names the class with ``_target_`` and sets its settings, which the class
+    takes as keyword arguments, passing everything else on to this ``__init__``::
 
         class ForgetThree(lstm_influence.Strategy):
             def __init__(self, forget: float = 3.0, **kwargs):
@@ -167,7 +170,7 @@ class Strategy:
     def __init__(
         self,
         *,
-        name: str = "baseline",
+        name: str,
         input_dim: int,
         units: int,
         seq_len: int,
@@ -295,7 +298,7 @@ class Strategy:
             else None
         )
         if total is not None:
-            metrics["influence/retention"] = total
+            metrics[RETENTION] = total
         metrics.update(self.extra_metrics(model))
         after_checks = self.after_checks(model)
         report["after"] = {

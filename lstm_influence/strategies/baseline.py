@@ -24,7 +24,8 @@ def keras_default_bias(units: int) -> np.ndarray:
 
 
 class Baseline(Strategy):
-    """Nothing injected: glorot_uniform kernel, orthogonal recurrent kernel, zero bias with forget bias 1.
+    """The control: :class:`Strategy`'s hooks as they are (nothing injected: glorot_uniform kernel, orthogonal
+    recurrent kernel, zero bias with forget bias 1), plus the checks that prove it.
 
     ``verify`` confirms the layer really is that: a plain Keras LSTM whose bias blocks are (0, 1, 0, 0).
     """

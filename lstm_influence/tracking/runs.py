@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config.schema import arm_name, config_hash, dataset_task, flatten, run_name, to_container
+from lstm_influence.config.identity import arm_name, config_hash, dataset_task, flatten, run_name, to_container
 from lstm_influence.names import (
     ARM,
     CONFIG_HASH,

@@ -3,10 +3,10 @@
 Keras's own convention picks the backend (``KERAS_BACKEND=jax``; TensorFlow by default). The layers are Keras
 only; the framework needs three things Keras leaves to the backend, and they all live here:
 
-- :func:`train_step`: the monitored training step (gradients, optional global-norm clipping, the optimizer, the
-  step recorder, the metrics). TensorFlow's trainer calls ``train_step(data)`` and reads variables in place;
-  JAX's calls ``train_step(state, data)`` with every variable passed in and returned, so the step recorder's
-  buffers travel as metric variables there.
+- :func:`train_step`: the monitored training step of a :class:`~lstm_influence.training.trainable.MonitoredModel`
+  (gradients, optional global-norm clipping, the optimizer, the step recorder, the metrics). TensorFlow's trainer
+  calls ``train_step(data)`` and reads variables in place; JAX's calls ``train_step(state, data)`` with every
+  variable passed in and returned, so the step recorder's buffers travel as metric variables there.
 - :func:`apply_threads`: the CPU threads of the run. TensorFlow sets its intra- and inter-op pools;
   JAX's XLA CPU client reads its thread pool size (``NPROC``) and ``XLA_FLAGS`` once, when it starts. On JAX it
   also keeps large freed buffers in the process (:func:`keep_large_buffers`).
@@ -21,12 +21,9 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
-
-if TYPE_CHECKING:
-    from lstm_influence.model import MonitoredModel
 
 TENSORFLOW, JAX = "tensorflow", "jax"
 # XLA's CPU client sizes its thread pool from NPROC when set (else every schedulable core), once per process.
@@ -134,8 +131,11 @@ def keep_large_buffers() -> bool:
 # -- the training step -------------------------------------------------------------------------------------------
 
 
-def train_step(model: MonitoredModel, *args: Any) -> Any:
+def train_step(model: keras.Model, *args: Any) -> Any:
     """One monitored training step of ``model``, in the calling convention of the backend's Keras trainer.
+
+    ``model`` is a :class:`~lstm_influence.training.trainable.MonitoredModel` (typed as what this module needs to
+    know of it, a Keras model with ``clip_norm`` and ``update_step_metrics``, so that the two import one way).
 
     TensorFlow: ``train_step(model, data) -> logs``. JAX: ``train_step(model, state, data) -> (logs, state)``,
     ``state`` being Keras's (trainable, non-trainable, optimizer, metrics) variable values. Both compute the same
@@ -147,7 +147,7 @@ def train_step(model: MonitoredModel, *args: Any) -> Any:
     return _tensorflow_train_step(model, *args)
 
 
-def _tensorflow_train_step(model: MonitoredModel, data: Any) -> dict[str, Any]:
+def _tensorflow_train_step(model: keras.Model, data: Any) -> dict[str, Any]:
     import tensorflow as tf
 
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -164,7 +164,7 @@ def _tensorflow_train_step(model: MonitoredModel, data: Any) -> dict[str, Any]:
     return model.update_step_metrics(loss, grad_norm, x, y, y_pred, sample_weight)
 
 
-def _jax_train_step(model: MonitoredModel, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
+def _jax_train_step(model: keras.Model, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
     import jax
     import jax.numpy as jnp
 

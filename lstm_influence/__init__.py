@@ -55,13 +55,14 @@ def load_dataset(cfg: DictConfig) -> Dataset:
 def build_model(cfg: DictConfig, data: Dataset) -> keras.Model:
     """The compiled Keras model with the configured strategy applied; its LSTM layer is named ``lstm``.
 
-    ``cfg`` is checked first, as a run checks it (:func:`lstm_influence.validation.validate`, then the strategy's own
+    ``cfg`` is checked first, as a run checks it (:func:`lstm_influence.config.validate`, then the strategy's own
     ``validate`` for ``data``'s sizes): a value that cannot work raises ``ConfigError`` before any layer exists.
     """
+    from lstm_influence.config.validation import validate
+    from lstm_influence.strategies import strategy_for_data
     from lstm_influence.training.trainable import build_model as _build
-    from lstm_influence.validation import validate
 
-    return _build(cfg, data, validate(cfg).make_strategy(data))
+    return _build(cfg, data, strategy_for_data(validate(cfg), data))
 
 
 def verify_influence(model: keras.Model, cfg: DictConfig) -> dict[str, Any]:

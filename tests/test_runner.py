@@ -292,19 +292,18 @@ def test_a_run_holds_numpy_to_one_thread_and_restores_it_after(tiny_cfg, monkeyp
 
     import lstm_influence.training.runner as runner
     from lstm_influence.training.threads import JobShare
-    from lstm_influence.validation import ValidConfig
 
     def blas_threads():
         return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
     seen = []
-    original = ValidConfig.load_dataset
+    original = runner.load_valid
 
     def recording(valid):
         seen.extend(blas_threads())
         return original(valid)
 
-    monkeypatch.setattr(ValidConfig, "load_dataset", recording)
+    monkeypatch.setattr(runner, "load_valid", recording)
     before = blas_threads()
     runner.run(tiny_cfg(), RunContext(share=JobShare(cores=2)))  # a run alone on 2 cores: numpy still gets one thread
     assert seen and set(seen) == {1}  # while the data (and its reference fits) load

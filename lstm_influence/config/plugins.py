@@ -8,6 +8,7 @@ set, and their annotations are the types those keys must have. The built-ins are
 :class:`~lstm_influence.config.schema.ConfigError` naming the key, the value and what would be valid: an unknown key
 (with the valid keys), a value of the wrong type or outside a ``Literal``'s choices, a missing required key. It
 imports the target (and so whatever the target imports), nothing else; this module itself imports no TensorFlow.
+:func:`strategy_settings` and :func:`dataset_settings` apply it with each group's contract.
 
 Annotations understood: ``bool``, ``int``, ``float`` (an int is a float), ``str``, ``None``, ``Any``,
 ``Literal[...]``, unions (``X | None``), ``list[X]``, ``tuple[X, ...]``, ``dict[K, V]`` and their ``collections.abc``
@@ -216,4 +217,88 @@ def describe(annotation: Any) -> str:
     return f"a {getattr(annotation, '__name__', annotation)}"
 
 
-__all__ = ["TARGET", "check_value", "describe", "parameters", "resolve", "settings"]
+# ---------------------------------------------------------------------------------------------------------------
+# the two plug-in groups
+
+
+STRATEGY_BASE = "lstm_influence.strategies.base.Strategy"
+"""What every strategy subclasses, ``lstm_influence.Strategy``, by its qualified name: the config stage checks a class
+against it without importing the strategies (which import Keras), as the stage below them."""
+
+SUPPLIED = ("input_dim", "units", "seq_len", "horizon", "seed")
+"""The ``Strategy`` arguments the framework fills in from the model and the data; a YAML does not set them."""
+
+FRAMEWORK_KEYS = ("name", "target_norm_loss", "data_seed")
+"""Dataset keys the framework reads (the tag, the convergence target's default, the data seed)."""
+
+
+def strategy_class(node: DictConfig) -> type:
+    """The ``lstm_influence.Strategy`` subclass ``node._target_`` names.
+
+    Raises:
+        ConfigError: no such class, or one that does not subclass :class:`lstm_influence.Strategy`.
+    """
+    cls = resolve(node, "strategy")
+    bases = {f"{base.__module__}.{base.__qualname__}" for base in getattr(cls, "__mro__", ())}
+    if not (isinstance(cls, type) and STRATEGY_BASE in bases):
+        raise ConfigError(
+            f"strategy._target_={node.get('_target_')!r}: names {cls!r}, which is not a subclass of "
+            "lstm_influence.Strategy"
+        )
+    return cls
+
+
+def strategy_settings(node: DictConfig) -> tuple[type, dict[str, Any]]:
+    """The class ``node`` names and its settings, checked against its signature (nothing is built).
+
+    The walk along the class's bases ends at ``Strategy.__init__``, which takes no ``**kwargs``.
+
+    Raises:
+        ConfigError: naming the key, the bad value and the valid keys or choices.
+    """
+    cls = strategy_class(node)
+    if not node.get("name"):
+        raise ConfigError(f"strategy.name={node.get('name')!r}: every strategy YAML sets a name (its tag and arm)")
+    return cls, settings(node, cls, "strategy", supplied=SUPPLIED)
+
+
+def dataset_loader(node: DictConfig) -> Callable[..., Any]:
+    """The callable ``node._target_`` names (a function, or a class whose instances are datasets).
+
+    Raises:
+        ConfigError: no such callable.
+    """
+    loader = resolve(node, "dataset")
+    if not callable(loader):
+        raise ConfigError(f"dataset._target_={node.get('_target_')!r}: names {loader!r}, which cannot be called")
+    return loader
+
+
+def dataset_settings(node: DictConfig) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The callable ``node`` names and its keyword arguments, checked against its signature (nothing is loaded).
+
+    Keys the framework itself reads from a dataset node, :data:`FRAMEWORK_KEYS`, are passed to the callable too when
+    it names them or takes ``**kwargs``; any other key must be one of its named parameters.
+
+    Raises:
+        ConfigError: a ``_target_`` that cannot be imported, or keys and values its signature does not accept.
+    """
+    loader = dataset_loader(node)
+    return loader, settings(node, loader, "dataset", passed_on=FRAMEWORK_KEYS)
+
+
+__all__ = [
+    "FRAMEWORK_KEYS",
+    "STRATEGY_BASE",
+    "SUPPLIED",
+    "TARGET",
+    "check_value",
+    "dataset_loader",
+    "dataset_settings",
+    "describe",
+    "parameters",
+    "resolve",
+    "settings",
+    "strategy_class",
+    "strategy_settings",
+]

@@ -13,9 +13,8 @@ tuner): the root :class:`Config` is made of them and Hydra must have them regist
 from :mod:`~lstm_influence.config.compose` at the bottom of the package, so a schema kept upstairs would make the
 config stage import upwards.
 
-:func:`check_keys` and :func:`check_values` are building blocks of :func:`lstm_influence.validation.validate`, the one
-check a run's config gets. This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts
-import it.
+:func:`check_keys` is the first step of :func:`lstm_influence.config.validate`, the one check a run's config gets.
+This module must stay free of TensorFlow imports: ``--help`` and the analysis scripts import it.
 """
 
 from __future__ import annotations
@@ -311,53 +310,3 @@ def check_keys(cfg: DictConfig) -> None:
         for key in node:
             if key not in allowed:
                 raise ConfigError(f"{group}.{key}: unknown key for {schema.__name__}; valid keys: {sorted(allowed)}")
-
-
-# ``train.jit_compile``: a tri-state (auto or a boolean) rather than a closed set of strings, because YAML and the
-# command line give booleans.
-JIT_SETTINGS = {"auto": None, "true": True, "1": True, "false": False, "0": False}
-
-
-def jit_choice(setting: Any) -> bool | None:
-    """``train.jit_compile`` as True, False or None (``auto``).
-
-    Raises:
-        ConfigError: ``setting`` is none of auto, true or false (booleans, or their strings).
-    """
-    if isinstance(setting, bool):
-        return setting
-    key = str(setting).lower()
-    if key not in JIT_SETTINGS:
-        raise ConfigError(f"train.jit_compile={setting!r}: expected auto, true or false")
-    return JIT_SETTINGS[key]
-
-
-def check_values(cfg: DictConfig) -> None:
-    """Reject ``model.*`` and ``train.*`` values of the right type that cannot work (Hydra has already checked the
-    types and the choices when it composed the config).
-
-    Raises:
-        ConfigError: naming the key, the bad value and what would be valid.
-    """
-    train_cfg = cfg.train
-    for key, value in {
-        "train.epochs": train_cfg.epochs,
-        "train.batch_size": train_cfg.batch_size,
-        "model.units": cfg.model.units,
-    }.items():
-        if value < 1:
-            raise ConfigError(f"{key}={value}: expected a positive integer")
-    if not train_cfg.learning_rate > 0:
-        raise ConfigError(f"train.learning_rate={train_cfg.learning_rate}: expected a positive number")
-    if train_cfg.clip_norm is not None and not train_cfg.clip_norm > 0:
-        raise ConfigError(f"train.clip_norm={train_cfg.clip_norm}: expected a positive number or null (off)")
-    if train_cfg.spike_window < 1 or not train_cfg.spike_factor > 1:
-        raise ConfigError(
-            f"train.spike_window={train_cfg.spike_window}, train.spike_factor={train_cfg.spike_factor}: "
-            "expected a window of at least 1 step and a factor above 1"
-        )
-    if train_cfg.gate_probe_batch < 0:
-        raise ConfigError(f"train.gate_probe_batch={train_cfg.gate_probe_batch}: expected 0 (off) or more sequences")
-    if not 0.0 <= cfg.model.dropout < 1.0:
-        raise ConfigError(f"model.dropout={cfg.model.dropout}: expected a value in [0, 1)")
-    jit_choice(train_cfg.jit_compile)

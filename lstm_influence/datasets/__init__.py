@@ -1,8 +1,8 @@
 """Datasets, found by ``_target_``: ``conf/dataset/<name>.yaml`` names a function that returns a :class:`Dataset`.
 
 There is no list of families: :func:`load_dataset` imports the callable ``cfg.dataset._target_`` names, checks the
-node's keys and values against its signature (:func:`dataset_settings`, with :mod:`lstm_influence.config.plugins`)
-and calls it (:func:`call_loader`). The built-ins
+node's keys and values against its signature (:func:`dataset_settings`, from :mod:`lstm_influence.config.plugins`)
+and calls it (:func:`call_loader`); a run loads the dataset of its validated config (:func:`load_valid`). The built-ins
 (``synthetic.load``, ``financial.load``, ``text.load``, ``csv.load``) are declared exactly as a user's dataset is.
 
 Keys the framework itself reads from a dataset node, :data:`FRAMEWORK_KEYS`, are passed to the callable too when it
@@ -11,39 +11,16 @@ names them or takes ``**kwargs``; any other key must be one of its named paramet
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
 from lstm_influence.config import plugins
+from lstm_influence.config.plugins import FRAMEWORK_KEYS, dataset_loader, dataset_settings
 from lstm_influence.datasets.base import Dataset, DatasetError
 
-FRAMEWORK_KEYS = ("name", "target_norm_loss", "data_seed")
-"""Dataset keys the framework reads (the tag, the convergence target's default, the data seed)."""
-
-
-def dataset_loader(node: DictConfig) -> Any:
-    """The callable ``node._target_`` names (a function, or a class whose instances are datasets).
-
-    Raises:
-        ConfigError: no such callable.
-    """
-    loader = plugins.resolve(node, "dataset")
-    if not callable(loader):
-        from lstm_influence.config.schema import ConfigError
-
-        raise ConfigError(f"dataset._target_={node.get('_target_')!r}: names {loader!r}, which cannot be called")
-    return loader
-
-
-def dataset_settings(node: DictConfig) -> tuple[Any, dict[str, Any]]:
-    """The callable ``node`` names and its keyword arguments, checked against its signature (nothing is loaded).
-
-    Raises:
-        ConfigError: a ``_target_`` that cannot be imported, or keys and values its signature does not accept.
-    """
-    loader = dataset_loader(node)
-    return loader, plugins.settings(node, loader, "dataset", passed_on=FRAMEWORK_KEYS)
+if TYPE_CHECKING:
+    from lstm_influence.config.validation import ValidConfig
 
 
 def load_dataset(cfg: DictConfig) -> Dataset:
@@ -56,6 +33,15 @@ def load_dataset(cfg: DictConfig) -> Dataset:
     node = cfg.dataset if "dataset" in cfg else cfg
     loader, kwargs = dataset_settings(node)
     return call_loader(node, loader, kwargs)
+
+
+def load_valid(valid: ValidConfig) -> Dataset:
+    """The dataset of a validated config, loaded with the settings :func:`lstm_influence.config.validate` checked.
+
+    Raises:
+        DatasetError: data that cannot be read or used, or a callable that returned something else than a Dataset.
+    """
+    return call_loader(valid.cfg.dataset, valid.dataset_loader, valid.dataset_settings)
 
 
 def call_loader(node: DictConfig, loader: Any, kwargs: dict[str, Any]) -> Dataset:
@@ -95,4 +81,5 @@ __all__ = [
     "dataset_settings",
     "dependency_horizon",
     "load_dataset",
+    "load_valid",
 ]

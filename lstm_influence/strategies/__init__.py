@@ -1,53 +1,27 @@
 """Influence strategies, found by ``_target_``: ``conf/strategy/<name>.yaml`` names a :class:`Strategy` subclass.
 
-There is no registry: :func:`strategy_settings` imports the class ``cfg.strategy._target_`` names and checks the
-node's keys and values against the class's signature (:mod:`lstm_influence.config.plugins`);
+There is no registry: :func:`strategy_settings` (:mod:`lstm_influence.config.plugins`) imports the class
+``cfg.strategy._target_`` names and checks the node's keys and values against the class's signature;
 :func:`instantiate_strategy` builds it for the layer it will act on and runs its own :meth:`Strategy.validate`.
-:func:`make_strategy` does both. The built-ins (``baseline``, ``custom_init``, ``input_transform``, ``bias_init``,
+A run's strategy comes from its validated config (:func:`strategy_for_data`); :func:`make_strategy` does both steps
+for a strategy made on its own. The built-ins (``baseline``, ``custom_init``, ``input_transform``, ``bias_init``,
 ``extra_variable``) are declared exactly as a user's strategy is.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config import plugins
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.plugins import SUPPLIED, strategy_class, strategy_settings
 from lstm_influence.datasets import dependency_horizon
 from lstm_influence.strategies.base import Strategy
 
-SUPPLIED = ("input_dim", "units", "seq_len", "horizon", "seed")
-"""The :class:`Strategy` arguments the framework fills in from the model and the data; a YAML does not set them."""
-
-
-def strategy_class(node: DictConfig) -> type[Strategy]:
-    """The :class:`Strategy` subclass ``node._target_`` names.
-
-    Raises:
-        ConfigError: no such class, or one that does not subclass :class:`lstm_influence.Strategy`.
-    """
-    cls = plugins.resolve(node, "strategy")
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise ConfigError(
-            f"strategy._target_={node.get('_target_')!r}: names {cls!r}, which is not a subclass of "
-            "lstm_influence.Strategy"
-        )
-    return cls
-
-
-def strategy_settings(node: DictConfig) -> tuple[type[Strategy], dict[str, Any]]:
-    """The class ``node`` names and its settings, checked against its signature (nothing is built).
-
-    Raises:
-        ConfigError: naming the key, the bad value and the valid keys or choices.
-    """
-    cls = strategy_class(node)
-    if not node.get("name"):
-        raise ConfigError(f"strategy.name={node.get('name')!r}: every strategy YAML sets a name (its tag and arm)")
-    return cls, plugins.settings(node, cls, "strategy", supplied=SUPPLIED, stop_at=Strategy)
+if TYPE_CHECKING:
+    from lstm_influence.config.validation import ValidConfig
+    from lstm_influence.datasets.base import Dataset
 
 
 def make_strategy(
@@ -55,8 +29,8 @@ def make_strategy(
 ) -> Strategy:
     """The strategy ``cfg.strategy`` names, checked against its class's signature and validated for its layer.
 
-    A run checks the signature once, in :func:`lstm_influence.validation.validate`, and then calls
-    :func:`instantiate_strategy`; this is both steps, for a strategy made on its own.
+    A run checks the signature once, in :func:`lstm_influence.config.validate`, and then calls
+    :func:`strategy_for_data`; this is both steps, for a strategy made on its own.
 
     Args:
         cfg: the full run config (``cfg.strategy`` configures the strategy; ``cfg.seed`` fixes its own draws).
@@ -110,6 +84,24 @@ def instantiate_strategy(
     return strategy
 
 
+def strategy_for_data(valid: ValidConfig, data: Dataset) -> Strategy:
+    """The strategy of a validated config, sized for the LSTM it will act on (``data``'s features and length,
+    ``model.units``): its settings were checked by :func:`lstm_influence.config.validate`, so what is left is its own
+    :meth:`Strategy.validate`, the one check that needs the data.
+
+    Raises:
+        ConfigError: from the strategy's ``validate``; no layer has been built.
+    """
+    return instantiate_strategy(
+        valid.strategy_class,
+        valid.strategy_settings,
+        valid.cfg,
+        input_dim=data.n_features,
+        units=int(valid.cfg.model.units),
+        seq_len=data.seq_len,
+    )
+
+
 def strategy_for_model(model: keras.Model, cfg: DictConfig) -> Strategy:
     """The strategy of ``cfg``, sized from the model's recurrent layer (named ``lstm``) and ``model.units``."""
     lstm = model.get_layer("lstm")
@@ -130,6 +122,7 @@ __all__ = [
     "instantiate_strategy",
     "make_strategy",
     "strategy_class",
+    "strategy_for_data",
     "strategy_for_model",
     "strategy_settings",
     "verify_influence",

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lstm_influence.config.schema import jit_choice
+from lstm_influence.config.validation import jit_choice
 from lstm_influence.training import backend
 
 # LSTM time steps of training batches (epochs × batches an epoch × seq_len) from which XLA repays its compilation on

@@ -93,8 +93,9 @@ def make_optimizer(train_cfg: DictConfig) -> keras.optimizers.Optimizer:
 def build_model(cfg: DictConfig, data: Dataset, strategy: Strategy) -> MonitoredModel:
     """The network for ``cfg``, ``data`` and ``strategy``, compiled; ``cfg.seed`` fixes every initial weight.
 
-    Trusts ``cfg``: :func:`lstm_influence.validation.validate` has checked it, and ``strategy`` is the one its
-    :class:`~lstm_influence.validation.ValidConfig` made (``li.build_model`` does both for a direct call).
+    Trusts ``cfg``: :func:`lstm_influence.config.validate` has checked it, and ``strategy`` was made from the
+    :class:`~lstm_influence.config.ValidConfig` it returned (:func:`lstm_influence.strategies.strategy_for_data`);
+    ``li.build_model`` does both for a direct call.
     """
     inputs, outputs = network(cfg, data, strategy)
     model = MonitoredModel(inputs, outputs, name=f"{strategy.name}_lstm")

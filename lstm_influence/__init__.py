@@ -18,8 +18,6 @@ functions that need TensorFlow import it when called, so ``import lstm_influence
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -100,18 +98,3 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-class _Package(types.ModuleType):
-    """This package's module type: importing ``lstm_influence.config.compose`` must not shadow the function.
-
-    Python binds an imported submodule as an attribute of its package; ``compose`` the module would then hide
-    ``compose`` the function (which the package bound eagerly before it became lazy).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "compose" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

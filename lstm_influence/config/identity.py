@@ -50,14 +50,14 @@ UNHASHED_KEYS = ("tracking", "sweep")
 
 
 # Plug-in nodes whose ``_target_`` is left out of the hash: which code a built-in's YAML names is not part of what
-# the run is, and configs hashed before the YAML files named their classes keep their hash (and their stores resume).
+# the run is, so moving a class keeps its stored runs' hashes (and their sweeps resume).
 PLUGIN_GROUPS = ("strategy", "dataset")
 
 
 def config_hash(cfg: DictConfig) -> str:
     """A stable hash of the resolved config without :data:`UNHASHED_KEYS` and the ``_target_`` of the
-    :data:`PLUGIN_GROUPS`; an arm left null is not hashed either, so configs written before the ``arm`` key existed
-    keep their hash."""
+    :data:`PLUGIN_GROUPS`; an arm left null is not hashed either, so a config without an arm hashes the same whether
+    or not it has the ``arm`` key (stored runs keep their hashes)."""
     container = to_container(cfg)
     for key in UNHASHED_KEYS:
         container.pop(key, None)

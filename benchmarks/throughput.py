@@ -375,7 +375,8 @@ def jit_scan_section(args: argparse.Namespace, uri: str, batch_sizes: list[int])
     ``(fixed_xla − fixed_plain) ÷ (steady_plain − steady_xla)`` epochs, printed in training sequence-steps and in
     batch time steps (epochs × batches an epoch × seq_len), the unit of ``train.jit_compile=auto``'s rule.
     """
-    from lstm_influence import names, tracking
+    from lstm_influence import tracking
+    from lstm_influence.metrics import EPOCH_TIME
     from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS
 
     client = tracking.make_client(uri)
@@ -387,7 +388,7 @@ def jit_scan_section(args: argparse.Namespace, uri: str, batch_sizes: list[int])
             for xla in (False, True):
                 extra = (f"train.jit_compile={str(xla).lower()}", f"train.batch_size={batch}")
                 wall, run_id = timed_framework_run(args, uri, *extra)
-                epochs = [value for _, value in sorted(tracking.metric_history(client, run_id, names.EPOCH_TIME))]
+                epochs = [value for _, value in sorted(tracking.metric_history(client, run_id, EPOCH_TIME))]
                 steady[xla].append(statistics.median(epochs[1:]))
                 fixed[xla].append(wall - len(epochs) * steady[xla][-1])
         extra_fixed = statistics.median(fixed[True]) - statistics.median(fixed[False])

@@ -25,6 +25,7 @@ from lstm_influence import names, tracking
 from lstm_influence.analysis.declaration import load_declaration, parse_margin
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI
 from lstm_influence.analysis.pipeline import analyse, analyse_files, default_out_dir
+from lstm_influence.metrics import EPOCHS_TO_TARGET, PRIMARY_METRIC
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -45,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="M",
         help=f"the confirmatory metric, Holm-corrected over its comparisons (default: the preset's, else "
-        f"{names.PRIMARY_METRIC})",
+        f"{PRIMARY_METRIC})",
     )
     p.add_argument(
         "--metric",
@@ -53,7 +54,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="extend",
         default=[],
         metavar="M",
-        help=f"exploratory metrics to analyse besides the primary one and {names.EPOCHS_TO_TARGET}",
+        help=f"exploratory metrics to analyse besides the primary one and {EPOCHS_TO_TARGET}",
     )
     p.add_argument(
         "--control", default=None, help=f"the reference arm (default: the preset's, else {names.CONTROL_ARM})"

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 
 import lstm_influence.config.schema  # noqa: F401  (registers the schemas before Hydra composes)
 from lstm_influence.config.compose import CONFIG_MODULE, CONFIG_NAME
+from lstm_influence.metrics import BEST_VAL_LOSS
 from lstm_influence.orchestration.sweep import current_job
 
 
@@ -42,7 +43,7 @@ def main(cfg: DictConfig) -> float | None:
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)  # SystemExit passes through Hydra, which would print a traceback for an Exception
-    return summary.get("best/val_loss")
+    return summary.get(BEST_VAL_LOSS)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import lstm_influence as li
 from lstm_influence import names, tracking
 from lstm_influence.config.schema import ConfigError, config_hash
 from lstm_influence.datasets import dependency_horizon
+from lstm_influence.metrics import DIVERGED_METRIC
 from lstm_influence.orchestration.progress import (
     JobResult,
     SweepProgress,
@@ -280,7 +281,7 @@ def test_progress_reports_skips_first_then_each_ended_run_once(tmp_path):
     )
     progress.poll()
     progress.poll()  # nothing new: nothing printed twice
-    client.log_metric(ids[1], names.DIVERGED_METRIC, 1.0)
+    client.log_metric(ids[1], DIVERGED_METRIC, 1.0)
     client.set_terminated(ids[1], "FINISHED")
     results = progress.stop()
     lines = stream.getvalue().splitlines()

@@ -14,6 +14,7 @@ import pytest
 from filelock import FileLock
 
 from lstm_influence import names, tracking
+from lstm_influence.metrics import TRAIN_LOSS, VAL_LOSS
 from lstm_influence.tracking import store
 from lstm_influence.tracking.store import StoreError
 from tests.helpers import experiment_script, start_together, store_uri
@@ -371,10 +372,10 @@ def test_a_metric_history_is_its_steps_and_values(shared_client, experiment):
     client = shared_client
     run_id = tracking.create_run(client, experiment, "history", {})
     for step, value in [(1, 0.5), (2, 0.25), (3, float("nan"))]:
-        client.log_metric(run_id, names.VAL_LOSS, value, step=step)
-    history = tracking.metric_history(client, run_id, names.VAL_LOSS)
+        client.log_metric(run_id, VAL_LOSS, value, step=step)
+    history = tracking.metric_history(client, run_id, VAL_LOSS)
     assert history[:2] == [(1, 0.5), (2, 0.25)] and history[2][0] == 3 and history[2][1] != history[2][1]
-    assert tracking.metric_history(client, run_id, names.TRAIN_LOSS) == []
+    assert tracking.metric_history(client, run_id, TRAIN_LOSS) == []
 
 
 def test_files_are_logged_at_their_paths_below_the_root(shared_client, experiment, tmp_path):
@@ -403,6 +404,7 @@ FIRST_COMMAND = textwrap.dedent(
     from pathlib import Path
     from lstm_influence import tracking
     from lstm_influence import names
+    from lstm_influence.metrics import VAL_LOSS
 
     import mlflow.store.tracking.sqlalchemy_store  # imported before the start line, as in a real command
 
@@ -415,7 +417,7 @@ FIRST_COMMAND = textwrap.dedent(
     opened = time.perf_counter() - started
     experiment_id = tracking.get_or_create_experiment(client, "together")
     run = client.create_run(experiment_id, run_name=f"worker-{worker}", tags={names.RUN_TYPE: names.RUN_TRAIN})
-    client.log_metric(run.info.run_id, names.VAL_LOSS, float(worker))
+    client.log_metric(run.info.run_id, VAL_LOSS, float(worker))
     client.set_terminated(run.info.run_id, tracking.FINISHED)
     print(f"opened {opened:.3f}")
     """

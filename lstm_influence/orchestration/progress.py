@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
-from lstm_influence.names import ARM, CONTROL_ARM, DATASET, DIVERGED_METRIC, ERROR, PRIMARY_METRIC, STRATEGY
+from lstm_influence.metrics import DIVERGED_METRIC, PRIMARY_METRIC
+from lstm_influence.names import ARM, CONTROL_ARM, DATASET, ERROR, STRATEGY
 from lstm_influence.tracking.runs import FINISHED, RUNNING, Run
 
 POLL_S = 2.0  # how often the watcher asks the store; a query takes milliseconds

@@ -56,15 +56,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lstm_influence import tracking
 from lstm_influence.config.schema import ConfigError, check_keys, config_hash, run_name
-from lstm_influence.names import (
-    BEST_VAL_LOSS,
-    CONFIG_HASH,
-    DIVERGED_METRIC,
-    RUN_SWEEP,
-    RUN_TYPE,
-    SWEEP_ATTEMPT,
-    SWEEP_ID,
-)
+from lstm_influence.metrics import BEST_VAL_LOSS, DIVERGED_METRIC
+from lstm_influence.names import CONFIG_HASH, RUN_SWEEP, RUN_TYPE, SWEEP_ATTEMPT, SWEEP_ID
 from lstm_influence.orchestration.progress import SweepProgress, progress_records, summary_table
 from lstm_influence.tracking import FAILED, FINISHED, KILLED, RUNNING, Run
 from lstm_influence.training.threads import JobShare, available_cores

@@ -21,6 +21,7 @@ from lstm_influence.layers.extra_variable import (
     seeded_initializer,
     variable_names,
 )
+from lstm_influence.metrics import EXTRA_NORM_RATIO
 from lstm_influence.strategies.base import (
     Influence,
     Strategy,
@@ -245,7 +246,7 @@ class ExtraVariable(Strategy):
         effective = parts["effective"][..., mask]
         contribution = effective - parts["W"][..., mask]
         norm = float(np.linalg.norm(effective))
-        return {"influence/extra_norm_ratio": float(np.linalg.norm(contribution)) / norm if norm else float("nan")}
+        return {EXTRA_NORM_RATIO: float(np.linalg.norm(contribution)) / norm if norm else float("nan")}
 
     def after_checks(self, model: keras.Model) -> list[dict[str, Any]]:
         parts = self._parts(model)

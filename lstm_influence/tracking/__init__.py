@@ -2,7 +2,8 @@
 
 The package, one concept a module:
 
-* :mod:`~lstm_influence.names`: the names runs are recorded under (tags, run types, metrics, strategies);
+* :mod:`~lstm_influence.names`: the names runs are recorded under (tags, run types, the control arm), and
+  :mod:`~lstm_influence.metrics` the metrics they log;
 * :mod:`~lstm_influence.tracking.store`: tracking URIs, a client per store (SQLite stores created under a file
   lock, so parallel first starts are safe), experiments;
 * :mod:`~lstm_influence.tracking.runs`: creating, reopening, renaming and closing runs (a training run in one

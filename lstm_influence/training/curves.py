@@ -23,7 +23,19 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lstm_influence import names
+from lstm_influence.metrics import (
+    AULC,
+    BASELINE_TEST_LOSS,
+    BASELINE_VAL_LOSS,
+    BEST_EPOCH,
+    BEST_VAL_LOSS,
+    DIVERGED_METRIC,
+    EPOCHS_TO_TARGET,
+    GRAD_SPIKES,
+    LOSS_SPIKES,
+    REACHED_TARGET,
+    reference_metric,
+)
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -135,16 +147,16 @@ def summary_metrics(
     summary: dict[str, float] = {}
     best = best_epoch(val_losses)
     if best is not None:
-        summary["best/val_loss"], summary["best/epoch"] = best[0], float(best[1])
+        summary[BEST_VAL_LOSS], summary[BEST_EPOCH] = best[0], float(best[1])
     reached = epochs_to_target(val_norm_losses, target)
-    summary["conv/reached_target"] = float(reached is not None)
+    summary[REACHED_TARGET] = float(reached is not None)
     if reached is not None:
-        summary["conv/epochs_to_target"] = float(reached)
+        summary[EPOCHS_TO_TARGET] = float(reached)
     if len(val_norm_losses):
-        summary["conv/aulc"] = aulc(val_norm_losses)
-    summary["stab/loss_spikes"] = float(count_spikes(step_losses, spike_factor, spike_window))
-    summary["stab/grad_spikes"] = float(count_spikes(step_grad_norms, spike_factor, spike_window))
-    summary["stab/diverged"] = float(diverged)
+        summary[AULC] = aulc(val_norm_losses)
+    summary[LOSS_SPIKES] = float(count_spikes(step_losses, spike_factor, spike_window))
+    summary[GRAD_SPIKES] = float(count_spikes(step_grad_norms, spike_factor, spike_window))
+    summary[DIVERGED_METRIC] = float(diverged)
     return summary
 
 
@@ -163,12 +175,12 @@ def reference_metrics(
     >>> reference_metrics({"val": 0.5, "test": 0.25}, {"ridge": {"val": 0.1, "test": 0.2}}, ["test"])
     {'baseline/test_loss': 0.25, 'baseline/ridge/test_loss': 0.2, 'baseline/ridge/test_norm_loss': 0.8}
     """
-    trivial = {"val": names.BASELINE_VAL_LOSS, "test": names.BASELINE_TEST_LOSS}
+    trivial = {"val": BASELINE_VAL_LOSS, "test": BASELINE_TEST_LOSS}
     found = {trivial[split]: float(baseline_loss[split]) for split in splits}
     for predictor, losses in reference_losses.items():
         for split in splits:
             if split in losses:
                 loss = float(losses[split])
-                found[names.reference_metric(predictor, split)] = loss
-                found[names.reference_metric(predictor, split, normalised=True)] = loss / baseline_loss[split]
+                found[reference_metric(predictor, split)] = loss
+                found[reference_metric(predictor, split, normalised=True)] = loss / baseline_loss[split]
     return found

@@ -23,9 +23,28 @@ import numpy as np
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
-from lstm_influence import names
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset
 from lstm_influence.layers.gate_reading import GateRecordingCell, GatesUnavailable
+from lstm_influence.metrics import (
+    DIVERGED_METRIC,
+    EPOCH_TIME,
+    EPOCHS_TO_TARGET,
+    EXTRA_NORM_RATIO,
+    FINAL_EPOCH,
+    FINAL_VAL_LOSS,
+    GATES_FORGET_MEAN,
+    GATES_INPUT_MEAN,
+    GATES_SATURATED_FRAC,
+    GRAD_GLOBAL_NORM,
+    GRAD_MAX_NORM,
+    RETENTION,
+    TEST_LOSS,
+    TEST_NORM_LOSS,
+    TRAIN_LOSS,
+    VAL_BPC,
+    VAL_LOSS,
+    VAL_NORM_LOSS,
+)
 from lstm_influence.training import backend
 from lstm_influence.training import curves as m
 
@@ -90,6 +109,8 @@ class StepRecorder:
 
 SUMMARISED_GATES = ("input", "forget", "output")
 """The gates the gate metrics summarise, where the layer reports them."""
+GATE_MEANS = {"forget": GATES_FORGET_MEAN, "input": GATES_INPUT_MEAN}
+"""The gates whose mean activation is a metric of its own, and that metric."""
 
 
 def gate_statistics(
@@ -111,12 +132,12 @@ def gate_statistics(
     present = {gate: np.asarray(activations[gate], np.float64) for gate in SUMMARISED_GATES if gate in activations}
     stats: dict[str, float] = {}
     if "forget" in present:
-        stats[names.GATES_FORGET_MEAN] = float(present["forget"].mean())
+        stats[GATES_FORGET_MEAN] = float(present["forget"].mean())
     if "input" in present:
-        stats[names.GATES_INPUT_MEAN] = float(present["input"].mean())
+        stats[GATES_INPUT_MEAN] = float(present["input"].mean())
     if present:
         # per gate then averaged, so each reported gate weighs the same whatever its width
-        stats[names.GATES_SATURATED_FRAC] = float(
+        stats[GATES_SATURATED_FRAC] = float(
             np.mean([np.mean((values < low) | (values > high)) for values in present.values()])
         )
     return stats
@@ -124,10 +145,10 @@ def gate_statistics(
 
 def gate_note(reported: Sequence[str]) -> str:
     """Why some gate metrics are absent, given the gates a layer reports ("" when all are there)."""
-    missing = [gate for gate in ("forget", "input") if gate not in reported]
+    missing = [metric for gate, metric in GATE_MEANS.items() if gate not in reported]
     if not missing:
         return ""
-    absent = ", ".join(f"gates/{gate}_mean" for gate in missing)
+    absent = ", ".join(missing)
     return f"partial: the recurrent layer reports the gates {', '.join(reported) or 'none'}, so {absent} is not logged"
 
 
@@ -222,21 +243,21 @@ class EpochMonitor(keras.callbacks.Callback):
         record.step_grad_norm.append(step_grad)
 
         epoch_metrics = {
-            names.TRAIN_LOSS: train_loss,
-            names.VAL_LOSS: val_loss,
-            names.VAL_NORM_LOSS: val_norm,
-            names.GRAD_GLOBAL_NORM: grad_mean,
-            names.GRAD_MAX_NORM: grad_max,
+            TRAIN_LOSS: train_loss,
+            VAL_LOSS: val_loss,
+            VAL_NORM_LOSS: val_norm,
+            GRAD_GLOBAL_NORM: grad_mean,
+            GRAD_MAX_NORM: grad_max,
         }
         if self.data.is_classification:
-            epoch_metrics[names.VAL_BPC] = val_loss / NATS_PER_BIT
+            epoch_metrics[VAL_BPC] = val_loss / NATS_PER_BIT
         reason = self._divergence(train_loss, step_loss)
         if reason:
             record.diverged, record.divergence_reason = True, reason
             self.model.stop_training = True
         elif self.probe is not None:
             epoch_metrics.update(self.probe())
-        epoch_metrics[names.EPOCH_TIME] = time.perf_counter() - self._started
+        epoch_metrics[EPOCH_TIME] = time.perf_counter() - self._started
         self.logger.log_metrics(epoch_metrics, step=epoch + 1)
         if self.epoch_hook is not None and not record.diverged and self.epoch_hook(epoch + 1, epoch_metrics):
             record.stopped_by_hook = True
@@ -266,8 +287,8 @@ class EpochMonitor(keras.callbacks.Callback):
             spike_window=int(train_cfg.spike_window),
             diverged=record.diverged,
         )
-        summary[names.FINAL_VAL_LOSS] = record.val_loss[-1] if record.val_loss else math.nan
-        summary[names.FINAL_EPOCH] = float(len(record.val_loss))
+        summary[FINAL_VAL_LOSS] = record.val_loss[-1] if record.val_loss else math.nan
+        summary[FINAL_EPOCH] = float(len(record.val_loss))
         return summary
 
 
@@ -312,7 +333,7 @@ def describe_run(
     """The run's key numbers in words: losses against the trivial predictor, the target, divergence, retention.
 
     Args:
-        summary: the run's summary metrics (names as in :mod:`lstm_influence.names`).
+        summary: the run's summary metrics (names as in :mod:`lstm_influence.metrics`).
         data: the run's dataset (its trivial predictor's description and reference predictors).
         target: ``train.target_norm_loss``.
         epochs: the epochs the run was given.
@@ -320,17 +341,17 @@ def describe_run(
         divergence_reason: why the run diverged, if it did.
     """
     trivial = data.metadata.get("baseline", "the dataset's memoryless predictor")
-    ran = int(summary.get(names.FINAL_EPOCH, 0))
+    ran = int(summary.get(FINAL_EPOCH, 0))
     lines = [
         f"{ran} of {epochs} epochs in {seconds:.1f} s.",
         f"Loss ÷ the trivial predictor's loss ({trivial}); 1 = no better than it, 0 = perfect:",
     ]
-    final_val = float(summary.get(names.FINAL_VAL_LOSS, math.nan))
+    final_val = float(summary.get(FINAL_VAL_LOSS, math.nan))
     losses = f"  validation {_number(data.norm_loss(final_val, 'val'))} (loss {_number(final_val)})"
-    if names.TEST_NORM_LOSS in summary:
-        losses += f", test {_number(summary[names.TEST_NORM_LOSS])} (loss {_number(summary[names.TEST_LOSS])})"
+    if TEST_NORM_LOSS in summary:
+        losses += f", test {_number(summary[TEST_NORM_LOSS])} (loss {_number(summary[TEST_LOSS])})"
     lines.append(losses)
-    split = "test" if names.TEST_NORM_LOSS in summary else "val"
+    split = "test" if TEST_NORM_LOSS in summary else "val"
     references = [
         f"{predictor} reference: {_number(data.norm_loss(by_split[split], split))}"
         for predictor, by_split in sorted(getattr(data, "reference_losses", {}).items())
@@ -338,23 +359,23 @@ def describe_run(
     ]
     if references:
         lines.append(f"  {'; '.join(references)} ({split})")
-    reached = summary.get(names.EPOCHS_TO_TARGET)
+    reached = summary.get(EPOCHS_TO_TARGET)
     if reached is not None:
         outcome = f"Target (validation ≤ {target:g}) reached at epoch {int(reached)}."
     else:
         outcome = f"Target (validation ≤ {target:g}) not reached in {ran} epochs."
-    if summary.get(names.DIVERGED_METRIC):
+    if summary.get(DIVERGED_METRIC):
         outcome += f" Diverged ({divergence_reason or 'see the diverged tag'}): training stopped after epoch {ran}."
     else:
         outcome += " No divergence."
     lines.append(outcome)
-    if names.RETENTION in summary:
+    if RETENTION in summary:
         lines.append(
-            f"Influence retention: {_number(summary[names.RETENTION])} "
+            f"Influence retention: {_number(summary[RETENTION])} "
             "(1 = the injected deviation is intact, 0 = training erased it)."
         )
-    if names.EXTRA_NORM_RATIO in summary:
-        lines.append(f"Extra variable's size relative to the kernel: {_number(summary[names.EXTRA_NORM_RATIO])}.")
+    if EXTRA_NORM_RATIO in summary:
+        lines.append(f"Extra variable's size relative to the kernel: {_number(summary[EXTRA_NORM_RATIO])}.")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from lstm_influence import names, tracking
 from lstm_influence.config.schema import ConfigError, check_keys, flatten, run_name
 from lstm_influence.datasets import load_dataset
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset, DatasetError
+from lstm_influence.metrics import INIT_VAL_LOSS, INIT_VAL_NORM_LOSS, TEST_BPC, TEST_LOSS, TEST_NORM_LOSS
 from lstm_influence.model import MonitoredModel, build_model, check_run_values, evaluation_batch_size
 from lstm_influence.strategies import Strategy, make_strategy
 from lstm_influence.tracking.provenance import dataset_label
@@ -118,7 +119,7 @@ def train(
     references = metrics.reference_metrics(
         data.baseline_loss, getattr(data, "reference_losses", {}), ["val", "test"] if evaluate_test else ["val"]
     )
-    references.update({names.INIT_VAL_LOSS: init_val, names.INIT_VAL_NORM_LOSS: data.norm_loss(init_val, "val")})
+    references.update({INIT_VAL_LOSS: init_val, INIT_VAL_NORM_LOSS: data.norm_loss(init_val, "val")})
     logger.log_metrics(references)
 
     monitor = monitoring.monitor_training(model, cfg, data, logger, epoch_hook)
@@ -137,10 +138,10 @@ def train(
     summary = monitor.summary()
     if evaluate_test:
         test_loss = _evaluate(model, data.test, eval_batch)
-        summary[names.TEST_LOSS] = test_loss
-        summary[names.TEST_NORM_LOSS] = data.norm_loss(test_loss, "test")
+        summary[TEST_LOSS] = test_loss
+        summary[TEST_NORM_LOSS] = data.norm_loss(test_loss, "test")
         if data.is_classification:
-            summary[names.TEST_BPC] = test_loss / NATS_PER_BIT
+            summary[TEST_BPC] = test_loss / NATS_PER_BIT
 
     report, influence_metrics = strategy.after_training(model, before)
     summary.update(influence_metrics)

@@ -27,6 +27,17 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from lstm_influence import tracking
 from lstm_influence.config.compose import CONFIG_MODULE
 from lstm_influence.config.schema import ConfigError, check_keys, config_hash, flatten, to_container
+from lstm_influence.metrics import (
+    DIVERGED_METRIC,
+    STUDY_BEST_SO_FAR,
+    STUDY_TRIAL_VALUE,
+    TRIAL_OBJECTIVE,
+    TUNE_BEST_VALUE,
+    TUNE_DEFAULT_VALUE,
+    TUNE_IMPROVEMENT,
+    TUNE_RELATIVE_IMPROVEMENT,
+    VAL_NORM_LOSS,
+)
 from lstm_influence.names import (
     BEST_IS_DEFAULT,
     BEST_PREFIX,
@@ -39,27 +50,19 @@ from lstm_influence.names import (
     RUN_TYPE,
     SEARCH_TRIALS,
     STRATEGY,
-    STUDY_BEST_SO_FAR,
     STUDY_BUDGET,
     STUDY_OBJECTIVE,
     STUDY_SAMPLER,
     STUDY_SEARCHED,
-    STUDY_TRIAL_VALUE,
     TRIAL_NUMBER,
-    TRIAL_OBJECTIVE,
     TRIAL_ROLE,
     TRIAL_STATE,
     TRIALS_DONE,
     TRIALS_FAILED,
     TRIALS_PRUNED,
     TRIED_PREFIX,
-    TUNE_BEST_VALUE,
-    TUNE_DEFAULT_VALUE,
-    TUNE_IMPROVEMENT,
-    TUNE_RELATIVE_IMPROVEMENT,
     TUNED_CONFIG,
     TUNED_LABEL,
-    VAL_NORM_LOSS,
 )
 from lstm_influence.orchestration.tuning import sampling
 from lstm_influence.orchestration.tuning.space import Param, apply_params, default_values, search_space, training_config
@@ -378,7 +381,7 @@ class Study:
             self.study.tell(trial, state=TrialState.PRUNED)
             self._annotate(trial, role, values, "PRUNED", None, summary.get("run_id"))
             return
-        diverged = bool(summary.get("stab/diverged", 0.0))
+        diverged = bool(summary.get(DIVERGED_METRIC, 0.0))
         penalty = float(self.base.train.divergence_norm_loss)
         value = objective_value(hook.values, str(self.tune_cfg.objective), diverged=diverged, penalty=penalty)
         self.study.tell(trial, value)

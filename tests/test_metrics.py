@@ -77,3 +77,14 @@ def test_summary_metrics_names_and_values():
 def test_gradient_summary():
     assert m.gradient_summary([1.0, 3.0, 2.0]) == (2.0, 3.0)
     assert all(math.isnan(v) for v in m.gradient_summary([]))
+
+
+def test_the_summary_and_reference_metrics_are_declared():
+    from lstm_influence import metrics
+
+    summary = m.summary_metrics(
+        [0.3, 0.2], [0.9, 0.05], [1.0] * 3, [2.0] * 3, target=0.1, spike_factor=3.0, spike_window=2, diverged=False
+    )
+    assert set(summary) <= set(metrics.of_kind(metrics.Kind.SUMMARY))
+    references = m.reference_metrics({"val": 0.5, "test": 0.25}, {"ridge": {"val": 0.1, "test": 0.2}})
+    assert all(metrics.declaration(name).kind is metrics.Kind.BEFORE_TRAINING for name in references)

@@ -144,45 +144,12 @@ def load(
     frame, source = _read(path)
     _require(frame, target, "target", source)
     frame, resorted = _order(frame, time_column, source)
-    if features is None:
-        features = [c for c in frame.columns if c != time_column and pd.api.types.is_numeric_dtype(frame[c])]
-        if not features:
-            raise DatasetError(
-                f"dataset.features=null: {source} has no numeric column besides the time column; name the features "
-                f"(dataset.features=[...]) among {', '.join(repr(c) for c in frame.columns)}"
-            )
-    else:
-        if not features:
-            raise DatasetError("dataset.features=[]: expected null (every numeric column) or a list of columns")
-        if len(set(features)) != len(features):
-            raise DatasetError(f"dataset.features={list(features)}: a column is listed twice")
-        for column in features:
-            _require(frame, column, "features", source)
-            if column == time_column:
-                raise DatasetError(f"dataset.features: {column!r} is the time_column, which is never a feature")
+    features = _feature_columns(frame, features, time_column, source)
     values = np.stack([_numbers(frame, column, source) for column in features], axis=1)
-
     n_rows = len(frame)
-    n_train = round(fractions[0] * n_rows)
-    n_val = round(fractions[1] * n_rows)
-    blocks = dict(zip(SPLITS, [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows)]))
-    for split, (start, stop) in blocks.items():
-        if stop - start < seq_len + horizon:
-            raise DatasetError(
-                f"{source}: {n_rows} rows give the {split} split {stop - start} rows, fewer than seq_len + horizon "
-                f"= {seq_len} + {horizon} needed for one window; use a longer series, a smaller dataset.seq_len or "
-                "other split fractions"
-            )
+    blocks = _blocks(n_rows, fractions, seq_len, horizon, source)
     ends = {split: np.arange(start + seq_len - 1, stop - horizon) for split, (start, stop) in blocks.items()}
-
-    train_rows = values[: blocks["train"][1]]
-    feature_mean = train_rows.mean(axis=0)
-    feature_std = train_rows.std(axis=0)
-    feature_std = np.where(feature_std > 0, feature_std, 1.0)
-    scaled = ((values - feature_mean) / feature_std).astype(np.float32)
-    windows = np.lib.stride_tricks.sliding_window_view(scaled, seq_len, axis=0)  # (rows - T + 1, F, T)
-    x = {split: np.ascontiguousarray(windows[e - seq_len + 1].transpose(0, 2, 1)) for split, e in ends.items()}
-
+    x, feature_mean, feature_std = _scaled_windows(values, blocks["train"][1], ends, seq_len)
     metadata: dict[str, Any] = {
         "source": f"user CSV {source}",
         "file": source,
@@ -196,16 +163,75 @@ def load(
         "seq_len": seq_len,
         "sizes": {split: len(e) for split, e in ends.items()},
         "split_rows": {split: [start, stop] for split, (start, stop) in blocks.items()},
-        "scaling": {
-            "fitted_on": "train block",
-            "feature_mean": [float(v) for v in feature_mean],
-            "feature_std": [float(v) for v in feature_std],
-        },
+        "scaling": _scaling_note(feature_mean, feature_std),
     }
     spans = {split: np.stack([e - seq_len + 1, e + horizon], axis=1) for split, e in ends.items()}
     if task == "regression":
         return _regression(name, frame, target, source, x, ends, blocks, horizon, metadata, spans, list(features))
     return _classification(name, frame, target, source, x, ends, horizon, metadata, spans, list(features))
+
+
+def _scaling_note(feature_mean: np.ndarray, feature_std: np.ndarray) -> dict[str, Any]:
+    return {
+        "fitted_on": "train block",
+        "feature_mean": [float(v) for v in feature_mean],
+        "feature_std": [float(v) for v in feature_std],
+    }
+
+
+def _feature_columns(
+    frame: pd.DataFrame, features: list[str] | None, time_column: str | None, source: str
+) -> list[str]:
+    """The input columns: those named, checked, or every numeric column but the time column."""
+    if features is None:
+        found = [c for c in frame.columns if c != time_column and pd.api.types.is_numeric_dtype(frame[c])]
+        if not found:
+            raise DatasetError(
+                f"dataset.features=null: {source} has no numeric column besides the time column; name the features "
+                f"(dataset.features=[...]) among {', '.join(repr(c) for c in frame.columns)}"
+            )
+        return found
+    if not features:
+        raise DatasetError("dataset.features=[]: expected null (every numeric column) or a list of columns")
+    if len(set(features)) != len(features):
+        raise DatasetError(f"dataset.features={list(features)}: a column is listed twice")
+    for column in features:
+        _require(frame, column, "features", source)
+        if column == time_column:
+            raise DatasetError(f"dataset.features: {column!r} is the time_column, which is never a feature")
+    return features
+
+
+def _blocks(
+    n_rows: int, fractions: tuple[float, float, float], seq_len: int, horizon: int, source: str
+) -> dict[str, tuple[int, int]]:
+    """The chronological train, val and test blocks of rows, each long enough for one window and its target."""
+    n_train = round(fractions[0] * n_rows)
+    n_val = round(fractions[1] * n_rows)
+    blocks = dict(zip(SPLITS, [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_rows)]))
+    for split, (start, stop) in blocks.items():
+        if stop - start < seq_len + horizon:
+            raise DatasetError(
+                f"{source}: {n_rows} rows give the {split} split {stop - start} rows, fewer than seq_len + horizon "
+                f"= {seq_len} + {horizon} needed for one window; use a longer series, a smaller dataset.seq_len or "
+                "other split fractions"
+            )
+    return blocks
+
+
+def _scaled_windows(
+    values: np.ndarray, n_train: int, ends: dict[str, np.ndarray], seq_len: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Per split, the input windows ending at ``ends``, standardised with the train block's mean and standard
+    deviation; and that mean and deviation."""
+    train_rows = values[:n_train]
+    feature_mean = train_rows.mean(axis=0)
+    feature_std = train_rows.std(axis=0)
+    feature_std = np.where(feature_std > 0, feature_std, 1.0)
+    scaled = ((values - feature_mean) / feature_std).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, seq_len, axis=0)  # (rows - T + 1, F, T)
+    x = {split: np.ascontiguousarray(windows[e - seq_len + 1].transpose(0, 2, 1)) for split, e in ends.items()}
+    return x, feature_mean, feature_std
 
 
 def _regression(name, frame, target, source, x, ends, blocks, horizon, metadata, spans, features) -> Dataset:

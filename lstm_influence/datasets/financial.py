@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import typing
 import warnings
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -241,69 +242,162 @@ def load_config(cfg: DictConfig) -> Dataset:
     fractions = check_fractions(cfg, "dataset=financial")
     table, source, was_sorted = _load_table(cfg, features)
     seq_len, horizon = int(cfg.seq_len), 1 if cfg.target == "return" else int(cfg.vol_window)
-
     values = _feature_matrix(table, features)
     returns = np.diff(np.log(table["close"]))
-    dates = table["dates"][1:]
     blocks = _split_rows(len(returns), fractions)
-    for split, (start, stop) in zip(SPLITS, blocks):
-        if stop - start < seq_len + horizon:
-            raise DatasetError(
-                f"{source}: {len(table['close'])} price rows give the {split} split {stop - start} daily returns, "
-                f"fewer than seq_len + horizon = {seq_len} + {horizon} needed for one window; use a longer series, "
-                "a smaller dataset.seq_len or other split fractions"
-            )
-
-    # Targets and persistence for every window end e (the last input row), from cumulative squared returns.
-    squares = np.concatenate([[0.0], np.cumsum(returns**2)])
+    _check_blocks(blocks, len(table["close"]), seq_len, horizon, source)
     ends = {
         split: np.arange(start + seq_len - 1, stop - horizon, int(cfg.stride))
         for split, (start, stop) in zip(SPLITS, blocks)
     }
-    lags = [lag for lag in HAR_LAGS if lag <= seq_len]  # inside the window: what the LSTM sees too
-    if cfg.target == "return":
-        raw_target = {s: returns[e + 1] for s, e in ends.items()}
-        raw_persistence = {s: returns[e] for s, e in ends.items()}
-    else:
-        raw_target = {s: np.sqrt(squares[e + 1 + horizon] - squares[e + 1]) for s, e in ends.items()}
-        raw_persistence = {s: np.sqrt(squares[e + 1] - squares[e + 1 - horizon]) for s, e in ends.items()}
-        har = {
-            s: np.stack([np.sqrt((squares[e + 1] - squares[e + 1 - lag]) / lag) for lag in lags], axis=1)
-            for s, e in ends.items()
-        }
+    targets = _raw_targets(returns, ends, str(cfg.target), horizon, seq_len)
+    scaling = _fit_scaling(values, blocks[0], targets.target["train"])
+    arrays, spans, persistence = _windows(scaling, targets, ends, table["dates"][1:], seq_len, horizon)
+    ridge, ridge_on = _ridge_reference(arrays, targets, har=cfg.target == "volatility")
+    metadata = _metadata(cfg, table, source, was_sorted, features, blocks, ends, scaling, horizon, ridge_on)
+    return Dataset(
+        name="financial",
+        train=arrays["train"],
+        val=arrays["val"],
+        test=arrays["test"],
+        loss="mse",
+        baseline_loss=check_baselines(_train_mean_losses(arrays), source),
+        feature_names=list(features),
+        metadata=metadata,
+        reference_losses={"persistence": {split: persistence[split] for split in ("val", "test")}, "ridge": ridge},
+        spans=spans,
+    )
 
-    # Scaling fitted on the train block only, so nothing about val or test leaks into the inputs.
-    train_rows = values[blocks[0][0] : blocks[0][1]]
+
+def _check_blocks(blocks: list[tuple[int, int]], n_prices: int, seq_len: int, horizon: int, source: str) -> None:
+    """Every split holds at least one window and its target."""
+    for split, (start, stop) in zip(SPLITS, blocks):
+        if stop - start < seq_len + horizon:
+            raise DatasetError(
+                f"{source}: {n_prices} price rows give the {split} split {stop - start} daily returns, "
+                f"fewer than seq_len + horizon = {seq_len} + {horizon} needed for one window; use a longer series, "
+                "a smaller dataset.seq_len or other split fractions"
+            )
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Per split, for every window end: the target and its persistence forecast (unscaled), and for the
+    volatility target the HAR inputs of the ridge reference (None for the return target)."""
+
+    target: dict[str, np.ndarray]
+    persistence: dict[str, np.ndarray]
+    har: dict[str, np.ndarray] | None
+    lags: list[int]
+
+
+def _raw_targets(returns: np.ndarray, ends: dict[str, np.ndarray], target: str, horizon: int, seq_len: int) -> _Targets:
+    """Targets and persistence for every window end e (the last input row), from cumulative squared returns."""
+    squares = np.concatenate([[0.0], np.cumsum(returns**2)])
+    lags = [lag for lag in HAR_LAGS if lag <= seq_len]  # inside the window: what the LSTM sees too
+    if target == "return":
+        return _Targets(
+            {s: returns[e + 1] for s, e in ends.items()}, {s: returns[e] for s, e in ends.items()}, None, lags
+        )
+    har = {
+        s: np.stack([np.sqrt((squares[e + 1] - squares[e + 1 - lag]) / lag) for lag in lags], axis=1)
+        for s, e in ends.items()
+    }
+    return _Targets(
+        {s: np.sqrt(squares[e + 1 + horizon] - squares[e + 1]) for s, e in ends.items()},
+        {s: np.sqrt(squares[e + 1] - squares[e + 1 - horizon]) for s, e in ends.items()},
+        har,
+        lags,
+    )
+
+
+@dataclass(frozen=True)
+class _Scaling:
+    """The standardisation fitted on the train block, and the standardised feature rows."""
+
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    target_mean: float
+    target_std: float
+    scaled: np.ndarray
+
+
+def _fit_scaling(values: np.ndarray, train_block: tuple[int, int], train_target: np.ndarray) -> _Scaling:
+    """Scaling fitted on the train block only, so nothing about val or test leaks into the inputs."""
+    train_rows = values[train_block[0] : train_block[1]]
     feature_mean = train_rows.mean(axis=0)
     feature_std = train_rows.std(axis=0)
     feature_std = np.where(feature_std > 0, feature_std, 1.0)
-    target_mean = float(raw_target["train"].mean())
-    target_std = float(raw_target["train"].std()) or 1.0
+    target_mean = float(train_target.mean())
+    target_std = float(train_target.std()) or 1.0
     scaled = ((values - feature_mean) / feature_std).astype(np.float32)
-    windows = np.lib.stride_tricks.sliding_window_view(scaled, seq_len, axis=0)  # (rows - T + 1, F, T)
+    return _Scaling(feature_mean, feature_std, target_mean, target_std, scaled)
 
+
+def _windows(
+    scaling: _Scaling,
+    targets: _Targets,
+    ends: dict[str, np.ndarray],
+    dates: np.ndarray,
+    seq_len: int,
+    horizon: int,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray], dict[str, float]]:
+    """Per split: the ``(x, y)`` arrays, each sample's first and last day, and the persistence forecast's loss."""
+    windows = np.lib.stride_tricks.sliding_window_view(scaling.scaled, seq_len, axis=0)  # (rows - T + 1, F, T)
     arrays, spans, persistence = {}, {}, {}
     for split, e in ends.items():
         x = np.ascontiguousarray(windows[e - seq_len + 1].transpose(0, 2, 1))
-        y = ((raw_target[split] - target_mean) / target_std).astype(np.float32)[:, None]
+        y = ((targets.target[split] - scaling.target_mean) / scaling.target_std).astype(np.float32)[:, None]
         arrays[split] = (x, y)
         spans[split] = np.stack([dates[e - seq_len + 1], dates[e + horizon]], axis=1)
-        persistence[split] = mse((raw_persistence[split] - target_mean) / target_std, y[:, 0])
-    # The train-mean predictor: the mean train target, which standardisation puts at 0.
+        persistence[split] = mse((targets.persistence[split] - scaling.target_mean) / scaling.target_std, y[:, 0])
+    return arrays, spans, persistence
+
+
+def _train_mean_losses(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """The train-mean predictor's loss per split: the mean train target, which standardisation puts at 0."""
     train_mean = float(np.mean(arrays["train"][1], dtype=np.float64))
-    baseline = {split: mse(np.full_like(y, train_mean), y) for split, (_, y) in arrays.items()}
-    ridge_inputs = har if cfg.target == "volatility" else {split: x for split, (x, _) in arrays.items()}
+    return {split: mse(np.full_like(y, train_mean), y) for split, (_, y) in arrays.items()}
+
+
+def _ridge_reference(
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]], targets: _Targets, *, har: bool
+) -> tuple[dict[str, float], str]:
+    """The ridge reference's val and test losses, and what it was fitted on (for the metadata).
+
+    ``har``: fit on the HAR inputs (the volatility target), else on the flattened input window.
+    """
+    inputs = targets.har if har else {split: x for split, (x, _) in arrays.items()}
     ridge, fit = ridge_losses(
-        (ridge_inputs["train"], arrays["train"][1]), {s: (ridge_inputs[s], arrays[s][1]) for s in ("val", "test")}
+        (inputs["train"], arrays["train"][1]), {s: (inputs[s], arrays[s][1]) for s in ("val", "test")}
     )
-    ridge_on = (
-        f"HAR-style: realised volatility over the last {', '.join(map(str, lags))} days"
-        if cfg.target == "volatility"
+    on = (
+        f"HAR-style: realised volatility over the last {', '.join(map(str, targets.lags))} days"
+        if har
         else "the flattened input window"
     )
+    return ridge, (
+        f"ridge regression on {on}, fitted on train; penalty {fit.penalty:.3g} chosen by "
+        f"leave-one-out MSE on train ({fit.loo_mse:.6g})"
+    )
 
+
+def _metadata(
+    cfg: DictConfig,
+    table: dict[str, np.ndarray],
+    source: str,
+    was_sorted: bool,
+    features: list[str],
+    blocks: list[tuple[int, int]],
+    ends: dict[str, np.ndarray],
+    scaling: _Scaling,
+    horizon: int,
+    ridge_on: str,
+) -> dict[str, Any]:
+    """What the dataset records about itself: its source, windows, splits and scaling, and its predictors."""
+    dates = table["dates"][1:]
     boundaries = {split: [str(dates[start]), str(dates[stop - 1])] for split, (start, stop) in zip(SPLITS, blocks)}
-    metadata: dict[str, Any] = {
+    return {
         "source": BUNDLED_SOURCE if cfg.path is None else f"user CSV {source}",
         "file": source,
         "price_rows": len(table["close"]),
@@ -312,34 +406,18 @@ def load_config(cfg: DictConfig) -> Dataset:
         "resorted_by_date": not was_sorted,
         "features": features,
         "target": cfg.target if cfg.target == "return" else f"volatility over {horizon} days",
-        "seq_len": seq_len,
+        "seq_len": int(cfg.seq_len),
         "stride": int(cfg.stride),
         "sizes": {split: len(e) for split, e in ends.items()},
         "split_days": {split: stop - start for split, (start, stop) in zip(SPLITS, blocks)},
         "split_boundaries": boundaries,
         "scaling": {
             "fitted_on": "train block",
-            "feature_mean": [float(v) for v in feature_mean],
-            "feature_std": [float(v) for v in feature_std],
-            "target_mean": target_mean,
-            "target_std": target_std,
+            "feature_mean": [float(v) for v in scaling.feature_mean],
+            "feature_std": [float(v) for v in scaling.feature_std],
+            "target_mean": scaling.target_mean,
+            "target_std": scaling.target_std,
         },
         "baseline": "train-mean predictor (MSE of the standardised target about the mean train target)",
-        "reference": {
-            "persistence": "predict the target's last observed value",
-            "ridge": f"ridge regression on {ridge_on}, fitted on train; penalty {fit.penalty:.3g} chosen by "
-            f"leave-one-out MSE on train ({fit.loo_mse:.6g})",
-        },
+        "reference": {"persistence": "predict the target's last observed value", "ridge": ridge_on},
     }
-    return Dataset(
-        name="financial",
-        train=arrays["train"],
-        val=arrays["val"],
-        test=arrays["test"],
-        loss="mse",
-        baseline_loss=check_baselines(baseline, source),
-        feature_names=list(features),
-        metadata=metadata,
-        reference_losses={"persistence": {split: persistence[split] for split in ("val", "test")}, "ridge": ridge},
-        spans=spans,
-    )

@@ -219,55 +219,67 @@ def load_config(cfg: DictConfig) -> Dataset:
         "sizes": dict(zip(SPLITS, counts)),
         "data_seed": cfg.data_seed,
     }
-    if cfg.task == "adding":
-        splits = [adding_problem(n, cfg.seq_len, rng) for n, rng in zip(counts, rngs)]
-        baseline = {split: mse(np.ones_like(y), y) for split, (_, y) in zip(SPLITS, splits)}
-        ridge, fit = ridge_losses(splits[0], dict(zip(SPLITS[1:], splits[1:])))
-        return Dataset(
-            name="synthetic",
-            train=splits[0],
-            val=splits[1],
-            test=splits[2],
-            loss="mse",
-            baseline_loss=check_baselines(baseline, "synthetic adding"),
-            feature_names=["value", "marker"],
-            metadata={
-                "source": "synthetic adding problem (values U[0,1], one marker per half, target = marked sum)",
-                **metadata,
-                "baseline": "always predict 1 (expected MSE 1/6)",
-                "reference": {"ridge": _ridge_note(fit)},
-            },
-            reference_losses={"ridge": ridge},
-        )
-    if cfg.task == "copy":
-        k, alphabet = cfg.copy_symbols, cfg.copy_alphabet
-        splits = [copy_problem(n, cfg.seq_len, k, alphabet, rng) for n, rng in zip(counts, rngs)]
-        probs = copy_memoryless_probs(cfg.seq_len, k, alphabet)
-        baseline = {split: cross_entropy(probs, y) for split, (_, y) in zip(SPLITS, splits)}
-        return Dataset(
-            name="synthetic",
-            train=splits[0],
-            val=splits[1],
-            test=splits[2],
-            loss="sparse_categorical_crossentropy",
-            baseline_loss=check_baselines(baseline, "synthetic copy"),
-            feature_names=["blank", *(f"symbol_{i}" for i in range(1, alphabet + 1)), "marker"],
-            metadata={
-                "source": f"synthetic copy task (Arjovsky et al. 2016): recall {k} symbols after a delay",
-                **metadata,
-                "copy_symbols": k,
-                "copy_alphabet": alphabet,
-                "delay": cfg.seq_len - 2 * k,
-                "baseline": (
-                    "memoryless layout-aware predictor: blank with certainty for the first seq_len - K steps, "
-                    f"uniform over the {alphabet} symbols for the last K; cross-entropy per step computed on "
-                    f"the data, = K ln(A) / seq_len = {copy_baseline_formula(cfg.seq_len, k, alphabet):.6f} nats"
-                ),
-            },
-            input_vocab=alphabet + 2,
-            n_classes=alphabet + 1,
-            sequence_output=True,
-        )
+    build = {"adding": _adding, "copy": _copy}.get(cfg.task, _sine)  # the third Task; load refuses any other
+    return build(cfg, rngs, counts, metadata)
+
+
+def _adding(cfg: DictConfig, rngs: list[np.random.Generator], counts: tuple, metadata: dict) -> Dataset:
+    """The adding problem's splits, its constant-1 baseline and the ridge reference."""
+    splits = [adding_problem(n, cfg.seq_len, rng) for n, rng in zip(counts, rngs)]
+    baseline = {split: mse(np.ones_like(y), y) for split, (_, y) in zip(SPLITS, splits)}
+    ridge, fit = ridge_losses(splits[0], dict(zip(SPLITS[1:], splits[1:])))
+    return Dataset(
+        name="synthetic",
+        train=splits[0],
+        val=splits[1],
+        test=splits[2],
+        loss="mse",
+        baseline_loss=check_baselines(baseline, "synthetic adding"),
+        feature_names=["value", "marker"],
+        metadata={
+            "source": "synthetic adding problem (values U[0,1], one marker per half, target = marked sum)",
+            **metadata,
+            "baseline": "always predict 1 (expected MSE 1/6)",
+            "reference": {"ridge": _ridge_note(fit)},
+        },
+        reference_losses={"ridge": ridge},
+    )
+
+
+def _copy(cfg: DictConfig, rngs: list[np.random.Generator], counts: tuple, metadata: dict) -> Dataset:
+    """The copy task's splits and its memoryless layout-aware baseline (no reference predictor)."""
+    k, alphabet = cfg.copy_symbols, cfg.copy_alphabet
+    splits = [copy_problem(n, cfg.seq_len, k, alphabet, rng) for n, rng in zip(counts, rngs)]
+    probs = copy_memoryless_probs(cfg.seq_len, k, alphabet)
+    baseline = {split: cross_entropy(probs, y) for split, (_, y) in zip(SPLITS, splits)}
+    return Dataset(
+        name="synthetic",
+        train=splits[0],
+        val=splits[1],
+        test=splits[2],
+        loss="sparse_categorical_crossentropy",
+        baseline_loss=check_baselines(baseline, "synthetic copy"),
+        feature_names=["blank", *(f"symbol_{i}" for i in range(1, alphabet + 1)), "marker"],
+        metadata={
+            "source": f"synthetic copy task (Arjovsky et al. 2016): recall {k} symbols after a delay",
+            **metadata,
+            "copy_symbols": k,
+            "copy_alphabet": alphabet,
+            "delay": cfg.seq_len - 2 * k,
+            "baseline": (
+                "memoryless layout-aware predictor: blank with certainty for the first seq_len - K steps, "
+                f"uniform over the {alphabet} symbols for the last K; cross-entropy per step computed on "
+                f"the data, = K ln(A) / seq_len = {copy_baseline_formula(cfg.seq_len, k, alphabet):.6f} nats"
+            ),
+        },
+        input_vocab=alphabet + 2,
+        n_classes=alphabet + 1,
+        sequence_output=True,
+    )
+
+
+def _sine(cfg: DictConfig, rngs: list[np.random.Generator], counts: tuple, metadata: dict) -> Dataset:
+    """The noisy sum of sines' splits, its persistence baseline, the ridge reference and the noise floor."""
     splits = [
         sine_problem(
             n,

@@ -143,58 +143,46 @@ def load_config(cfg: DictConfig) -> Dataset:
     Raises:
         DatasetError: a missing, empty, too short or undecodable file, bad split fractions, or a bad size.
     """
-    for key in ("seq_len", "stride", "min_count"):
-        if cfg[key] < 1:
-            raise DatasetError(f"dataset.{key}={cfg[key]}: expected a positive integer")
-    if cfg.max_chars is not None and cfg.max_chars < 1:
-        raise DatasetError(f"dataset.max_chars={cfg.max_chars}: expected a positive integer or null (all)")
+    _check(cfg)
     fractions = check_fractions(cfg, "dataset=text")
-    if cfg.path is None:
-        source, text = f"bundled {BUNDLED_FILE}", bundled_corpus()
-    else:
-        source, text = str(Path(str(cfg.path)).expanduser()), read_text(str(cfg.path))
-    if not text.strip():
-        raise DatasetError(f"{source}: the text is empty")
-    corpus_chars = len(text)
-    corpus_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    if cfg.max_chars is not None:
-        text = text[: cfg.max_chars]
-
+    source, corpus = _read_corpus(cfg)
+    text = corpus if cfg.max_chars is None else corpus[: cfg.max_chars]
     seq_len = int(cfg.seq_len)
-    n_train = round(fractions[0] * len(text))
-    n_val = round(fractions[1] * len(text))
-    bounds = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, len(text))]
-    for split, (start, stop) in zip(SPLITS, bounds):
-        if stop - start < seq_len + 1:
-            raise DatasetError(
-                f"{source}: {len(text)} characters give the {split} split {stop - start}, fewer than "
-                f"seq_len + 1 = {seq_len + 1} needed for one window; use a longer text, a smaller dataset.seq_len "
-                "or other split fractions"
-            )
-
-    vocab = build_vocab(text[:n_train], int(cfg.min_count))
+    bounds = _bounds(len(text), fractions, seq_len, source)
+    vocab = build_vocab(text[: bounds[0][1]], int(cfg.min_count))
     n_classes = len(vocab) + 1
     ids = encode(text, vocab)
     parts = {split: ids[start:stop] for split, (start, stop) in zip(SPLITS, bounds)}
-    arrays, spans = {}, {}
-    for split, (start, _) in zip(SPLITS, bounds):
-        stride = int(cfg.stride) if split == "train" else seq_len
-        x, y, starts = windows(parts[split], seq_len, stride)
-        arrays[split] = (x, y)
-        offsets = start + starts
-        spans[split] = np.stack([offsets, offsets + seq_len], axis=1)  # first input, last target character
-
-    # Frequencies from the whole train part (not only its windows): that is the text the vocabulary saw.
-    counts = np.bincount(parts["train"], minlength=n_classes)
-    smooth = bool(np.any(counts == 0))
-    probs = unigram_probs(parts["train"], n_classes, smooth=smooth)
-    baseline = {split: cross_entropy(probs, y) for split, (_, y) in arrays.items()}
+    arrays, spans = _windows(parts, bounds, seq_len, int(cfg.stride))
+    baseline, smooth = _unigram_losses(parts["train"], arrays, n_classes)
     ngram = fit_kneser_ney(parts["train"], n_classes)
     reference = {
         split: ngram_cross_entropy(ngram, *window_positions(*arrays[split], ngram.order)) for split in ("val", "test")
     }
-    unk_rate = {split: float(np.mean(parts[split] == UNK)) for split in SPLITS}
-
+    metadata = {
+        "source": BUNDLED_SOURCE if cfg.path is None else f"user text file {source}",
+        "file": source,
+        "python_version": platform.python_version(),
+        "corpus_chars": len(corpus),
+        "used_chars": len(text),
+        "corpus_sha256": hashlib.sha256(corpus.encode("utf-8")).hexdigest()[:16],
+        "vocab_size": n_classes,
+        "vocab": "".join(vocab),
+        "seq_len": seq_len,
+        "stride": int(cfg.stride),
+        "sizes": {split: len(arrays[split][0]) for split in SPLITS},
+        "split_chars": {split: stop - start for split, (start, stop) in zip(SPLITS, bounds)},
+        "split_boundaries": {split: [start, stop] for split, (start, stop) in zip(SPLITS, bounds)},
+        "unk_rate": {split: float(np.mean(parts[split] == UNK)) for split in SPLITS},
+        "baseline": "unigram cross-entropy (nats/char) of train character frequencies"
+        + (", add-one smoothed (some ids have no train count)" if smooth else ""),
+        "baseline_bpc": {split: value / NATS_PER_BIT for split, value in baseline.items()},
+        "reference": {
+            "ngram": f"interpolated Kneser-Ney character {ngram.order}-gram of the train part (order chosen on "
+            "its last tenth), context within each window",
+        },
+        "reference_bpc": {"ngram": {split: value / NATS_PER_BIT for split, value in reference.items()}},
+    }
     return Dataset(
         name="text",
         train=arrays["train"],
@@ -203,33 +191,71 @@ def load_config(cfg: DictConfig) -> Dataset:
         loss="sparse_categorical_crossentropy",
         baseline_loss=check_baselines(baseline, source),
         feature_names=["<unk>", *(char_name(c) for c in vocab)],
-        metadata={
-            "source": BUNDLED_SOURCE if cfg.path is None else f"user text file {source}",
-            "file": source,
-            "python_version": platform.python_version(),
-            "corpus_chars": corpus_chars,
-            "used_chars": len(text),
-            "corpus_sha256": corpus_sha256,
-            "vocab_size": n_classes,
-            "vocab": "".join(vocab),
-            "seq_len": seq_len,
-            "stride": int(cfg.stride),
-            "sizes": {split: len(arrays[split][0]) for split in SPLITS},
-            "split_chars": {split: stop - start for split, (start, stop) in zip(SPLITS, bounds)},
-            "split_boundaries": {split: [start, stop] for split, (start, stop) in zip(SPLITS, bounds)},
-            "unk_rate": unk_rate,
-            "baseline": "unigram cross-entropy (nats/char) of train character frequencies"
-            + (", add-one smoothed (some ids have no train count)" if smooth else ""),
-            "baseline_bpc": {split: value / NATS_PER_BIT for split, value in baseline.items()},
-            "reference": {
-                "ngram": f"interpolated Kneser-Ney character {ngram.order}-gram of the train part (order chosen on "
-                "its last tenth), context within each window",
-            },
-            "reference_bpc": {"ngram": {split: value / NATS_PER_BIT for split, value in reference.items()}},
-        },
+        metadata=metadata,
         reference_losses={"ngram": reference},
         input_vocab=n_classes,
         n_classes=n_classes,
         sequence_output=True,
         spans=spans,
     )
+
+
+def _unigram_losses(
+    train: np.ndarray, arrays: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int
+) -> tuple[dict[str, float], bool]:
+    """The unigram baseline's cross-entropy per split, and whether its frequencies were add-one smoothed (some id
+    never occurs in ``train``)."""
+    # Frequencies from the whole train part (not only its windows): that is the text the vocabulary saw.
+    counts = np.bincount(train, minlength=n_classes)
+    smooth = bool(np.any(counts == 0))
+    probs = unigram_probs(train, n_classes, smooth=smooth)
+    return {split: cross_entropy(probs, y) for split, (_, y) in arrays.items()}, smooth
+
+
+def _check(cfg: DictConfig) -> None:
+    for key in ("seq_len", "stride", "min_count"):
+        if cfg[key] < 1:
+            raise DatasetError(f"dataset.{key}={cfg[key]}: expected a positive integer")
+    if cfg.max_chars is not None and cfg.max_chars < 1:
+        raise DatasetError(f"dataset.max_chars={cfg.max_chars}: expected a positive integer or null (all)")
+
+
+def _read_corpus(cfg: DictConfig) -> tuple[str, str]:
+    """``(a name for the text that error messages use, the whole text)``: the bundled corpus or the user's file."""
+    if cfg.path is None:
+        source, text = f"bundled {BUNDLED_FILE}", bundled_corpus()
+    else:
+        source, text = str(Path(str(cfg.path)).expanduser()), read_text(str(cfg.path))
+    if not text.strip():
+        raise DatasetError(f"{source}: the text is empty")
+    return source, text
+
+
+def _bounds(n_chars: int, fractions: tuple[float, float, float], seq_len: int, source: str) -> list[tuple[int, int]]:
+    """The train, val and test character ranges, in order, each long enough for one window and its target."""
+    n_train = round(fractions[0] * n_chars)
+    n_val = round(fractions[1] * n_chars)
+    bounds = [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_chars)]
+    for split, (start, stop) in zip(SPLITS, bounds):
+        if stop - start < seq_len + 1:
+            raise DatasetError(
+                f"{source}: {n_chars} characters give the {split} split {stop - start}, fewer than "
+                f"seq_len + 1 = {seq_len + 1} needed for one window; use a longer text, a smaller dataset.seq_len "
+                "or other split fractions"
+            )
+    return bounds
+
+
+def _windows(
+    parts: dict[str, np.ndarray], bounds: list[tuple[int, int]], seq_len: int, train_stride: int
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """Per split, the ``(x, y)`` windows (train at ``train_stride``, val and test without overlap) and each
+    window's first input and last target character in the text."""
+    arrays, spans = {}, {}
+    for split, (start, _) in zip(SPLITS, bounds):
+        stride = train_stride if split == "train" else seq_len
+        x, y, starts = windows(parts[split], seq_len, stride)
+        arrays[split] = (x, y)
+        offsets = start + starts
+        spans[split] = np.stack([offsets, offsets + seq_len], axis=1)  # first input, last target character
+    return arrays, spans

@@ -237,3 +237,38 @@ def test_run_names_are_unique_within_a_sweep_over_tasks():
     ]
     assert len(set(names)) == len(names) == 2 * len(arms)
     assert {"chrono-adding-s0", "chrono-copy-s0"} <= set(names)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# validate: the one check of a run's config
+
+
+def test_validate_checks_keys_values_and_plugins_and_returns_the_checked_plugins():
+    from lstm_influence.config import ValidConfig, validate
+    from lstm_influence.datasets import synthetic
+    from lstm_influence.strategies.bias_init import BiasInit
+
+    valid = validate(li.compose(["strategy=bias_init", "strategy.preset=chrono"]))
+    assert isinstance(valid, ValidConfig)
+    assert valid.strategy_class is BiasInit and valid.strategy_settings["preset"] == "chrono"
+    assert valid.dataset_loader is synthetic.load and valid.dataset_settings["task"] == "adding"
+    for overrides, message in [
+        (["+model.typo=1"], r"model\.typo"),
+        (["train.epochs=0"], r"train\.epochs=0: expected a positive integer"),
+        (["train.learning_rate=0"], r"train\.learning_rate=0.0: expected a positive number"),
+        (["train.clip_norm=-1"], r"train\.clip_norm=-1.0: expected a positive number or null \(off\)"),
+        (["model.dropout=1.0"], r"model\.dropout=1.0: expected a value in \[0, 1\)"),
+        (["train.jit_compile=xla"], r"train\.jit_compile='xla': expected auto, true or false"),
+        (["strategy=bias_init", "strategy.preset=chrno"], r"strategy\.preset='chrno'"),
+        (["+dataset.typo=1"], r"dataset\.typo=1: unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            validate(li.compose(overrides))
+
+
+def test_a_strategy_target_that_is_no_strategy_is_refused_by_validate():
+    from lstm_influence.config import validate
+
+    cfg = li.compose(["strategy._target_=lstm_influence.datasets.synthetic.load"])
+    with pytest.raises(ConfigError, match=r"strategy\._target_=.*not a subclass of lstm_influence\.Strategy"):
+        validate(cfg)

@@ -144,6 +144,44 @@ def test_a_user_error_is_raised_before_any_run_is_opened(tiny_cfg, tracking_uri,
     assert experiment_runs(tracking_uri) == []
 
 
+def test_a_run_checks_its_config_and_makes_its_strategy_once(tiny_cfg, monkeypatch):
+    import lstm_influence.config.validation as validation
+    import lstm_influence.strategies as strategies
+    from lstm_influence.strategies.base import Strategy
+
+    calls: dict[str, int] = {}
+
+    def counted(owner, name):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    for owner, name in [
+        (validation, "check_keys"),
+        (validation, "check_values"),
+        (validation, "strategy_settings"),
+        (validation, "dataset_settings"),
+        (strategies, "instantiate_strategy"),
+        (Strategy, "validate"),
+    ]:
+        counted(owner, name)
+    li.run(tiny_cfg())
+    assert calls == dict.fromkeys(
+        ["check_keys", "check_values", "strategy_settings", "dataset_settings", "instantiate_strategy", "validate"], 1
+    )
+
+
+def test_build_model_called_directly_checks_the_config_first(tiny_cfg):
+    cfg = tiny_cfg()
+    data = li.load_dataset(cfg)
+    with pytest.raises(ConfigError, match=r"train\.epochs=0: expected a positive integer"):
+        li.build_model(tiny_cfg("train.epochs=0"), data)
+
+
 def test_a_missing_csv_column_is_a_dataset_error_before_any_run(tracking_uri, tmp_path):
     csv = tmp_path / "prices.csv"
     csv.write_text("Date,Open\n" + "".join(f"2020-01-{day:02d},{day}\n" for day in range(1, 29)))

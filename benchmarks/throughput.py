@@ -151,7 +151,7 @@ def timed_parts(args: argparse.Namespace, uri: str) -> tuple[dict[str, float], f
     if probe_class is None:
         from lstm_influence.training.monitoring import GateProbe as probe_class
     targets = {
-        "data load": [(runner, "load_dataset")],
+        "data load": [(runner, "load_valid")],
         "model build": [(runner, "build_model")],
         "evaluations (before, validation, test)": [(keras.Model, "evaluate")],
         "gate probe (all epochs)": [(probe_class, "__call__")],
@@ -377,7 +377,7 @@ def jit_scan_section(args: argparse.Namespace, uri: str, batch_sizes: list[int])
     """
     from lstm_influence import tracking
     from lstm_influence.metrics import EPOCH_TIME
-    from lstm_influence.model import XLA_BREAK_EVEN_BATCH_STEPS
+    from lstm_influence.training.performance import XLA_BREAK_EVEN_BATCH_STEPS
 
     client = tracking.make_client(uri)
     print(f"jit scan (whole runs, XLA off and on interleaved, {args.repeats} each; {load()})")

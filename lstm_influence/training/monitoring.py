@@ -49,8 +49,8 @@ from lstm_influence.training import backend
 from lstm_influence.training import curves as m
 
 if TYPE_CHECKING:
-    from lstm_influence.model import MonitoredModel
     from lstm_influence.tracking import RunLogger
+    from lstm_influence.training.trainable import MonitoredModel
 
 # A gate activation outside (0.05, 0.95) is saturated: its gradient through the sigmoid is below 0.05 * 0.95.
 SATURATION = (0.05, 0.95)
@@ -59,11 +59,11 @@ SATURATION = (0.05, 0.95)
 class StepRecorder:
     """Per-step loss and global gradient norm, written inside the compiled train step on either backend.
 
-    The model carries it among its metrics (:attr:`lstm_influence.model.MonitoredModel.metrics`), which is how its
-    variables reach the compiled step on JAX, where every variable is passed in and out; its ``result`` is empty
-    and Keras's metric resets leave it alone, since a validation between the last step and the epoch's end resets
-    the metrics. Deliberately no Keras layer or metric: these are diagnostics, not model state, and are never
-    saved. Steps beyond ``capacity`` overwrite the last slot.
+    The model carries it among its metrics (:attr:`~lstm_influence.training.trainable.MonitoredModel.metrics`),
+    which is how its variables reach the compiled step on JAX, where every variable is passed in and out; its
+    ``result`` is empty and Keras's metric resets leave it alone, since a validation between the last step and the
+    epoch's end resets the metrics. Deliberately no Keras layer or metric: these are diagnostics, not model state,
+    and are never saved. Steps beyond ``capacity`` overwrite the last slot.
 
     Args:
         capacity: the number of training steps in one epoch.

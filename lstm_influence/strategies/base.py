@@ -153,8 +153,9 @@ class Strategy:
                 self.forget = forget
 
     The signature is the schema: a key the YAML sets that no ``__init__`` along the chain names, or a value that
-    does not fit its annotation, is a configuration error before anything is built (:mod:`~.config.plugins`).
-    The framework then calls :meth:`validate`.
+    does not fit its annotation, is a configuration error before anything is built
+    (:func:`lstm_influence.config.validate`). The framework then calls :meth:`validate`, once the layer's sizes are
+    known.
 
     Args:
         name: the strategy's name (its YAML's ``name``): the ``strategy`` tag, and the arm when no arm is selected.

@@ -1,30 +1,20 @@
-"""The tuning command: ``python -m lstm_influence.tune`` (one study, or ``-m tune=all`` for every pair)."""
+"""The tuning command: ``python -m lstm_influence.tune`` (one study, or ``-m tune=all`` for every pair).
+
+``conf/tuning.yaml`` selects no Hydra callback: a tuning ``-m`` sweep is a set of independent studies, each with its
+own parent run and its own resume (:mod:`lstm_influence.orchestration.tuning`), so the training sweep's parent run
+(:mod:`lstm_influence.orchestration.sweep`) is not attached.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lstm_influence.config.compose import CONFIG_MODULE
 from lstm_influence.config.schema import ConfigError
 from lstm_influence.orchestration.tuning.study import TUNING_CONFIG_NAME, tune
-
-
-class TuningSweepCallback(Callback):
-    """Stands in for the training sweep's callback in ``conf/tuning.yaml`` (``hydra.callbacks.sweep``).
-
-    A training sweep gets one MLflow parent run and resumes by config hash (:mod:`~.orchestration.sweep`); a tuning
-    sweep (``-m tune=all``) is a set of independent studies, each with its own parent run and its own resume, so
-    it needs neither.
-    """
-
-    def __init__(self, **_: Any) -> None:
-        super().__init__()
 
 
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_MODULE}", config_name=TUNING_CONFIG_NAME)
@@ -35,3 +25,7 @@ def main(cfg: DictConfig) -> float | None:
             "tune=all tunes every strategy × dataset as a sweep: add -m (python -m lstm_influence.tune -m tune=all)"
         )
     return tune(cfg).best_value
+
+
+if __name__ == "__main__":
+    main()

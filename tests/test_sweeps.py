@@ -21,9 +21,11 @@ from omegaconf import OmegaConf
 
 import lstm_influence as li
 from lstm_influence import names, tracking
-from lstm_influence.config.schema import ConfigError, config_hash
+from lstm_influence.config.identity import config_hash
+from lstm_influence.config.schema import ConfigError
 from lstm_influence.datasets import dependency_horizon
 from lstm_influence.metrics import DIVERGED_METRIC
+from lstm_influence.orchestration.plan import expand_grid, job_share, plan_jobs, sweep_id_for
 from lstm_influence.orchestration.progress import (
     JobResult,
     SweepProgress,
@@ -32,7 +34,6 @@ from lstm_influence.orchestration.progress import (
     progress_records,
     summary_table,
 )
-from lstm_influence.orchestration.sweep import expand_grid, job_share, plan_jobs, sweep_id_for
 from lstm_influence.training.threads import JobShare, threads_for
 from tests.helpers import (
     CONF,

@@ -28,7 +28,7 @@ from lstm_influence.orchestration.tuning import (
     training_config,
     tune,
 )
-from lstm_influence.orchestration.tuning.study import TuneResult
+from lstm_influence.orchestration.tuning.results import TuneResult
 from tests.helpers import (
     EXPERIMENT,
     TINY,
@@ -76,9 +76,9 @@ def test_the_all_preset_sweeps_every_strategy_and_dataset_with_the_same_space():
     assert cfg.tune.trials == default.tune.trials
     with_hydra = compose_with_hydra("tuning", ["tune=all"])
     assert dict(with_hydra.hydra.sweeper.params) == {"strategy": "glob(*)", "dataset": "glob(*)", "seed": "0"}
-    # the training sweep's callback (one parent per sweep of training runs) is replaced: studies have their own
-    targets = {node._target_ for node in with_hydra.hydra.callbacks.values()}
-    assert targets == {"lstm_influence.tune.TuningSweepCallback"}
+    # the training sweep's callback (one parent per sweep of training runs) is not attached: studies have their own
+    assert dict(with_hydra.hydra.callbacks) == {}
+    assert set(compose_with_hydra("config", []).hydra.callbacks) == {"sweep"}
     # under a comparison preset (for its sizes, e.g. experiment=compare), one tuning seed, not the preset's seeds
     assert compose_with_hydra("tuning", ["tune=all", "experiment=compare_tuned"]).hydra.sweeper.params.seed == "0"
     # and the comparison on tuned configurations sweeps the tuned files and fresh seeds only
@@ -153,17 +153,17 @@ class FakeRunner:
         self.calls = 0
         self.fail_on = fail_on
 
-    def __call__(self, cfg, *, parent_run_id=None, extra_tags=None, epoch_hook=None, evaluate_test=True):
-        assert evaluate_test is False
+    def __call__(self, cfg, context):
+        assert context.evaluate_test is False
         self.calls += 1
-        with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger:
+        with tracking.training_run(cfg, parent_run_id=context.parent_run_id, extra_tags=context.tags) as logger:
             if self.calls == self.fail_on:
                 raise RuntimeError("trial crashed")
             distance = abs(math.log10(cfg.train.learning_rate) + 2.5)
             for epoch in range(1, cfg.train.epochs + 1):
                 value = distance + 1.0 / epoch
                 logger.log_metrics({"val/norm_loss": value}, step=epoch)
-                if epoch_hook(epoch, {"val/norm_loss": value}):
+                if context.epoch_hook(epoch, {"val/norm_loss": value}):
                     break
         return {"stab/diverged": 0.0, "run_id": logger.run_id}
 

@@ -74,11 +74,16 @@ def sqlite_uri(database: Path | str) -> str:
     return f"{SQLITE_PREFIX}{database}"
 
 
-def absolute_uri(uri: str) -> str:
-    """``uri`` with a relative SQLite path made absolute (query kept), so every process writes to the same file."""
+def absolute_uri(uri: str, base: str | Path | None = None) -> str:
+    """``uri`` with a relative SQLite path made absolute (query kept), so every process writes to the same file.
+
+    Args:
+        base: the folder a relative path is relative to; None: the working directory.
+    """
     path = sqlite_path(uri)
     if path is None or path.is_absolute():
         return uri
+    path = (Path(base) / path) if base is not None else path
     return make_url(uri).set(database=str(path.resolve())).render_as_string(hide_password=False)
 
 

@@ -34,6 +34,7 @@ from lstm_influence.tracking.provenance import dataset_label
 from lstm_influence.training import curves as metrics
 from lstm_influence.training import monitoring
 from lstm_influence.training.backend import apply_threads
+from lstm_influence.training.context import STANDALONE, RunContext
 from lstm_influence.training.threads import ALONE, JobShare, resolve_threads
 
 # A user's mistake in the config or the data: reported in one line, without a traceback.
@@ -160,25 +161,14 @@ def _evaluate(model: keras.Model, split: tuple[Any, Any], batch_size: int) -> fl
     return float(model.evaluate(*split, batch_size=batch_size, verbose=0, return_dict=True)["loss"])
 
 
-def run(
-    cfg: DictConfig,
-    *,
-    parent_run_id: str | None = None,
-    extra_tags: dict[str, Any] | None = None,
-    epoch_hook: monitoring.EpochHook | None = None,
-    evaluate_test: bool = True,
-    share: JobShare = ALONE,
-) -> dict[str, Any]:
+def run(cfg: DictConfig, context: RunContext = STANDALONE) -> dict[str, Any]:
     """Train one run of ``cfg``, log it to MLflow, and tell the user how it went.
 
     Args:
         cfg: the run's config.
-        parent_run_id: make the run a child of this MLflow run (a sweep's or a tuning study's parent).
-        extra_tags: more tags for the run (e.g. ``sweep_id``).
-        epoch_hook: see :data:`lstm_influence.training.monitoring.EpochHook`.
-        evaluate_test: false never touches the test split.
-        share: the run's part of the machine when other runs train beside it (see :func:`prepare`). numpy's BLAS
-            runs on one thread during the run, whatever the share, and gets its setting back when the run ends.
+        context: what a sweep or a tuning study adds (:class:`~lstm_influence.training.context.RunContext`: the
+            parent run, its tags, the machine's share, the epoch hook, whether to test); none for a run on its own.
+            numpy's BLAS runs on one thread during the run, whatever the share, and gets its setting back after.
 
     Returns:
         The summary metrics plus ``run_id``, ``experiment_id`` and ``status``.
@@ -194,14 +184,16 @@ def run(
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             try:
-                prepared = prepare(cfg, share)
+                prepared = prepare(cfg, context.share)
             except Exception as error:
-                if parent_run_id is not None or not isinstance(error, USER_ERRORS):
-                    with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags):
+                if context.is_child or not isinstance(error, USER_ERRORS):
+                    with tracking.training_run(cfg, parent_run_id=context.parent_run_id, extra_tags=context.tags):
                         raise  # recorded FAILED by training_run, then raised again
                 raise
-            with tracking.training_run(cfg, parent_run_id=parent_run_id, extra_tags=extra_tags) as logger:
-                summary, record = train(cfg, prepared, logger, epoch_hook=epoch_hook, evaluate_test=evaluate_test)
+            with tracking.training_run(cfg, parent_run_id=context.parent_run_id, extra_tags=context.tags) as logger:
+                summary, record = train(
+                    cfg, prepared, logger, epoch_hook=context.epoch_hook, evaluate_test=context.evaluate_test
+                )
     finally:
         # Keras's global state goes; Python's garbage collection (about 0.5 s) is left to the process or the sweep.
         keras.backend.clear_session(free_memory=False)

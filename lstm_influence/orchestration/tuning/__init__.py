@@ -18,7 +18,8 @@ The protocol:
   searched.
 * A trial trains ``train.epochs`` epochs on the training split and is scored on the validation split only, by
   ``tune.objective`` over its per-epoch ``val/norm_loss`` (default ``final``: after the last epoch). The test
-  split is never read (the runner's ``evaluate_test=False``). A diverged trial scores ``train.divergence_norm_loss``.
+  split is never read (the trial's run context says ``evaluate_test=False``). A diverged trial scores
+  ``train.divergence_norm_loss``.
 * A median pruner stops a trial whose ``val/norm_loss`` trails the median of earlier trials at the same epoch; a
   pruned trial counts toward the budget.
 * The best configuration is written as ``<config_dir>/tuned/<label>.yaml`` (:mod:`~.tuning.tuned_files`).
@@ -31,24 +32,19 @@ hashes the strategy, the dataset, the rest of the configuration, the space, the 
 plan, so the same command resumes the study: finished trials count toward the budget, the parent run is reused, and
 a trial left running by a killed process is marked failed and run again. Run one process per study at a time.
 
-Modules: :mod:`~.tuning.space` (the search space), :mod:`~.tuning.sampling` (which
-trials are drawn), :mod:`~.tuning.study` (the study lifecycle, :class:`Study`, and its Optuna
-storage), :mod:`~.tuning.tuned_files` (the tuned configs) and :mod:`~lstm_influence.tune` (the
-command). The results table is
+Modules: :mod:`~.tuning.space` (the search space), :mod:`~.tuning.sampling` (which trials are drawn),
+:mod:`~.tuning.scoring` (a trial's score and its pruning hook), :mod:`~.tuning.storage` (the Optuna storage and the
+study's name), :mod:`~.tuning.study` (the study lifecycle, :class:`Study`), :mod:`~.tuning.results` (what the trials
+add up to), :mod:`~.tuning.tuned_files` (the tuned configs) and :mod:`~lstm_influence.tune` (the command). The
+parent run is :class:`lstm_influence.orchestration.jobs.ParentRun`, shared with sweeps. The results table is
 :func:`lstm_influence.analysis.tuning_report.tuning_results`.
 """
 
+from lstm_influence.orchestration.tuning.results import TuneResult
+from lstm_influence.orchestration.tuning.scoring import objective_value
 from lstm_influence.orchestration.tuning.space import Param, apply_params, default_values, search_space, training_config
-from lstm_influence.orchestration.tuning.study import (
-    Study,
-    TuneResult,
-    compose_tuning,
-    objective_value,
-    open_storage,
-    storage_url,
-    study_name,
-    tune,
-)
+from lstm_influence.orchestration.tuning.storage import open_storage, storage_url, study_name
+from lstm_influence.orchestration.tuning.study import Study, compose_tuning, tune
 
 __all__ = [
     "Param",

@@ -7,65 +7,48 @@ finished trials is reached, and summarises: the best trial, the default configur
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
-from hydra import compose as hydra_compose
-from hydra import initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from lstm_influence import tracking
-from lstm_influence.config.compose import CONFIG_MODULE
-from lstm_influence.config.schema import ConfigError, check_keys, config_hash, flatten, to_container
+from lstm_influence.config.compose import compose
+from lstm_influence.config.identity import UNHASHED_KEYS, flatten, to_container
+from lstm_influence.config.schema import ConfigError, check_keys
 from lstm_influence.metrics import (
     DIVERGED_METRIC,
     STUDY_BEST_SO_FAR,
     STUDY_TRIAL_VALUE,
     TRIAL_OBJECTIVE,
-    TUNE_BEST_VALUE,
-    TUNE_DEFAULT_VALUE,
-    TUNE_IMPROVEMENT,
-    TUNE_RELATIVE_IMPROVEMENT,
     VAL_NORM_LOSS,
 )
 from lstm_influence.names import (
-    BEST_IS_DEFAULT,
-    BEST_PREFIX,
-    BEST_TRIAL,
     DATASET,
     OPTUNA_STORAGE,
     OPTUNA_STUDY,
     RUN_TRIAL,
     RUN_TUNE,
     RUN_TYPE,
-    SEARCH_TRIALS,
     STRATEGY,
-    STUDY_BUDGET,
     STUDY_OBJECTIVE,
-    STUDY_SAMPLER,
-    STUDY_SEARCHED,
     TRIAL_NUMBER,
     TRIAL_ROLE,
     TRIAL_STATE,
-    TRIALS_DONE,
-    TRIALS_FAILED,
-    TRIALS_PRUNED,
-    TRIED_PREFIX,
     TUNED_CONFIG,
     TUNED_LABEL,
 )
+from lstm_influence.orchestration import jobs
 from lstm_influence.orchestration.tuning import sampling
-from lstm_influence.orchestration.tuning.space import Param, apply_params, default_values, search_space, training_config
+from lstm_influence.orchestration.tuning.results import DEFAULT_ROLE, SEARCH_ROLE, Tally, TuneResult, tally
+from lstm_influence.orchestration.tuning.scoring import PruningHook, objective_value, pruner
+from lstm_influence.orchestration.tuning.space import apply_params, default_values, search_space, training_config
+from lstm_influence.orchestration.tuning.storage import open_storage, storage_url, study_name
 from lstm_influence.orchestration.tuning.tuned_files import (
     TUNED_GROUP,
     config_options,
@@ -75,140 +58,14 @@ from lstm_influence.orchestration.tuning.tuned_files import (
     tuned_content,
     write_tuned_config,
 )
+from lstm_influence.training.context import RunContext
 
 TUNING_CONFIG_NAME = "tuning"
-DEFAULT_ROLE = "default"
-SEARCH_ROLE = "search"
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 PARENT_ATTR = "mlflow_parent_run_id"  # the Optuna study's user attribute holding its MLflow parent run
-OPTUNA_DB = "optuna.db"  # the default storage's file name, beside the MLflow SQLite store
-SQLITE_BUSY_TIMEOUT_S = 60  # how long a SQLite storage connection waits for another process's write
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
-MIN_SEARCH_TRIALS = 2
-"""Finished search trials (besides the default one) a study needs before its best values count as searched: with
-one, "tuned" would be a single draw compared with the default."""
 
-TrainFn = Callable[..., dict[str, Any]]
-
-
-def study_name(base: DictConfig, space: Sequence[Param], objective: str, seed: int) -> str:
-    """``<strategy>-<dataset>-<hash>``: the hash covers the configuration (without tracking keys), the space, the
-    objective, the sampler seed and the sampling plan, not the budget, so rerunning with more trials resumes the
-    same study."""
-    payload = {
-        "config": config_hash(base),
-        "space": [param.describe() for param in space],
-        "objective": objective,
-        "seed": seed,
-        "plan": sampling.SAMPLING_PLAN,
-    }
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return f"{base.strategy.name}-{base.dataset.name}-{digest}"
-
-
-def storage_url(tracking_uri: str, storage: str | None = None) -> str:
-    """The Optuna storage: ``storage`` if given, else ``optuna.db`` beside the MLflow SQLite file (in the working
-    directory when MLflow is a server)."""
-    if storage:
-        return storage
-    database = tracking.sqlite_path(tracking_uri)
-    return tracking.sqlite_uri(database.with_name(OPTUNA_DB) if database is not None else Path(OPTUNA_DB))
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's storage at ``url``, its tables created if the database is new.
-
-    Optuna creates its schema when the storage is opened; two processes doing that at once on the same new SQLite
-    file (parallel studies: ``-m tune=all hydra/launcher=joblib``) race, and the loser fails with "table ...
-    already exists". A SQLite storage is therefore opened under :func:`lstm_influence.tracking.store_lock`, as the
-    MLflow store is: the first process creates the tables, the others wait and find them. A SQLite connection
-    waits up to :data:`SQLITE_BUSY_TIMEOUT_S` for another process's write.
-    """
-    database = tracking.sqlite_path(url)
-    if database is None:
-        return optuna.storages.RDBStorage(url)
-    with tracking.store_lock(database):
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}})
-
-
-def objective_value(norm_losses: Sequence[float], objective: str, *, diverged: bool, penalty: float) -> float:
-    """A trial's score from its per-epoch ``val/norm_loss``: ``final`` (the last), ``best`` (the lowest) or
-    ``aulc`` (the mean). A diverged trial, or one with no finite value, scores ``penalty``
-    (``train.divergence_norm_loss``)."""
-    values = [float(v) for v in norm_losses]
-    if diverged or not values or not all(math.isfinite(v) for v in values):
-        return float(penalty)
-    if objective == "final":
-        return values[-1]
-    if objective == "best":
-        return min(values)
-    if objective == "aulc":
-        return float(np.mean(values))
-    raise ValueError(f"objective_value: objective={objective!r}, expected final, best or aulc")
-
-
-class PruningHook:
-    """The runner's epoch hook for one trial: reports ``val/norm_loss`` to Optuna and stops a trial it prunes.
-
-    The last epoch is never pruned (stopping there saves nothing), nor is an unprunable trial (the default one,
-    whose final value is the reference for the tuned-versus-default difference).
-    """
-
-    def __init__(self, trial: Trial, *, epochs: int, prunable: bool) -> None:
-        self.trial = trial
-        self.epochs = epochs
-        self.prunable = prunable
-        self.values: list[float] = []
-        self.pruned_at: int | None = None
-
-    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> bool:
-        value = float(metrics.get(VAL_NORM_LOSS, math.nan))
-        self.values.append(value)
-        if not math.isfinite(value):
-            return False
-        self.trial.report(value, epoch)
-        if self.prunable and epoch < self.epochs and self.trial.should_prune():
-            self.pruned_at = epoch
-            return True
-        return False
-
-
-@dataclass
-class TuneResult:
-    """What one tuning call leaves behind (also in MLflow's parent run and in Optuna's storage).
-
-    Attributes:
-        trials: finished trials (complete or pruned), the default one included; ``search_trials`` excludes it.
-        sampler: the samplers that chose the finished search trials (``sobol``, ``sobol+tpe``, ``tpe``, ``none``).
-        searched: at least :data:`MIN_SEARCH_TRIALS` search trials finished, so the best values are a search's.
-        tried: per parameter, the distinct values the finished trials ran with.
-    """
-
-    study: str
-    storage: str
-    experiment_id: str
-    parent_run_id: str
-    budget: int
-    trials: int
-    pruned: int
-    failed: int
-    best_trial: int | None
-    best_value: float | None
-    best_values: dict[str, Any]
-    default_value: float | None
-    tuned_config: Path | None
-    label: str
-    search_trials: int = 0
-    sampler: str = "none"
-    searched: bool = False
-    tried: dict[str, int] | None = None
-
-
-def _run_training(cfg: DictConfig, **kwargs: Any) -> dict[str, Any]:
-    # TensorFlow is imported here, not at module import, so --help and --cfg stay fast.
-    from lstm_influence.training.runner import run
-
-    return run(cfg, **kwargs)
+TrainFn = Callable[[DictConfig, RunContext], dict[str, Any]]
 
 
 def _check_tune(tune_cfg: DictConfig) -> None:
@@ -221,22 +78,14 @@ def _check_tune(tune_cfg: DictConfig) -> None:
         raise ConfigError(f"tune.label={tune_cfg.label!r}: expected letters, digits, '_' and '-' only")
 
 
-def _pruner(tune_cfg: DictConfig) -> optuna.pruners.BasePruner:
-    if tune_cfg.pruner == "none":
-        return optuna.pruners.NopPruner()
-    # Epochs are steps 1..N; warmup w means epochs 1..w always run.
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=int(tune_cfg.pruner_startup_trials), n_warmup_steps=int(tune_cfg.pruner_warmup_epochs) + 1
-    )
-
-
 class Study:
     """One strategy × dataset study: the Optuna study, its MLflow parent run and the trial loop.
 
     Args:
         cfg: a tuning config (``conf/tuning.yaml``: a training config plus ``tune``), e.g. from
             :func:`compose_tuning`.
-        train_fn: trains one trial; the runner's :func:`lstm_influence.training.runner.run` unless given (tests).
+        train_fn: trains one trial, ``train_fn(cfg, context)``; :func:`lstm_influence.orchestration.jobs.train`
+            (the runner) unless given (tests).
 
     Raises:
         ConfigError: for a bad ``tune`` node or search space, before any trial.
@@ -250,7 +99,7 @@ class Study:
         self.space = search_space(self.tune_cfg, self.base)
         self.dimensions = max(1, len(self.tune_cfg.space))
         self.defaults = default_values(self.base, self.space)
-        self.train_fn = train_fn or _run_training
+        self.train_fn = train_fn or jobs.train
         self.strategy, self.dataset = str(self.base.strategy.name), str(self.base.dataset.name)
         # The config files chosen (a user's plug-in YAML may be named apart from its name key): what a tuned file
         # selects and is compared against.
@@ -264,11 +113,11 @@ class Study:
         self.study = optuna.create_study(
             study_name=self.name,
             storage=open_storage(self.storage),
-            pruner=_pruner(self.tune_cfg),
+            pruner=pruner(self.tune_cfg),
             direction="minimize",
             load_if_exists=True,
         )
-        self.parent: tracking.RunLogger | None = None
+        self.parent: jobs.ParentRun | None = None
 
     # -- bookkeeping --------------------------------------------------------------------------------------------
 
@@ -283,10 +132,9 @@ class Study:
             tracking.close_stale_trial_runs(self.client, self.experiment_id, self.name, trial.number)
             tracking.announce(f"tune: trial {trial.number} of {self.name} was left running; marked failed")
 
-    def _open_parent(self) -> tracking.RunLogger:
-        run_id = self.study.user_attrs.get(PARENT_ATTR)
-        if run_id and tracking.reopen_run(self.client, run_id, self.experiment_id):
-            return tracking.RunLogger(self.client, run_id, self.experiment_id, self.uri)
+    def _open_parent(self) -> jobs.ParentRun:
+        """The study's parent run: the one an earlier process left (its id is a user attribute of the Optuna
+        study), reopened, or a new one."""
         tags = {
             RUN_TYPE: RUN_TUNE,
             STRATEGY: self.strategy,
@@ -295,10 +143,25 @@ class Study:
             OPTUNA_STORAGE: self.storage,
             STUDY_OBJECTIVE: f"{self.tune_cfg.objective} {VAL_NORM_LOSS}",
         }
-        run_id = tracking.create_run(self.client, self.experiment_id, f"tune-{self.strategy}-{self.dataset}", tags)
-        logger = tracking.RunLogger(self.client, run_id, self.experiment_id, self.uri)
+        parent = jobs.ParentRun.open(
+            self.client,
+            self.uri,
+            self.experiment_id,
+            existing=self.study.user_attrs.get(PARENT_ATTR),
+            name=f"tune-{self.strategy}-{self.dataset}",
+            tags=tags,
+            describe=self._describe_parent,
+        )
+        if parent.created:
+            self.study.set_user_attr(PARENT_ATTR, parent.run_id)
+            for key, value in {"strategy": self.strategy, "dataset": self.dataset}.items():
+                self.study.set_user_attr(key, value)
+        return parent
+
+    def _describe_parent(self, logger: tracking.RunLogger) -> None:
+        """What a new parent records once: the configuration every trial starts from, the objective and the space."""
         container = to_container(self.base)
-        for key in ("tracking", "sweep"):
+        for key in UNHASHED_KEYS:  # the store and the sweep settings are not part of what is tuned
             container.pop(key, None)
         params = flatten(container)
         params.update(
@@ -312,10 +175,6 @@ class Study:
         params.update({f"space.{p.name}": json.dumps(p.describe(), sort_keys=True) for p in self.space})
         logger.log_params(params)
         logger.log_text(OmegaConf.to_yaml(OmegaConf.create(container)), "config.yaml")
-        self.study.set_user_attr(PARENT_ATTR, run_id)
-        for key, value in {"strategy": self.strategy, "dataset": self.dataset}.items():
-            self.study.set_user_attr(key, value)
-        return logger
 
     def _enqueue_default(self) -> None:
         """The default configuration as a trial (once): its values that lie in the space are fixed, so TPE learns
@@ -363,13 +222,8 @@ class Study:
             TRIAL_ROLE: role,
         }
         try:
-            summary = self.train_fn(
-                apply_params(self.base, self.space, values),
-                parent_run_id=self.parent.run_id,
-                extra_tags=tags,
-                epoch_hook=hook,
-                evaluate_test=False,
-            )
+            context = RunContext(parent_run_id=self.parent.run_id, tags=tags, epoch_hook=hook, evaluate_test=False)
+            summary = self.train_fn(apply_params(self.base, self.space, values), context)
         except BaseException:
             self.study.tell(trial, state=TrialState.FAIL)
             try:
@@ -387,7 +241,7 @@ class Study:
         self.study.tell(trial, value)
         self._annotate(trial, role, values, "COMPLETE", value, summary.get("run_id"))
         metrics = {STUDY_TRIAL_VALUE: value, STUDY_BEST_SO_FAR: self.study.best_value}
-        self.parent.log_metrics(metrics, step=trial.number)
+        self.parent.logger.log_metrics(metrics, step=trial.number)
 
     def _annotate(
         self, trial: Trial, role: str, values: Mapping[str, Any], state: str, value: float | None, run_id: str | None
@@ -442,85 +296,46 @@ class Study:
             try:
                 result = self._summarize(budget, write=status == tracking.FINISHED)
             finally:
-                tracking.close_run(self.client, self.parent.run_id, status, error_text)
+                self.parent.close(status, error_text)
         tracking.announce(tracking.ui_hint(self.uri, self.experiment_id, self.parent.run_id))
         return result
 
     def _summarize(self, budget: int, *, write: bool) -> TuneResult:
-        complete = self.trials(TrialState.COMPLETE)
-        pruned = self.trials(TrialState.PRUNED)
-        failed = self.trials(TrialState.FAIL)
-        finished = [*complete, *pruned]
-        search = [t for t in finished if t.user_attrs.get("role") != DEFAULT_ROLE]
-        sampler = sampling.describe_samplers([t.user_attrs.get("sampler", sampling.TPE) for t in search])
-        searched = len(search) >= MIN_SEARCH_TRIALS
-        tried = {
-            p.name: len({json.dumps(t.user_attrs.get("values", {}).get(p.name)) for t in finished}) for p in self.space
-        }
-        best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
-        defaults = [t for t in complete if t.user_attrs.get("role") == DEFAULT_ROLE]
-        default_value = defaults[-1].value if defaults else None
-        best_values = dict(best.user_attrs.get("values", {})) if best else {}
-        tuned_path: Path | None = None
-        if write and best is not None:
-            tuned_path = self._write(best, best_values, default_value, len(finished), len(pruned), sampler, searched)
-        tags: dict[str, Any] = {
-            STUDY_BUDGET: budget,
-            TRIALS_DONE: len(finished),
-            TRIALS_PRUNED: len(pruned),
-            TRIALS_FAILED: len(failed),
-            SEARCH_TRIALS: len(search),
-            STUDY_SAMPLER: sampler,
-            STUDY_SEARCHED: searched,
-        }
-        tags |= {f"{TRIED_PREFIX}{name}": count for name, count in tried.items()}
-        metrics: dict[str, float] = {}
-        if best is not None:
-            tags |= {BEST_TRIAL: best.number, BEST_IS_DEFAULT: best.user_attrs.get("role") == DEFAULT_ROLE}
-            tags |= {f"{BEST_PREFIX}{name}": json.dumps(value) for name, value in best_values.items()}
-            metrics[TUNE_BEST_VALUE] = best.value
-        if default_value is not None:
-            metrics[TUNE_DEFAULT_VALUE] = default_value
-            if best is not None:
-                metrics[TUNE_IMPROVEMENT] = default_value - best.value
-                if default_value:
-                    metrics[TUNE_RELATIVE_IMPROVEMENT] = (default_value - best.value) / default_value
+        summary = tally(
+            self.trials(TrialState.COMPLETE), self.trials(TrialState.PRUNED), self.trials(TrialState.FAIL), self.space
+        )
+        tuned_path = self._write(summary) if write and summary.best is not None else None
+        tags = summary.tags(budget)
         if tuned_path is not None:
-            tags[TUNED_CONFIG] = str(tuned_path)
-            tags[TUNED_LABEL] = self.label
-        self.parent.set_tags(tags)
-        self.parent.log_metrics(metrics)
+            tags |= {TUNED_CONFIG: str(tuned_path), TUNED_LABEL: self.label}
+        self.parent.mark(tags)
+        self.parent.logger.log_metrics(summary.metrics())
+        best = summary.best
         return TuneResult(
             study=self.name,
             storage=self.storage,
             experiment_id=self.experiment_id,
             parent_run_id=self.parent.run_id,
             budget=budget,
-            trials=len(finished),
-            pruned=len(pruned),
-            failed=len(failed),
+            trials=summary.finished,
+            pruned=summary.pruned,
+            failed=summary.failed,
             best_trial=best.number if best else None,
             best_value=best.value if best else None,
-            best_values=best_values,
-            default_value=default_value,
+            best_values=summary.best_values,
+            default_value=summary.default_value,
             tuned_config=tuned_path,
             label=self.label,
-            search_trials=len(search),
-            sampler=sampler,
-            searched=searched,
-            tried=tried,
+            search_trials=summary.search,
+            sampler=summary.sampler,
+            searched=summary.searched,
+            tried=summary.tried,
         )
 
-    def _write(
-        self,
-        best: FrozenTrial,
-        values: Mapping[str, Any],
-        default_value: float | None,
-        done: int,
-        pruned: int,
-        sampler: str,
-        searched: bool,
-    ) -> Path:
+    def _write(self, summary: Tally) -> Path:
+        """The best configuration as ``<config_dir>/tuned/<label>.yaml``, its header saying how it was found."""
+        best, values, default_value = summary.best, summary.best_values, summary.default_value
+        done, pruned, sampler, searched = summary.finished, summary.pruned, summary.sampler, summary.searched
         config_dir, packaged = resolve_config_dir(self.tune_cfg.config_dir)
         path = config_dir / TUNED_GROUP / f"{self.label}.yaml"
         best_cfg = apply_params(self.base, self.space, values)
@@ -557,7 +372,8 @@ def tune(cfg: DictConfig, *, train_fn: TrainFn | None = None) -> TuneResult:
 
     Args:
         cfg: a tuning config (``conf/tuning.yaml``), e.g. from :func:`compose_tuning`.
-        train_fn: trains one trial; the runner's :func:`lstm_influence.training.runner.run` unless given (tests).
+        train_fn: trains one trial, ``train_fn(cfg, context)``; :func:`lstm_influence.orchestration.jobs.train`
+            (the runner) unless given (tests).
 
     Returns:
         The study's summary; the best configuration is written as ``<config_dir>/tuned/<label>.yaml``.
@@ -570,7 +386,4 @@ def tune(cfg: DictConfig, *, train_fn: TrainFn | None = None) -> TuneResult:
 
 def compose_tuning(overrides: Sequence[str] = ()) -> DictConfig:
     """The tuning config for these command-line style overrides, e.g. ``["strategy=bias_init", "tune.trials=5"]``."""
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return hydra_compose(config_name=TUNING_CONFIG_NAME, overrides=list(overrides))
+    return compose(overrides, config_name=TUNING_CONFIG_NAME)

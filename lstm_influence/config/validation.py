@@ -16,8 +16,9 @@ data: it runs once, when the strategy is made, still before any layer exists. Fr
 the trainer trust their config. ``train.threads`` is checked where the machine's share is known,
 :func:`lstm_influence.training.threads.resolve_threads`, before the run opens.
 
-Callers: the runner (once per run), the public ``li.build_model`` (for a direct call), and the sweep planner, whose
-``check_plugins`` uses the same plug-in checks for every job before any runs.
+The runner calls it once per run, and the public ``li.build_model`` for a direct call. The sweep planner checks every
+job's plug-ins with the same functions (:func:`~.plugins.strategy_settings`, :func:`~.plugins.dataset_settings`)
+before any job runs, and leaves the values to each job, so that one job of a grid with a bad value fails alone.
 """
 
 from __future__ import annotations

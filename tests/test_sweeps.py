@@ -220,6 +220,107 @@ def test_a_job_share_gives_small_models_one_thread_and_big_ones_their_share_of_t
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# fast: what sweeps and tuning share, and how a job learns about its sweep
+
+
+def test_a_job_finds_its_sweep_in_its_own_hydra_config_and_a_plain_run_finds_none():
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    from lstm_influence.orchestration.plan import Job
+    from lstm_influence.orchestration.sweep import SweepJob, hand_to_jobs, sweep_job
+
+    assert sweep_job() is None  # no Hydra at all: li.run(cfg) from Python
+    planned = [Job(0, ("seed=0",), "0123456789abcdef"), Job(1, ("seed=1",), "00000000000000ff")]
+    with packaged_hydra():
+        cfg = compose("config", return_hydra_config=True)
+        hand_to_jobs(cfg, "a" * 32, JobShare(parallel_jobs=2), planned)
+        # the launcher composes each job from the sweep's overrides, as here
+        job_cfg = GlobalHydra.instance().config_loader().load_sweep_config(cfg, ["seed=1"])
+    with open_dict(job_cfg):
+        job_cfg.hydra.job.num = 1
+        job_cfg.hydra.mode = RunMode.MULTIRUN
+    HydraConfig.instance().set_config(job_cfg)
+    try:
+        job = sweep_job()
+        with read_write(job_cfg.hydra):
+            job_cfg.hydra.mode = RunMode.RUN
+        HydraConfig.instance().set_config(job_cfg)
+        assert sweep_job() is None  # the same config, not a -m job
+    finally:
+        HydraConfig.instance().cfg = None
+    assert job == SweepJob(
+        num=1,
+        parent_run_id="a" * 32,
+        share=JobShare(parallel_jobs=2),
+        plan=("0123456789abcdef", "00000000000000ff"),
+        cwd=os.getcwd(),
+    )
+    with read_write(job_cfg), open_dict(job_cfg):
+        del job_cfg["hydra"]
+    assert config_hash(job_cfg) == config_hash(li.compose(["seed=1"]))  # what is handed changes no job's hash
+
+
+def test_a_parent_run_is_created_once_and_reopened_by_the_next_attempt(tmp_path):
+    from lstm_influence.orchestration.jobs import ParentRun
+
+    uri = store_uri(tmp_path)
+    client = tracking.make_client(uri)
+    experiment_id = tracking.get_or_create_experiment(client, "parents")
+    described = []
+
+    def open_parent(existing):
+        tags = {names.RUN_TYPE: names.RUN_SWEEP}
+        return ParentRun.open(
+            client, uri, experiment_id, existing=existing, name="mine", tags=tags, describe=described.append
+        )
+
+    first = open_parent(None)
+    assert first.created and len(described) == 1 and client.get_run(first.run_id).info.run_name == "mine"
+    first.close("FAILED", "1 of 2 jobs have no FINISHED run")
+    again = open_parent(first.run_id)
+    assert (again.created, again.run_id, len(described)) == (False, first.run_id, 1)
+    assert client.get_run(first.run_id).info.status == "RUNNING"
+    again.mark({"sweep_attempt": 2})
+    again.close("FINISHED")
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED" and "error" not in run.data.tags and run.data.tags["sweep_attempt"] == "2"
+    client.delete_run(first.run_id)
+    fresh = open_parent(first.run_id)  # a parent that is gone is replaced, not reopened
+    assert fresh.created and fresh.run_id != first.run_id and len(described) == 2
+
+
+def test_resume_finds_a_finished_config_by_its_hash_and_force_keeps_one_finished_run(tmp_path):
+    from lstm_influence.orchestration.jobs import Resume
+
+    client = tracking.make_client(store_uri(tmp_path))
+    experiment_id = tracking.get_or_create_experiment(client, "resume")
+
+    def ended(digest, status):
+        run = client.create_run(experiment_id, tags={names.RUN_TYPE: names.RUN_TRAIN, names.CONFIG_HASH: digest})
+        client.set_terminated(run.info.run_id, status)
+        return run.info.run_id
+
+    old = ended("h1", "FINISHED")
+    ended("h2", "FAILED")
+    resume = Resume(client, experiment_id)
+    assert resume.done("h1").info.run_id == old and resume.done("h2") is None and set(resume.finished()) == {"h1"}
+    forced = Resume(client, experiment_id, force=True)
+    assert forced.done("h1") is None
+    new = ended("h1", "FINISHED")
+    forced.keep_only("h1", new)
+    assert resume.done("h1").info.run_id == new
+    assert client.get_run(old).info.lifecycle_stage == "deleted"
+
+
+def test_the_package_uses_no_private_hydra_module():
+    sources = Path(li.__file__).parent.rglob("*.py")
+    assert [path.name for path in sources if "hydra._internal" in path.read_text()] == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # fast: progress lines and the summary table
 
 

@@ -1,4 +1,5 @@
-"""The names runs are recorded under: tags, run types, metric names and the control arm.
+"""The names runs are recorded under: tags, run types and the control arm (the metrics are in
+:mod:`lstm_influence.metrics`).
 
 Users' scripts, the MLflow UI's filters and the analysis all rely on these exact strings, so each is written once,
 here, and imported everywhere else. This module imports nothing, so the command line's help, the configs and the
@@ -67,62 +68,3 @@ RUN_TRAIN = "train"
 RUN_SWEEP = "sweep"
 RUN_TUNE = "tune"
 RUN_TRIAL = "trial"
-
-# --- per-epoch metrics (step = epoch 1..N) ------------------------------------------------------------------------
-TRAIN_LOSS = "train/loss"
-VAL_LOSS = "val/loss"
-VAL_NORM_LOSS = "val/norm_loss"
-VAL_BPC = "val/bpc"
-GRAD_GLOBAL_NORM = "grad/global_norm"
-GRAD_MAX_NORM = "grad/max_norm"
-EPOCH_TIME = "time/epoch_s"
-GATES_FORGET_MEAN = "gates/forget_mean"
-GATES_INPUT_MEAN = "gates/input_mean"
-GATES_SATURATED_FRAC = "gates/saturated_frac"
-
-# --- before training ----------------------------------------------------------------------------------------------
-INIT_VAL_LOSS = "init/val_loss"
-INIT_VAL_NORM_LOSS = "init/val_norm_loss"
-BASELINE_VAL_LOSS = "baseline/val_loss"  # the trivial (memoryless) predictor
-BASELINE_TEST_LOSS = "baseline/test_loss"
-
-
-def reference_metric(predictor: str, split: str, normalised: bool = False) -> str:
-    """The metric holding a reference predictor's loss, e.g. ``baseline/ridge/test_norm_loss``.
-
-    Args:
-        predictor: the reference predictor's name (``persistence``, ``ridge``, ``ngram``, ...).
-        split: ``val`` or ``test``.
-        normalised: the loss divided by the trivial predictor's loss on the same split.
-    """
-    return f"baseline/{predictor}/{split}_{'norm_loss' if normalised else 'loss'}"
-
-
-# --- summary metrics ----------------------------------------------------------------------------------------------
-FINAL_VAL_LOSS = "final/val_loss"
-FINAL_EPOCH = "final/epoch"
-BEST_VAL_LOSS = "best/val_loss"
-BEST_EPOCH = "best/epoch"
-TEST_LOSS = "test/loss"
-TEST_NORM_LOSS = "test/norm_loss"
-TEST_BPC = "test/bpc"
-EPOCHS_TO_TARGET = "conv/epochs_to_target"
-REACHED_TARGET = "conv/reached_target"
-AULC = "conv/aulc"
-LOSS_SPIKES = "stab/loss_spikes"
-GRAD_SPIKES = "stab/grad_spikes"
-DIVERGED_METRIC = "stab/diverged"
-RETENTION = "influence/retention"
-EXTRA_NORM_RATIO = "influence/extra_norm_ratio"
-
-# --- tuning metrics -----------------------------------------------------------------------------------------------
-TRIAL_OBJECTIVE = "tune/objective"  # on a trial's run: its score
-TUNE_BEST_VALUE = "tune/best_value"  # on a study's parent: the best score, ...
-TUNE_DEFAULT_VALUE = "tune/default_value"  # the default configuration's score in the same study,
-TUNE_IMPROVEMENT = "tune/improvement"  # default - best,
-TUNE_RELATIVE_IMPROVEMENT = "tune/relative_improvement"  # and that / default
-STUDY_TRIAL_VALUE = "trial/value"  # on a study's parent at step = trial number: that trial's score,
-STUDY_BEST_SO_FAR = "trial/best_value"  # and the best score so far
-
-# The confirmatory metric of a comparison unless the user declares another.
-PRIMARY_METRIC = TEST_NORM_LOSS

@@ -25,23 +25,11 @@ import numpy as np
 import pandas as pd
 
 from lstm_influence import names, tracking
+from lstm_influence.metrics import DIVERGED_METRIC, PER_EPOCH_METRICS
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 #: Every run of a selection, newest first: a fixed order across result pages.
 NEWEST_FIRST = ("attributes.start_time DESC",)
-#: The metrics the runner logs once per epoch (step = epoch): what ``history`` holds.
-PER_EPOCH_METRICS = (
-    names.TRAIN_LOSS,
-    names.VAL_LOSS,
-    names.VAL_NORM_LOSS,
-    names.VAL_BPC,
-    names.GRAD_GLOBAL_NORM,
-    names.GRAD_MAX_NORM,
-    names.EPOCH_TIME,
-    names.GATES_FORGET_MEAN,
-    names.GATES_INPUT_MEAN,
-    names.GATES_SATURATED_FRAC,
-)
 BUDGET_PARAM = "train.epochs"
 TARGET_PARAM = "train.target_norm_loss"
 DATA_SEED_PARAM = "dataset.data_seed"
@@ -224,7 +212,7 @@ def runs_frame(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame
                 "sweep_id": tags.get(names.SWEEP_ID),
                 "parent_run_id": tags.get(names.PARENT_RUN_ID),
                 "error": tags.get(names.ERROR),
-                "diverged": _number(metrics.get(names.DIVERGED_METRIC)) == 1,
+                "diverged": _number(metrics.get(DIVERGED_METRIC)) == 1,
                 "budget": _number(params.get(BUDGET_PARAM)),
                 "target": _number(params.get(TARGET_PARAM)),
             }

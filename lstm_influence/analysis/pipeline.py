@@ -44,9 +44,10 @@ from lstm_influence.analysis.summaries import (
     strategy_order,
     summarize,
 )
+from lstm_influence.metrics import EPOCHS_TO_TARGET, PRIMARY_METRIC, TEST_NORM_LOSS, VAL_NORM_LOSS
 
-SECONDARY_METRICS = (names.EPOCHS_TO_TARGET,)
-CURVE_METRIC = names.VAL_NORM_LOSS
+SECONDARY_METRICS = (EPOCHS_TO_TARGET,)
+CURVE_METRIC = VAL_NORM_LOSS
 TUNING_FILE = "tuning.csv"
 #: What each figure shows, by file stem; the report numbers them in the order :func:`build_figures` returns them.
 FIGURES = {
@@ -78,7 +79,7 @@ def default_out_dir(experiment: str) -> Path:
     return Path("results") / (re.sub(r"[^\w.-]+", "_", experiment).strip("._") or "experiment")
 
 
-def metric_list(primary: str = names.PRIMARY_METRIC, extra: Sequence[str] = ()) -> list[str]:
+def metric_list(primary: str = PRIMARY_METRIC, extra: Sequence[str] = ()) -> list[str]:
     """The primary metric, the default secondary ones, then ``extra``, without repeats."""
     return list(dict.fromkeys([primary, *SECONDARY_METRICS, *extra]))
 
@@ -127,14 +128,14 @@ def build_figures(
     """
     primary = summaries[settings.primary]
     per_dataset = primary[primary["dataset"] != ALL_DATASETS]
-    lines = references[references["split"] == "test"] if settings.primary == names.TEST_NORM_LOSS else None
+    lines = references[references["split"] == "test"] if settings.primary == TEST_NORM_LOSS else None
     arms = strategy_order(data.arms, settings.control)
     styles = plots.arm_styles(arms, settings.control)
     control = settings.control
     targets = targets_by_dataset(data)
     figures = {
         "solved_by_epoch": plots.solved_by_epoch_figure(
-            scores[names.EPOCHS_TO_TARGET], targets=targets, styles=styles, control=control
+            scores[EPOCHS_TO_TARGET], targets=targets, styles=styles, control=control
         ),
         "convergence": plots.convergence_figure(
             bands, history=data.history, targets=targets, ends=diverged_ends(data), styles=styles, control=control
@@ -182,7 +183,7 @@ def write_report(
     }
     references = reference_predictors(data.metrics, data.runs)
     rates = solved_rates(
-        scores[names.EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence, order=data.arms
+        scores[EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence, order=data.arms
     )
     bands = convergence_bands(data.history, CURVE_METRIC, confidence=settings.confidence)
     files: list[Path] = []
@@ -242,7 +243,7 @@ def _settings(
     """
     declared = dict(declaration.margins) if declaration else {}
     ad_hoc = dict(margins or {})
-    primary = primary or (declaration.primary if declaration else None) or names.PRIMARY_METRIC
+    primary = primary or (declaration.primary if declaration else None) or PRIMARY_METRIC
     extra = [*(declaration.metrics if declaration else ()), *metrics, *declared, *ad_hoc]
     return ReportSettings(
         metrics=metric_list(primary, extra),

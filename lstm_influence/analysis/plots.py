@@ -33,6 +33,7 @@ from lstm_influence import names
 from lstm_influence.analysis.coverage import clipped_band_coverage
 from lstm_influence.analysis.estimators import finite_or_inf
 from lstm_influence.analysis.summaries import strategy_order
+from lstm_influence.metrics import EXTRA_NORM_RATIO, GRAD_SPIKES, PRIMARY_METRIC, RETENTION, VAL_NORM_LOSS
 
 #: Paul Tol's "muted" scheme (colour-blind safe, readable on white), in the order arms other than the control take
 #: them. Nine colours: from the tenth arm on, colours repeat and marker and line style keep the arms apart.
@@ -235,7 +236,7 @@ def _datasets(frame: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------------------------- learning curves
 
 
-def seed_curves(history: pd.DataFrame, dataset: str, arm: str, metric: str = names.VAL_NORM_LOSS) -> pd.DataFrame:
+def seed_curves(history: pd.DataFrame, dataset: str, arm: str, metric: str = VAL_NORM_LOSS) -> pd.DataFrame:
     """One column per run of ``arm`` on ``dataset``, one row per step: the finite values of ``metric`` (else NaN).
 
     A run that diverged is NaN from its first non-finite step, as in the bands of
@@ -277,7 +278,7 @@ def plot_arm_curves(
     control: str = names.CONTROL_ARM,
     target: float | None = None,
     ends: pd.DataFrame | None = None,
-    metric: str = names.VAL_NORM_LOSS,
+    metric: str = VAL_NORM_LOSS,
 ) -> Axes:
     """One arm's learning curves on one dataset: each seed faintly, the IQM over seeds and its 95 % band (clipped
     to the seeds' range), with the control's IQM in thin black for comparison.
@@ -351,7 +352,7 @@ def convergence_figure(
     history: pd.DataFrame | None = None,
     targets: dict[str, float] | None = None,
     ends: pd.DataFrame | None = None,
-    metric: str = names.VAL_NORM_LOSS,
+    metric: str = VAL_NORM_LOSS,
     styles: dict[str, dict] | None = None,
     control: str = names.CONTROL_ARM,
 ) -> Figure:
@@ -573,7 +574,7 @@ def solved_by_epoch_figure(
     targets: dict[str, float] | None = None,
     styles: dict[str, dict] | None = None,
     control: str = names.CONTROL_ARM,
-    metric: str = names.VAL_NORM_LOSS,
+    metric: str = VAL_NORM_LOSS,
 ) -> Figure:
     """Per task, the share of seeds that had solved it (validation loss at the target) by each epoch, one line per
     arm: which arm solves the task, and how soon.
@@ -662,7 +663,7 @@ def plot_score_distribution(
     ax: Axes | None = None,
     styles: dict[str, dict] | None = None,
     control: str = names.CONTROL_ARM,
-    metric: str = "test/norm_loss",
+    metric: str = PRIMARY_METRIC,
     references: pd.DataFrame | None = None,
     labels: bool = True,
 ) -> Axes:
@@ -736,7 +737,7 @@ def distribution_figure(
     scores: pd.DataFrame,
     summary: pd.DataFrame,
     *,
-    metric: str = "test/norm_loss",
+    metric: str = PRIMARY_METRIC,
     references: pd.DataFrame | None = None,
     styles: dict[str, dict] | None = None,
     control: str = names.CONTROL_ARM,
@@ -886,7 +887,7 @@ def plot_seed_spread(
     ax: Axes | None = None,
     styles: dict[str, dict] | None = None,
     control: str = names.CONTROL_ARM,
-    metric: str = "test/norm_loss",
+    metric: str = PRIMARY_METRIC,
     labels: bool = True,
 ) -> Axes:
     """Relative spread across seeds per arm on one dataset: the interquartile range of the finite scores divided
@@ -960,7 +961,7 @@ def stability_figure(
     used = scores[scores["status"] != "missing"]
     datasets = _datasets(used)
     styles = _styles_for(styles, used["strategy"].unique(), control)
-    metric = summary["metric"].iloc[0] if not summary.empty else "test/norm_loss"
+    metric = summary["metric"].iloc[0] if not summary.empty else PRIMARY_METRIC
     height = _rows_height(list(styles))
     fig = Figure(figsize=(3.6 * 3 + 0.6, height * max(1, len(datasets)) + 0.5), layout="constrained")
     if not datasets:
@@ -971,7 +972,7 @@ def stability_figure(
         plot_seed_spread(scores, dataset, ax=row[0], styles=styles, control=control, metric=metric)
         row[0].set_ylabel(dataset, fontweight="bold")
         plot_divergence_rate(summary, dataset, ax=row[1], styles=styles, control=control, labels=False)
-        plot_run_metric(metrics, "stab/grad_spikes", dataset, ax=row[2], styles=styles, control=control, labels=False)
+        plot_run_metric(metrics, GRAD_SPIKES, dataset, ax=row[2], styles=styles, control=control, labels=False)
         for ax in row:
             ax.set_title("")
     for ax, title in zip(grid[0], ("Seed spread (relative)", "Divergence", "Gradient-norm spikes per run")):
@@ -988,16 +989,16 @@ def retention_figure(
 ) -> Figure:
     """``influence/retention`` per arm and dataset (1 = injected deviation intact, 0 = erased), and
     ``influence/extra_norm_ratio`` for extra-variable arms when logged."""
-    shown = metrics[metrics["metric"].str.startswith("influence/")] if not metrics.empty else metrics
+    shown = metrics[metrics["metric"].isin([RETENTION, EXTRA_NORM_RATIO])] if not metrics.empty else metrics
     datasets = _datasets(shown)
     panels = [
-        ("influence/retention", "retention of the injected deviation", (0.0, 1.0)),
-        ("influence/extra_norm_ratio", "extra variable: ‖Δ_T‖ / ‖W_T‖", ()),
+        (RETENTION, "retention of the injected deviation", (0.0, 1.0)),
+        (EXTRA_NORM_RATIO, "extra variable: ‖Δ_T‖ / ‖W_T‖", ()),
     ]
     panels = [p for p in panels if (shown["metric"] == p[0]).any()] if not shown.empty else []
     if not datasets or not panels:
         fig = Figure(figsize=(4.2, 3.3), layout="constrained")
-        _no_data(fig.add_subplot(), "no run logged influence/retention")
+        _no_data(fig.add_subplot(), f"no run logged {RETENTION}")
         return fig
     rows = [
         (m, label, ref, _styles_for(styles, shown.loc[shown["metric"] == m, "strategy"].unique(), control))
@@ -1062,7 +1063,7 @@ def improvement_figure(
     summary: pd.DataFrame, *, baseline: str = names.CONTROL_ARM, styles: dict[str, dict] | None = None
 ) -> Figure:
     """Probability of improvement over the control, one panel per dataset plus the average."""
-    metric = summary["metric"].iloc[0] if not summary.empty else "test/norm_loss"
+    metric = summary["metric"].iloc[0] if not summary.empty else PRIMARY_METRIC
     datasets = _datasets(summary)
     if (summary["dataset"] == "all").any():
         datasets.append("all")

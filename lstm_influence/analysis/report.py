@@ -37,6 +37,7 @@ from lstm_influence.analysis.summaries import (
     PAIRED_TEST,
     strategy_order,
 )
+from lstm_influence.metrics import PRIMARY_METRIC, TEST_NORM_LOSS
 
 FIGURE_FORMATS = ("png", "svg")
 ARTIFACT_PATH = "analysis"
@@ -63,7 +64,7 @@ class ReportSettings:
     """
 
     metrics: Sequence[str]
-    primary: str = names.PRIMARY_METRIC
+    primary: str = PRIMARY_METRIC
     control: str = names.CONTROL_ARM
     confidence: float = 0.95
     alpha: float = SIGNIFICANCE
@@ -444,7 +445,7 @@ def references_section(references: pd.DataFrame, primary: pd.DataFrame, control:
         "They depend on the data alone, so every run of a dataset should log the same value.\n\n"
         + markdown_table(
             rows,
-            ["dataset", "predictor", "test/norm_loss", "runs", "same on every run", "arms whose IQM is lower"],
+            ["dataset", "predictor", TEST_NORM_LOSS, "runs", "same on every run", "arms whose IQM is lower"],
         )
         + "\n"
     )

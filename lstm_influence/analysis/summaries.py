@@ -57,11 +57,17 @@ from lstm_influence.analysis.estimators import (
     signed_rank_test,
     signed_rank_tost,
 )
+from lstm_influence.metrics import (
+    EPOCHS_TO_TARGET,
+    REACHED_TARGET,
+    REFERENCE_NORM_PATTERN,
+    VAL_NORM_LOSS,
+    lower_is_better,
+    non_negative,
+)
 
 #: The censored metrics and the 0/1 metric that says whether the event happened.
-CENSORED_METRICS = {names.EPOCHS_TO_TARGET: names.REACHED_TARGET}
-#: Metrics where a larger value is better; every other metric is treated as lower-is-better.
-HIGHER_IS_BETTER = frozenset({names.REACHED_TARGET})
+CENSORED_METRICS = {EPOCHS_TO_TARGET: REACHED_TARGET}
 #: What the ``test`` column says produced ``p_value``.
 PAIRED_TEST = "signed-rank exact"
 UNPAIRED_TEST = "rank-sum exact"
@@ -134,21 +140,6 @@ RATE_COLUMNS = [
     "p_holm",
 ]
 SCORE_COLUMNS = ["run_id", "dataset", "strategy", "seed", "pair", "value", "status", "diverged", "budget"]
-
-
-def lower_is_better(metric: str, higher_is_better: Sequence[str] = ()) -> bool:
-    """Whether a smaller value of ``metric`` is better (every metric except :data:`HIGHER_IS_BETTER` ones)."""
-    return metric not in HIGHER_IS_BETTER and metric not in set(higher_is_better)
-
-
-# Metrics that are non-negative by definition: losses and their ratios, epochs, counts, norms.
-NON_NEGATIVE_PREFIXES = ("train/", "val/", "test/", "final/", "best/", "init/", "baseline/", "conv/", "stab/", "grad/")
-NON_NEGATIVE_METRICS = frozenset({"influence/extra_norm_ratio"})
-
-
-def cannot_be_negative(metric: str) -> bool:
-    """Whether ``metric`` is non-negative by definition (``influence/retention``, for one, is not)."""
-    return metric in NON_NEGATIVE_METRICS or metric.startswith(NON_NEGATIVE_PREFIXES)
 
 
 def strategy_order(arms: Sequence[str], control: str = names.CONTROL_ARM, order: Sequence[str] = ()) -> list[str]:
@@ -353,7 +344,7 @@ def summarize(
             }
             low, high = (float(v) for v in iqm_interval(located, confidence=confidence))
             # A t interval of a skewed, non-negative metric can reach below 0; clipping there cannot lose coverage.
-            row["iqm_low"], row["iqm_high"] = (max(low, 0.0) if cannot_be_negative(metric) else low), high
+            row["iqm_low"], row["iqm_high"] = (max(low, 0.0) if non_negative(metric) else low), high
             if arm in ranks:
                 row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]
             n_div = int(cell["diverged"].sum())
@@ -499,7 +490,7 @@ def _compare_rates(arm: pd.DataFrame, control: pd.DataFrame) -> dict:
 
 def reference_predictors(metrics: pd.DataFrame, runs: pd.DataFrame, *, tolerance: float = 1e-9) -> pd.DataFrame:
     """Reference predictors' normalised losses per dataset, from the ``baseline/<predictor>/<split>_norm_loss``
-    metrics every run logs (:func:`names.reference_metric`).
+    metrics every run logs (:func:`~lstm_influence.metrics.reference_metric`).
 
     A reference predictor depends only on the data, so every run on one dataset should log the same value; a spread
     above ``tolerance`` (relative) means the runs saw different data and is flagged.
@@ -515,7 +506,7 @@ def reference_predictors(metrics: pd.DataFrame, runs: pd.DataFrame, *, tolerance
     """
     columns = ["dataset", "predictor", "split", "value", "low", "high", "n_runs", "agree"]
     used = runs.loc[runs["included"], ["run_id", "dataset"]] if "included" in runs else runs[["run_id", "dataset"]]
-    pattern = r"^baseline/(?P<predictor>[^/]+)/(?P<split>[^/_]+)_norm_loss$"
+    pattern = REFERENCE_NORM_PATTERN
     parts = metrics["metric"].str.extract(pattern)
     ref = metrics.assign(predictor=parts["predictor"], split=parts["split"]).dropna(subset=["predictor"])
     ref = ref[["run_id", "predictor", "split", "value"]].merge(used, on="run_id")
@@ -533,12 +524,12 @@ def reference_predictors(metrics: pd.DataFrame, runs: pd.DataFrame, *, tolerance
 
 
 def convergence_bands(
-    history: pd.DataFrame, metric: str = names.VAL_NORM_LOSS, *, confidence: float = CONFIDENCE
+    history: pd.DataFrame, metric: str = VAL_NORM_LOSS, *, confidence: float = CONFIDENCE
 ) -> pd.DataFrame:
     """Per-epoch IQM across seeds with its Tukey–McLaughlin interval, per dataset × arm (the learning curves).
 
     The band at each epoch is the interval the summary tables give the final IQM (:func:`iqm_interval`, coverage
-    checked in :mod:`~lstm_influence.analysis.coverage`), clipped at 0 for a metric that cannot be negative.
+    checked in :mod:`~lstm_influence.analysis.coverage`), clipped at 0 for a metric declared non-negative.
 
     Args:
         history: tidy per-epoch metrics, columns ``run_id, dataset, strategy, seed, metric, step, value``.
@@ -556,7 +547,7 @@ def convergence_bands(
         return pd.DataFrame(columns=columns)
     h["value"] = finite_or_inf(h["value"])
     h = h[np.isfinite(h["value"])]
-    floor = 0.0 if cannot_be_negative(metric) else -np.inf
+    floor = 0.0 if non_negative(metric) else -np.inf
     parts = []
     for (dataset, arm), cell in h.groupby(["dataset", "strategy"], sort=True):
         grid = cell.pivot_table(index="step", columns="run_id", values="value", aggfunc="last").sort_index()

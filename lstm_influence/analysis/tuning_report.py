@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_influence import names, tracking
+from lstm_influence.metrics import TUNE_BEST_VALUE, TUNE_DEFAULT_VALUE
 
 BEST_PREFIX = f"tags.{names.BEST_PREFIX}"
 TRIED_PREFIX = f"tags.{names.TRIED_PREFIX}"
@@ -116,8 +117,8 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
             "pruned": column(studies, tag(names.TRIALS_PRUNED)).map(_integer),
             "failed": column(studies, tag(names.TRIALS_FAILED)).map(_integer),
             "metric": column(studies, tag(names.STUDY_OBJECTIVE)),
-            "best_value": column(studies, metric(names.TUNE_BEST_VALUE)).map(_number),
-            "default_value": column(studies, metric(names.TUNE_DEFAULT_VALUE)).map(_number),
+            "best_value": column(studies, metric(TUNE_BEST_VALUE)).map(_number),
+            "default_value": column(studies, metric(TUNE_DEFAULT_VALUE)).map(_number),
             "best_trial": column(studies, tag(names.BEST_TRIAL)).map(_integer),
             "best_is_default": column(studies, tag(names.BEST_IS_DEFAULT)).map(lambda v: v == "True"),
             "sampler": column(studies, tag(names.STUDY_SAMPLER)).fillna("unrecorded"),

@@ -21,8 +21,10 @@ from scipy import optimize, stats
 from lstm_influence import tracking
 from lstm_influence.analysis import AnalysisResult, analyse, load_sweep
 from lstm_influence.analysis.estimators import holm, iqm, iqm_interval, kaplan_meier_median, probability_of_improvement
+from lstm_influence.analysis.markdown import fmt, fmt_interval
 from lstm_influence.analysis.pipeline import FIGURES
-from lstm_influence.analysis.report import fmt, fmt_interval, tuning_section
+from lstm_influence.analysis.run_sections import tuning_section
+from lstm_influence.analysis.summaries import SUMMARY_COLUMNS
 from tests.helpers import Store, experiment_script, run_python
 
 if TYPE_CHECKING:
@@ -342,7 +344,7 @@ def scores_of(dataset, strategy, table=NORM_LOSS, worst=np.inf):
 
 
 def row(summary, dataset, strategy):
-    r = summary[(summary["dataset"] == dataset) & (summary["strategy"] == strategy)]
+    r = summary[(summary["dataset"] == dataset) & (summary["arm"] == strategy)]
     assert len(r) == 1, (dataset, strategy)
     return r.iloc[0]
 
@@ -407,7 +409,7 @@ def test_tidy_frames(analysed):
     assert "boom" in left.at[analysed.ids["failed"], "reason"]
     assert left.at[analysed.ids["failed"], "status"] == "FAILED"
     assert "superseded" in left.at[analysed.ids["superseded"], "reason"]
-    assert set(data.metrics.columns) == {"run_id", "dataset", "strategy", "seed", "metric", "value"}
+    assert set(data.metrics.columns) == {"run_id", "dataset", "arm", "seed", "metric", "value"}
     rid = analysed.ids[("synthetic", "bias_init", 2)]
     value = data.metrics.query("run_id == @rid and metric == 'test/norm_loss'")["value"]
     assert value.tolist() == [0.30]
@@ -568,15 +570,15 @@ def test_convergence_bands_are_per_epoch_iqm(analysed):
 
     data = analysed.result.data
     bands = convergence_bands(data.history)
-    b = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "baseline")].set_index("step")
+    b = bands[(bands["dataset"] == "synthetic") & (bands["arm"] == "baseline")].set_index("step")
     at3 = [dict(_curve(v))[3] for v in NORM_LOSS[("synthetic", "baseline")]]
     assert b.at[3, "iqm"] == pytest.approx(hand_iqm(at3))
     assert b.at[3, "n"] == 5
     # the band is the summary tables' Tukey-McLaughlin interval of the IQM at that epoch
     assert (b.at[3, "low"], b.at[3, "high"]) == pytest.approx(tuple(max(float(v), 0.0) for v in iqm_interval(at3)))
-    c = bands[(bands["dataset"] == "synthetic") & (bands["strategy"] == "custom_init")].set_index("step")
+    c = bands[(bands["dataset"] == "synthetic") & (bands["arm"] == "custom_init")].set_index("step")
     assert c.at[2, "n"] == 4 and c.at[3, "n"] == 3  # the diverged run leaves after its last finite epoch
-    single = bands[(bands["dataset"] == "text") & (bands["strategy"] == "bias_init")]
+    single = bands[(bands["dataset"] == "text") & (bands["arm"] == "bias_init")]
     assert single["low"].isna().all()
     assert iqm(np.array(at3)) == pytest.approx(hand_iqm(at3))
 
@@ -615,6 +617,9 @@ def test_report_and_figures_hold_the_numbers(analysed):
     assert set(csv["metric"]) == {"test/norm_loss", "conv/epochs_to_target", "conv/aulc"}
     for column in ("test", "n_pairs", "diff", "diff_low", "diff_high", "p_value", "p_holm", "n_worst"):
         assert column in csv.columns
+    # the file keeps its column for the arm named strategy, where the frames call it arm
+    assert "strategy" in csv.columns and "arm" not in csv.columns
+    assert list(csv.columns) == [{"arm": "strategy"}.get(c, c) for c in SUMMARY_COLUMNS]
 
 
 def test_raw_data_ship_with_the_report(analysed):

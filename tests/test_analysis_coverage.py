@@ -130,16 +130,16 @@ def test_the_summary_reports_the_mean_rank_interval_of_its_blocks():
     rng = np.random.default_rng(8)
     arms, seeds = ["baseline", "bias_init", "custom_init"], range(6)
     rows = [
-        {"dataset": d, "strategy": arm, "seed": s, "value": rng.normal(shift * k)}
+        {"dataset": d, "arm": arm, "seed": s, "value": rng.normal(shift * k)}
         for d, shift in (("financial", 0.5), ("text", 2.0))
         for k, arm in enumerate(arms)
         for s in seeds
     ]
     scores = pd.DataFrame(rows).assign(status="ok", diverged=False, budget=10, run_id=lambda f: f.index.astype(str))
     scores["pair"] = "seed=" + scores["seed"].astype(str)
-    summary = summarize(scores, "test/norm_loss").set_index(["dataset", "strategy"])
+    summary = summarize(scores, "test/norm_loss").set_index(["dataset", "arm"])
     blocks = {
-        d: block_ranks(scores[scores["dataset"] == d].pivot(index="seed", columns="strategy", values="value")[arms])
+        d: block_ranks(scores[scores["dataset"] == d].pivot(index="seed", columns="arm", values="value")[arms])
         for d in ("financial", "text")
     }
     text = block_rank_interval(blocks["text"])

@@ -24,12 +24,12 @@ from lstm_influence.analysis.estimators import (
     signed_rank_test,
 )
 from lstm_influence.analysis.load import RunRecord, runs_frame, select_runs
-from lstm_influence.analysis.summaries import convergence_bands, metric_scores, strategy_order, summarize
+from lstm_influence.analysis.summaries import arm_order, convergence_bands, metric_scores, summarize
 from tests.helpers import Store
 
 
 def _runs(rows):
-    frame = pd.DataFrame(rows, columns=["run_id", "dataset", "strategy", "seed", "diverged", "budget"])
+    frame = pd.DataFrame(rows, columns=["run_id", "dataset", "arm", "seed", "diverged", "budget"])
     frame["included"] = True
     return frame
 
@@ -90,7 +90,7 @@ def test_summary_without_baseline_and_with_unequal_seeds():
         {
             "run_id": list("abcde"),
             "dataset": "d",
-            "strategy": ["x", "x", "x", "y", "y"],
+            "arm": ["x", "x", "x", "y", "y"],
             "seed": [0, 1, 2, 0, 1],
             "value": [1.0, 2.0, 3.0, 0.5, 0.7],
             "status": "ok",
@@ -101,8 +101,8 @@ def test_summary_without_baseline_and_with_unequal_seeds():
     scores["pair"] = "seed=" + scores["seed"].astype(str)
     summary = summarize(scores, "test/norm_loss")
     assert summary["poi"].isna().all() and summary["p_value"].isna().all() and summary["p_holm"].isna().all()
-    assert summary.set_index("strategy").at["x", "n_runs"] == 3
-    versus_x = summarize(scores, "test/norm_loss", control="x").set_index("strategy")
+    assert summary.set_index("arm").at["x", "n_runs"] == 3
+    versus_x = summarize(scores, "test/norm_loss", control="x").set_index("arm")
     assert versus_x.at["y", "poi"] == 1.0 and versus_x.at["y", "test"] == "rank-sum exact"  # seed 2 unpartnered
     assert versus_x.at["x", "iqm"] == 2.0
 
@@ -144,19 +144,19 @@ def test_arm_tag_groups_runs_and_orders_arms():
     runs, _, _ = runs_frame(
         [record("a", "chrono", "bias_init"), record("b", None, "baseline"), record("c", "zeros", "bias_init")]
     )
-    assert runs.set_index("run_id")["strategy"].to_dict() == {"a": "chrono", "b": "baseline", "c": "zeros"}
+    assert runs.set_index("run_id")["arm"].to_dict() == {"a": "chrono", "b": "baseline", "c": "zeros"}
     assert runs.set_index("run_id").at["a", "strategy_tag"] == "bias_init"
     # the control first, then the swept order, then any other arm as it appears: no fixed list of names
-    assert strategy_order(["zeros", "my_nudge", "chrono", "baseline"]) == ["baseline", "zeros", "my_nudge", "chrono"]
+    assert arm_order(["zeros", "my_nudge", "chrono", "baseline"]) == ["baseline", "zeros", "my_nudge", "chrono"]
     swept = ["chrono", "my_nudge", "zeros"]
-    assert strategy_order(["zeros", "other", "chrono", "baseline", "my_nudge"], order=swept) == [
+    assert arm_order(["zeros", "other", "chrono", "baseline", "my_nudge"], order=swept) == [
         "baseline",
         "chrono",
         "my_nudge",
         "zeros",
         "other",
     ]
-    assert strategy_order(["zeros", "chrono"], control="zeros") == ["zeros", "chrono"]
+    assert arm_order(["zeros", "chrono"], control="zeros") == ["zeros", "chrono"]
 
 
 def test_the_report_lists_arms_in_the_order_the_sweep_swept_them():
@@ -202,7 +202,7 @@ def test_select_runs_keeps_diverged_and_drops_unfinished():
         {
             "run_id": ["r1", "r2", "r3", "r4", "r5"],
             "status": ["FINISHED", "RUNNING", "FINISHED", "KILLED", "FAILED"],
-            "strategy": ["s", "s", None, "s", "s"],
+            "arm": ["s", "s", None, "s", "s"],
             "dataset": ["d", "d", "d", "d", "d"],
             "seed": pd.array([0, 1, 2, 3, 0], dtype="Int64"),
             "config_hash": ["h1", "h2", "h3", "h4", "h1"],
@@ -218,12 +218,10 @@ def test_select_runs_keeps_diverged_and_drops_unfinished():
 
 
 def test_figures_survive_empty_inputs():
-    empty_bands = pd.DataFrame(columns=["dataset", "strategy", "step", "n", "iqm", "low", "high"])
-    empty_scores = pd.DataFrame(
-        columns=["run_id", "dataset", "strategy", "seed", "pair", "value", "status", "diverged"]
-    )
+    empty_bands = pd.DataFrame(columns=["dataset", "arm", "step", "n", "iqm", "low", "high"])
+    empty_scores = pd.DataFrame(columns=["run_id", "dataset", "arm", "seed", "pair", "value", "status", "diverged"])
     empty_summary = summarize(empty_scores.assign(budget=[]), "test/norm_loss")
-    empty_metrics = pd.DataFrame(columns=["run_id", "dataset", "strategy", "seed", "metric", "value"])
+    empty_metrics = pd.DataFrame(columns=["run_id", "dataset", "arm", "seed", "metric", "value"])
     figs = [
         plots.convergence_figure(empty_bands),
         plots.distribution_figure(empty_scores, empty_summary),
@@ -234,7 +232,7 @@ def test_figures_survive_empty_inputs():
     for fig in figs:
         assert isinstance(fig, Figure)
         fig.savefig(io.BytesIO(), format="png")
-    assert convergence_bands(pd.DataFrame(columns=["run_id", "dataset", "strategy", "metric", "step", "value"])).empty
+    assert convergence_bands(pd.DataFrame(columns=["run_id", "dataset", "arm", "metric", "step", "value"])).empty
 
 
 def test_plot_functions_take_and_return_axes():
@@ -245,7 +243,7 @@ def test_plot_functions_take_and_return_axes():
             "metric": "test/norm_loss",
             "lower_is_better": True,
             "dataset": "d",
-            "strategy": ["baseline", "bias_init"],
+            "arm": ["baseline", "bias_init"],
             "poi": [np.nan, 0.7],
             "poi_low": [np.nan, 0.5],
             "poi_high": [np.nan, 0.9],
@@ -301,7 +299,7 @@ def test_iqm_interval_of_a_non_negative_metric_stops_at_zero_and_retention_may_g
         {
             "run_id": list("abcde"),
             "dataset": "d",
-            "strategy": "x",
+            "arm": "x",
             "seed": range(5),
             "value": values,
             "status": "ok",
@@ -310,7 +308,7 @@ def test_iqm_interval_of_a_non_negative_metric_stops_at_zero_and_retention_may_g
         }
     )
     scores["pair"] = "seed=" + scores["seed"].astype(str)
-    loss = summarize(scores, "test/norm_loss", control="x").set_index("strategy")
-    retention = summarize(scores, "influence/retention", control="x").set_index("strategy")
+    loss = summarize(scores, "test/norm_loss", control="x").set_index("arm")
+    retention = summarize(scores, "influence/retention", control="x").set_index("arm")
     assert loss.at["x", "iqm_low"] == 0.0
     assert retention.at["x", "iqm_low"] == pytest.approx(float(low))

@@ -97,7 +97,7 @@ def test_a_comparison_that_mixes_commits_or_backends_is_named():
 
     environments = run_environments(data_of(sweep(env)))
     mixed = mixed_comparisons(environments, "baseline")
-    by = {(r.dataset, r.strategy, r.tag): r.values for r in mixed.itertuples()}
+    by = {(r.dataset, r.arm, r.tag): r.values for r in mixed.itertuples()}
     assert by[("text", "far", "mlflow.source.git.commit")] == f"{COMMIT_A}; {COMMIT_B}"
     assert ("text", "close", "mlflow.source.git.commit") not in by  # its runs and the control's agree
     # the control's one JAX run mixes every financial comparison; it did not log JAX's version: 'not recorded'

@@ -16,7 +16,7 @@ from lstm_influence.analysis.estimators import (
     signed_rank_one_sided,
     signed_rank_tost,
 )
-from lstm_influence.analysis.report import equivalence_verdict
+from lstm_influence.analysis.result_sections import equivalence_verdict
 from lstm_influence.analysis.summaries import SUMMARY_COLUMNS, summarize
 
 D = [0.1, -0.2, 0.05, 0.15, -0.1]
@@ -150,7 +150,7 @@ def test_power_grows_with_the_margin():
 def scores_frame(values: dict[str, list[float]], dataset: str = "text") -> pd.DataFrame:
     """A scores frame (one run per arm and seed, paired by seed) from {arm: values by seed}."""
     rows = [
-        {"run_id": f"{arm}-{seed}", "dataset": dataset, "strategy": arm, "seed": seed, "value": v}
+        {"run_id": f"{arm}-{seed}", "dataset": dataset, "arm": arm, "seed": seed, "value": v}
         for arm, vs in values.items()
         for seed, v in enumerate(vs)
     ]
@@ -168,7 +168,7 @@ SCORES = {
 
 
 def test_summary_carries_the_margin_the_tost_p_and_its_holm_value():
-    summary = summarize(scores_frame(SCORES), "test/norm_loss", margin=0.1).set_index("strategy")
+    summary = summarize(scores_frame(SCORES), "test/norm_loss", margin=0.1).set_index("arm")
     assert list(SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("p_holm") :][:4]) == [
         "p_holm",
         "margin",
@@ -182,14 +182,14 @@ def test_summary_carries_the_margin_the_tost_p_and_its_holm_value():
     assert np.isnan(summary.at["baseline", "p_equiv"]) and np.isnan(summary.at["baseline", "margin"])
     without = summarize(scores_frame(SCORES), "test/norm_loss")
     assert without["margin"].isna().all() and without["p_equiv"].isna().all()
-    only = summarize(scores_frame(SCORES), "test/norm_loss", margin=0.1, equivalence_arms=["far"]).set_index("strategy")
+    only = summarize(scores_frame(SCORES), "test/norm_loss", margin=0.1, equivalence_arms=["far"]).set_index("arm")
     assert np.isnan(only.at["close", "p_equiv"]) and only.at["far", "p_equiv"] == 1.0
 
 
 def test_unpaired_cells_get_the_rank_sum_tost():
     scores = scores_frame(SCORES)
-    scores = scores[~((scores["strategy"] == "close") & (scores["seed"] == 5))]  # one run without a partner
-    summary = summarize(scores, "test/norm_loss", margin=0.1).set_index("strategy")
+    scores = scores[~((scores["arm"] == "close") & (scores["seed"] == 5))]  # one run without a partner
+    summary = summarize(scores, "test/norm_loss", margin=0.1).set_index("arm")
     x = np.asarray(SCORES["close"][:5])
     assert summary.at["close", "p_equiv"] == rank_sum_tost(x, np.asarray(BASE), 0.1)
 

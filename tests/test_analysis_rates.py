@@ -14,7 +14,9 @@ from scipy import stats
 from lstm_influence.analysis import plots
 from lstm_influence.analysis.coverage import rate_coverage, wilson_ci
 from lstm_influence.analysis.estimators import mcnemar_exact, min_p_mcnemar, proportion_ci
-from lstm_influence.analysis.report import ReportSettings, solved_section
+from lstm_influence.analysis.measured import measure
+from lstm_influence.analysis.result_sections import solved_section
+from lstm_influence.analysis.settings import ReportSettings
 from lstm_influence.analysis.summaries import PAIRED_RATE_TEST, UNPAIRED_RATE_TEST, solved_rates
 
 
@@ -30,7 +32,7 @@ def _scores(cells: dict[tuple[str, str], list[str]], *, drop: tuple[str, str, in
                 {
                     "run_id": f"{dataset}-{arm}-{seed}",
                     "dataset": dataset,
-                    "strategy": arm,
+                    "arm": arm,
                     "seed": seed,
                     "pair": f"seed={seed}|epochs=20|data_seed=0",
                     "value": value,
@@ -82,7 +84,7 @@ def test_mcnemar_exact_by_hand():
 
 
 def test_solved_rates_counts_tests_and_holm():
-    rates = solved_rates(_scores(CELLS)).set_index(["dataset", "strategy"])
+    rates = solved_rates(_scores(CELLS)).set_index(["dataset", "arm"])
     base = rates.loc[("adding", "baseline")]
     assert (base["n_solved"], base["n_runs"]) == (2, 10) and np.isnan(base["p_value"])
     chrono = rates.loc[("adding", "chrono")]
@@ -102,13 +104,14 @@ def test_solved_rates_counts_tests_and_holm():
 
 def test_solved_section_lists_informative_tasks_and_summarises_the_rest():
     rates = solved_rates(_scores(CELLS))
-    text = solved_section(rates, ReportSettings(metrics=["test/norm_loss"]))
+    settings = ReportSettings(metrics=["test/norm_loss"])
+    text = solved_section(rates, settings, measure({}, rates, settings))
     assert "## Solved rate" in text
     assert "| adding | chrono | 9/10 | 0.9 [0.55, 1] | 8 / 1 | McNemar exact (10) | 0.0391 | 0.117 |" in text
     assert "Holm over all 3 comparisons" in text
     assert "Every arm the same: `copy` (none)." in text
     assert "0.961 at n = 10" in text  # the Clopper–Pearson interval's smallest exact coverage at 10 runs
-    assert solved_section(rates.iloc[0:0], ReportSettings(metrics=["test/norm_loss"])) == ""
+    assert solved_section(rates.iloc[0:0], settings, measure({}, rates.iloc[0:0], settings)) == ""
 
 
 def test_solved_figure_draws_a_bar_per_cell():

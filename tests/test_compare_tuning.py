@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lstm_influence.analysis.report import tuning_section
+from lstm_influence.analysis.run_sections import tuning_section
 from lstm_influence.analysis.tuning_report import tuning_table
 from tests.helpers import experiment_script
 

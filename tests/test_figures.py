@@ -273,7 +273,7 @@ def _spiky_history() -> pd.DataFrame:
             if step == 3 and seed >= 7:
                 value = (2.5, 2.6, 4.6)[seed - 7]
             rows.append((f"r{seed}", "copy", "extra_full", seed, "val/norm_loss", step, value))
-    return pd.DataFrame(rows, columns=["run_id", "dataset", "strategy", "seed", "metric", "step", "value"])
+    return pd.DataFrame(rows, columns=["run_id", "dataset", "arm", "seed", "metric", "step", "value"])
 
 
 def test_the_band_stays_within_what_the_seeds_logged():
@@ -316,16 +316,16 @@ def _ett_scores() -> pd.DataFrame:
     rows = [(f"c{i}", "chrono", v, "ok") for i, v in enumerate([2, 3, 3, 5])]
     rows += [("b0", "baseline", 7, "censored"), ("b1", "baseline", 7, "censored")]
     rows += [("b2", "baseline", np.inf, "worst"), ("b3", "baseline", 7, "censored"), ("m", "chrono", np.nan, "missing")]
-    frame = pd.DataFrame(rows, columns=["run_id", "strategy", "value", "status"])
+    frame = pd.DataFrame(rows, columns=["run_id", "arm", "value", "status"])
     return frame.assign(dataset="adding", seed=0, pair="", diverged=frame["status"] == "worst", budget=6)
 
 
 def test_share_solved_by_epoch_counts_runs_that_had_reached_the_target():
     curves = plots.solved_by_epoch(_ett_scores())
-    chrono = curves[curves["strategy"] == "chrono"].set_index("epoch")
+    chrono = curves[curves["arm"] == "chrono"].set_index("epoch")
     assert chrono["share"].tolist() == [0, 0, 0.25, 0.75, 0.75, 1.0, 1.0]
     assert (chrono["n_runs"] == 4).all()  # the run that logged nothing is left out
-    baseline = curves[curves["strategy"] == "baseline"]
+    baseline = curves[curves["arm"] == "baseline"]
     assert baseline["share"].eq(0).all() and (baseline["n_runs"] == 4).all()
 
 

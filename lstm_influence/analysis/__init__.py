@@ -7,10 +7,21 @@ Modules:
     summaries: the estimators per dataset × arm over tidy frames (scores, summaries, solved rates, reference
         predictors, curves).
     coverage: the intervals' coverage, by simulation at a given number of seeds (exactly for rates).
-    load: read a sweep from any MLflow tracking URI into tidy frames.
+    load: read a sweep from any MLflow tracking URI into tidy frames. Runs carry ``strategy`` and ``arm`` tags;
+        from here on every frame has an ``arm`` column (the ``arm`` tag, else the ``strategy`` tag).
     raw: the shipped raw data, ``runs.csv`` and ``history.csv``, written and read back without MLflow.
-    plots: matplotlib figures; ``plot_*(…, ax=None) -> Axes`` and ``*_figure(…) -> Figure``, never saved here.
-    report: the markdown report, figure files and MLflow artifacts.
+    environment: the runs' provenance (commits, versions, backends) and the comparisons that mix them.
+    declaration: the analysis declared before the runs (primary metric, control, margins).
+    plots: matplotlib figures, one module per family (curves, solved, scores, rates, per_run, improvement) over a
+        shared style and layout; ``plot_*(…, ax=None) -> Axes`` and ``*_figure(…) -> Figure``, never saved here.
+    settings: :class:`~lstm_influence.analysis.settings.ReportSettings`, how the statistics are computed.
+    measured: the simulations the report quotes, run at its cells' sample sizes before any text is written.
+    markdown: numbers, intervals and tables as the report writes them.
+    result_sections, run_sections: the report's sections (what the runs show; which runs, from where).
+    report: :func:`~lstm_influence.analysis.report.render_report`, the sections in order.
+    files: what is written: figure files, ``summary.csv`` (whose arm column is named ``strategy``), MLflow
+        artifacts.
+    tuning_report: the tuning studies' table, read from MLflow.
     pipeline: :func:`analyse` (from MLflow) and :func:`analyse_files` (from shipped files), what
         ``experiments/compare.py`` runs.
 

@@ -38,24 +38,24 @@ ENVIRONMENT_FILE = "environment.txt"
 
 
 def run_environments(data: SweepData) -> pd.DataFrame:
-    """One row per used run: ``run_id, dataset, strategy`` and one column per :data:`PROVENANCE_TAGS` tag.
+    """One row per used run: ``run_id, dataset, arm`` and one column per :data:`PROVENANCE_TAGS` tag.
 
     A tag the run did not log reads :data:`NOT_RECORDED`, except the version of the backend a run did not use
     (``version.jax`` on a TensorFlow run, ``version.tensorflow`` on a JAX run), which reads ``—``.
     """
     tags = {r.run_id: r.tags for r in data.records}
-    used = data.included[["run_id", "dataset", "strategy"]]
+    used = data.included[["run_id", "dataset", "arm"]]
     rows = []
     for run_id, dataset, arm in used.itertuples(index=False):
         own = tags.get(run_id, {})
-        row = {"run_id": run_id, "dataset": dataset, "strategy": arm}
+        row = {"run_id": run_id, "dataset": dataset, "arm": arm}
         for tag in PROVENANCE_TAGS:
             value = own.get(tag)
             if value in (None, "") and OTHER_BACKEND_VERSION.get(own.get(BACKEND)) == tag:
                 value = "—"
             row[tag] = NOT_RECORDED if value in (None, "") else str(value)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["run_id", "dataset", "strategy", *PROVENANCE_TAGS])
+    return pd.DataFrame(rows, columns=["run_id", "dataset", "arm", *PROVENANCE_TAGS])
 
 
 def environment_counts(environments: pd.DataFrame) -> pd.DataFrame:
@@ -70,20 +70,20 @@ def mixed_comparisons(environments: pd.DataFrame, control: str) -> pd.DataFrame:
     """The comparisons (an arm against ``control`` on one dataset) whose runs differ in a :data:`MUST_AGREE` tag.
 
     Returns:
-        Columns ``dataset, strategy, tag, values`` (the distinct values, ``; ``-joined, sorted), one row per
+        Columns ``dataset, arm, tag, values`` (the distinct values, ``; ``-joined, sorted), one row per
         comparison and tag that mixes; a run without the tag counts as :data:`NOT_RECORDED`, so a comparison of
         recorded with unrecorded runs mixes too.
     """
     rows = []
     for dataset, cell in environments.groupby("dataset", sort=True):
-        base = cell[cell["strategy"] == control]
-        for arm in sorted(set(cell["strategy"]) - {control}):
-            both = pd.concat([cell[cell["strategy"] == arm], base])
+        base = cell[cell["arm"] == control]
+        for arm in sorted(set(cell["arm"]) - {control}):
+            both = pd.concat([cell[cell["arm"] == arm], base])
             for tag in MUST_AGREE:
                 values = sorted(set(both[tag]))
                 if len(values) > 1:
-                    rows.append({"dataset": dataset, "strategy": arm, "tag": tag, "values": "; ".join(values)})
-    return pd.DataFrame(rows, columns=["dataset", "strategy", "tag", "values"])
+                    rows.append({"dataset": dataset, "arm": arm, "tag": tag, "values": "; ".join(values)})
+    return pd.DataFrame(rows, columns=["dataset", "arm", "tag", "values"])
 
 
 def environment_text(environments: pd.DataFrame, known: str | None = None) -> str:

@@ -45,7 +45,7 @@ RUN_COLUMNS = [
     "start_time",
     "end_time",
     "run_type",
-    "strategy",
+    "arm",
     "strategy_tag",
     "dataset",
     "seed",
@@ -96,10 +96,10 @@ class SweepData:
         sweeps: every sweep parent in the experiment, newest first (columns ``run_id, run_name, sweep_id,
             start_time, status``).
         runs: one row per training run considered (:data:`RUN_COLUMNS` plus ``included`` and ``reason``: why a
-            run was left out, empty when it is used). ``strategy`` is the run's arm: its ``arm`` tag, else its
+            run was left out, empty when it is used). ``arm`` is the run's arm: its ``arm`` tag, else its
             ``strategy`` tag (kept in ``strategy_tag``); the analysis groups by it.
-        metrics: summary metrics, long: ``run_id, dataset, strategy, seed, metric, value`` (every training run).
-        history: per-epoch metrics, long: ``run_id, dataset, strategy, seed, metric, step, value`` (included runs).
+        metrics: summary metrics, long: ``run_id, dataset, arm, seed, metric, value`` (every training run).
+        history: per-epoch metrics, long: ``run_id, dataset, arm, seed, metric, step, value`` (included runs).
         params: params, long: ``run_id, key, value`` (strings, as MLflow stores them; every training run).
         ignored: counts of other runs in the selection by ``run_type`` (tuning trials, sweeps), not analysed.
         notes: sentences for the report about how the runs were chosen.
@@ -136,7 +136,7 @@ class SweepData:
         ``sweep.grid.arm`` or ``sweep.params.arm`` param, else the strategy's), then any other arm by its first
         run's start. No list of arms is fixed in advance: a user's own arms take their place like the built-ins."""
         used = self.included
-        present = list(dict.fromkeys(used.sort_values("start_time", kind="stable")["strategy"].dropna()))
+        present = list(dict.fromkeys(used.sort_values("start_time", kind="stable")["arm"].dropna()))
         params = (self.sweep or {}).get("params") or {}
         for key in ("sweep.grid.arm", "sweep.params.arm", "sweep.grid.strategy", "sweep.params.strategy"):
             named = [arm.strip(" '\"") for arm in str(params.get(key) or "").split(",")]
@@ -203,7 +203,8 @@ def runs_frame(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame
                 "start_time": _to_time(rec.start_time),
                 "end_time": _to_time(rec.end_time),
                 "run_type": tags.get(names.RUN_TYPE),
-                "strategy": tags.get(names.ARM) or tags.get(names.STRATEGY),
+                # runs.csv and the store hold tags; from here on the frames hold the arm they name
+                "arm": tags.get(names.ARM) or tags.get(names.STRATEGY),
                 "strategy_tag": tags.get(names.STRATEGY),
                 "dataset": dataset_label(tags.get(names.DATASET), params.get(TASK_PARAM)),
                 "seed": _number(seed),
@@ -228,7 +229,7 @@ def runs_frame(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.DataFrame
 
 def is_training_run(runs: pd.DataFrame) -> pd.Series:
     """``run_type == "train"``; runs without a ``run_type`` tag count when they have strategy and dataset tags."""
-    untagged = runs["run_type"].isna() & runs["strategy"].notna() & runs["dataset"].notna()
+    untagged = runs["run_type"].isna() & runs["arm"].notna() & runs["dataset"].notna()
     return (runs["run_type"] == names.RUN_TRAIN) | untagged
 
 
@@ -250,12 +251,12 @@ def select_runs(runs: pd.DataFrame) -> pd.DataFrame:
     reason[not_finished] = "status " + out.loc[not_finished, "status"].astype(str)
     has_error = not_finished & (error != "")
     reason[has_error] = reason[has_error] + ": " + error[has_error]
-    untagged = (reason == "") & (out["strategy"].isna() | out["dataset"].isna())
+    untagged = (reason == "") & (out["arm"].isna() | out["dataset"].isna())
     reason[untagged] = "no strategy/dataset tag"
 
     key = out["config_hash"].where(
         out["config_hash"].notna(),
-        out["strategy"].astype(str) + "|" + out["dataset"].astype(str) + "|" + out["seed"].astype(str),
+        out["arm"].astype(str) + "|" + out["dataset"].astype(str) + "|" + out["seed"].astype(str),
     )
     candidates = out.assign(_key=key)[reason == ""].sort_values("start_time", ascending=False, kind="stable")
     latest = candidates.drop_duplicates("_key", keep="first")
@@ -278,9 +279,9 @@ def history_frame(history: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     h["step"] = h["step"].astype(int)
     h["value"] = h["value"].astype(float)
     h = h.sort_values(["run_id", "metric", "step"]).drop_duplicates(["run_id", "metric", "step"], keep="last")
-    labels = runs[["run_id", "dataset", "strategy", "seed"]]
+    labels = runs[["run_id", "dataset", "arm", "seed"]]
     return h.merge(labels, on="run_id", how="left")[
-        ["run_id", "dataset", "strategy", "seed", "metric", "step", "value"]
+        ["run_id", "dataset", "arm", "seed", "metric", "step", "value"]
     ].reset_index(drop=True)
 
 
@@ -311,9 +312,9 @@ def training_selection(records: Iterable[RunRecord]) -> tuple[pd.DataFrame, pd.D
     training = is_training_run(all_runs)
     ignored = all_runs.loc[~training, "run_type"].fillna("untagged").value_counts().to_dict()
     runs = select_runs(all_runs[training].reset_index(drop=True))
-    labels = runs[["run_id", "dataset", "strategy", "seed"]]
+    labels = runs[["run_id", "dataset", "arm", "seed"]]
     metrics = metrics[metrics["run_id"].isin(runs["run_id"])].merge(labels, on="run_id", how="left")
-    metrics = metrics[["run_id", "dataset", "strategy", "seed", "metric", "value"]].reset_index(drop=True)
+    metrics = metrics[["run_id", "dataset", "arm", "seed", "metric", "value"]].reset_index(drop=True)
     params = params[params["run_id"].isin(runs["run_id"])].reset_index(drop=True)
     return runs, metrics, params, {str(k): int(v) for k, v in sorted(ignored.items())}
 
@@ -331,43 +332,7 @@ def assemble(source: Source, records: Iterable[RunRecord], history: pd.DataFrame
     parent = next((r for r in records if r.role == ROLE_SWEEP), None)
     sweeps = _sweeps_frame([r for r in records if r.role in (ROLE_SWEEP, ROLE_OTHER_SWEEP)])
     runs, metrics, params, ignored = training_selection(records)
-    notes: list[str] = []
-    if parent is not None:
-        chosen = parent.tags.get(names.SWEEP_ID) or source.sweep_id
-        if len(sweeps) > 1:
-            notes.append(f"The experiment has {len(sweeps)} sweeps; this report analyses `{chosen}`.")
-        same_id = int((sweeps["sweep_id"] == chosen).sum())
-        if same_id > 1:
-            notes.append(f"{same_id} parent runs carry sweep_id {chosen!r}; the latest is used.")
-        sweep = {
-            "run_id": parent.run_id,
-            "run_name": parent.run_name,
-            "sweep_id": chosen,
-            "start_time": _to_time(parent.start_time),
-            "status": parent.status,
-            "params": dict(parent.params),
-            "tags": {k: v for k, v in parent.tags.items() if not k.startswith(names.SYSTEM_TAG_PREFIX)},
-        }
-    elif source.sweep_id is not None:
-        notes.append(
-            f"No parent run found for sweep {source.sweep_id!r}: its training runs are analysed, and the "
-            "report cannot be logged to a parent run."
-        )
-        sweep = {
-            "run_id": None,
-            "run_name": None,
-            "sweep_id": source.sweep_id,
-            "start_time": None,
-            "status": None,
-            "params": {},
-            "tags": {},
-        }
-    else:
-        sweep = None
-        notes.append(
-            "The experiment has no sweep parent run: every FINISHED training run of the experiment is "
-            "analysed, and the report is not logged to MLflow."
-        )
+    sweep, notes = _analysed_sweep(parent, source, sweeps)
     included = set(runs.loc[runs["included"], "run_id"])
     history = history[history["run_id"].isin(included)]
     return SweepData(
@@ -385,6 +350,50 @@ def assemble(source: Source, records: Iterable[RunRecord], history: pd.DataFrame
         records=records,
         source=source,
     )
+
+
+def _analysed_sweep(
+    parent: RunRecord | None, source: Source, sweeps: pd.DataFrame
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The analysed sweep as :attr:`SweepData.sweep` (None without one), and the report's notes on how it was
+    chosen."""
+    if parent is not None:
+        chosen = parent.tags.get(names.SWEEP_ID) or source.sweep_id
+        notes = []
+        if len(sweeps) > 1:
+            notes.append(f"The experiment has {len(sweeps)} sweeps; this report analyses `{chosen}`.")
+        same_id = int((sweeps["sweep_id"] == chosen).sum())
+        if same_id > 1:
+            notes.append(f"{same_id} parent runs carry sweep_id {chosen!r}; the latest is used.")
+        sweep = {
+            "run_id": parent.run_id,
+            "run_name": parent.run_name,
+            "sweep_id": chosen,
+            "start_time": _to_time(parent.start_time),
+            "status": parent.status,
+            "params": dict(parent.params),
+            "tags": {k: v for k, v in parent.tags.items() if not k.startswith(names.SYSTEM_TAG_PREFIX)},
+        }
+        return sweep, notes
+    if source.sweep_id is not None:
+        note = (
+            f"No parent run found for sweep {source.sweep_id!r}: its training runs are analysed, and the "
+            "report cannot be logged to a parent run."
+        )
+        sweep = {
+            "run_id": None,
+            "run_name": None,
+            "sweep_id": source.sweep_id,
+            "start_time": None,
+            "status": None,
+            "params": {},
+            "tags": {},
+        }
+        return sweep, [note]
+    return None, [
+        "The experiment has no sweep parent run: every FINISHED training run of the experiment is "
+        "analysed, and the report is not logged to MLflow."
+    ]
 
 
 # --------------------------------------------------------------------------------------------- MLflow edge

@@ -22,26 +22,28 @@ from lstm_influence.analysis import plots
 from lstm_influence.analysis.declaration import Declaration
 from lstm_influence.analysis.environment import ENVIRONMENT_FILE, KNOWN_FILE, environment_text, run_environments
 from lstm_influence.analysis.estimators import CONFIDENCE
-from lstm_influence.analysis.load import DEFAULT_TRACKING_URI, SweepData, load_sweep
-from lstm_influence.analysis.raw import HISTORY_FILE, RUNS_FILE, read_raw, write_raw
-from lstm_influence.analysis.report import (
+from lstm_influence.analysis.files import (
     ARTIFACT_PATH,
-    SIGNIFICANCE,
-    ReportSettings,
+    SUMMARY_FILE,
     log_artifacts,
-    render_report,
     save_figure,
+    summary_csv,
     write_text,
 )
+from lstm_influence.analysis.load import DEFAULT_TRACKING_URI, SweepData, load_sweep
+from lstm_influence.analysis.measured import measure
+from lstm_influence.analysis.raw import HISTORY_FILE, RUNS_FILE, read_raw, write_raw
+from lstm_influence.analysis.report import render_report
+from lstm_influence.analysis.settings import SIGNIFICANCE, ReportSettings
 from lstm_influence.analysis.summaries import (
     ALL_DATASETS,
     CONFIRMATORY,
     EXPLORATORY,
+    arm_order,
     convergence_bands,
     metric_scores,
     reference_predictors,
     solved_rates,
-    strategy_order,
     summarize,
 )
 from lstm_influence.metrics import EPOCHS_TO_TARGET, PRIMARY_METRIC, TEST_NORM_LOSS, VAL_NORM_LOSS
@@ -90,7 +92,7 @@ def diverged_ends(data: SweepData, metric: str = CURVE_METRIC) -> pd.DataFrame:
     h = h[h["value"].abs() < 1e300]
     div = set(data.included.loc[data.included["diverged"], "run_id"])
     h = h[h["run_id"].isin(div)].sort_values("step")
-    return h.groupby("run_id").tail(1)[["dataset", "strategy", "step", "value"]]
+    return h.groupby("run_id").tail(1)[["dataset", "arm", "step", "value"]]
 
 
 def targets_by_dataset(data: SweepData) -> dict[str, float]:
@@ -129,7 +131,7 @@ def build_figures(
     primary = summaries[settings.primary]
     per_dataset = primary[primary["dataset"] != ALL_DATASETS]
     lines = references[references["split"] == "test"] if settings.primary == TEST_NORM_LOSS else None
-    arms = strategy_order(data.arms, settings.control)
+    arms = arm_order(data.arms, settings.control)
     styles = plots.arm_styles(arms, settings.control)
     control = settings.control
     targets = targets_by_dataset(data)
@@ -156,17 +158,20 @@ def build_figures(
     return {first: figures.pop(first), **figures}
 
 
-def write_report(
-    data: SweepData, out: Path, settings: ReportSettings, *, tuning: pd.DataFrame | None = None
-) -> tuple[Path, list[Path], dict[str, pd.DataFrame]]:
-    """Statistics, figures, ``summary.csv``, ``environment.txt`` and ``report.md`` of ``data`` into ``out``.
+@dataclass(frozen=True)
+class Statistics:
+    """Every frame the report and its figures are drawn from (see :func:`statistics`)."""
 
-    ``environment.txt`` lists the used runs' provenance (:mod:`~lstm_influence.analysis.environment`), followed by
-    ``known_environment.txt`` where one sits in ``out`` (a note on runs that predate the provenance tags).
+    scores: dict[str, pd.DataFrame]
+    summaries: dict[str, pd.DataFrame]
+    references: pd.DataFrame
+    rates: pd.DataFrame
+    bands: pd.DataFrame
 
-    Returns:
-        ``(report path, every file written, summaries by metric)``.
-    """
+
+def statistics(data: SweepData, settings: ReportSettings) -> Statistics:
+    """Scores and summaries per analysed metric, the reference predictors, the solved rates and the learning
+    curves' bands."""
     scores = {m: metric_scores(data.runs, data.metrics, m) for m in settings.metrics}
     summaries = {
         m: summarize(
@@ -181,41 +186,80 @@ def write_report(
         )
         for m in settings.metrics
     }
-    references = reference_predictors(data.metrics, data.runs)
     rates = solved_rates(
         scores[EPOCHS_TO_TARGET], control=settings.control, confidence=settings.confidence, order=data.arms
     )
-    bands = convergence_bands(data.history, CURVE_METRIC, confidence=settings.confidence)
+    return Statistics(
+        scores=scores,
+        summaries=summaries,
+        references=reference_predictors(data.metrics, data.runs),
+        rates=rates,
+        bands=convergence_bands(data.history, CURVE_METRIC, confidence=settings.confidence),
+    )
+
+
+def write_figures(
+    data: SweepData, stats: Statistics, settings: ReportSettings, out: Path
+) -> tuple[dict[str, str], list[Path]]:
+    """Save the figures (none without used runs) under ``out/figures``, numbered in the order
+    :func:`build_figures` returns them.
+
+    Returns:
+        ``({caption: the PNG's path relative to out}, every file written)``.
+    """
+    if data.included.empty:
+        return {}, []
+    figures = build_figures(
+        data,
+        stats.summaries,
+        stats.scores,
+        settings=settings,
+        bands=stats.bands,
+        references=stats.references,
+        rates=stats.rates,
+    )
+    captions: dict[str, str] = {}
     files: list[Path] = []
-    figures_rel: dict[str, str] = {}
-    if not data.included.empty:
-        figures = build_figures(
-            data, summaries, scores, settings=settings, bands=bands, references=references, rates=rates
-        )
-        for number, (stem, fig) in enumerate(figures.items(), start=1):
-            files += save_figure(fig, out / "figures", stem)
-            figures_rel[f"Figure {number}: {FIGURES[stem]}"] = f"figures/{stem}.png"
-    summary_csv = pd.concat(summaries.values()).to_csv(index=False, lineterminator="\n")
-    files.append(write_text(out / "summary.csv", summary_csv))
+    for number, (stem, fig) in enumerate(figures.items(), start=1):
+        files += save_figure(fig, out / "figures", stem)
+        captions[f"Figure {number}: {FIGURES[stem]}"] = f"figures/{stem}.png"
+    return captions, files
+
+
+def write_report(
+    data: SweepData, out: Path, settings: ReportSettings, *, tuning: pd.DataFrame | None = None
+) -> tuple[Path, list[Path], dict[str, pd.DataFrame]]:
+    """Statistics, figures, ``summary.csv``, ``environment.txt`` and ``report.md`` of ``data`` into ``out``.
+
+    ``environment.txt`` lists the used runs' provenance (:mod:`~lstm_influence.analysis.environment`), followed by
+    ``known_environment.txt`` where one sits in ``out`` (a note on runs that predate the provenance tags).
+
+    Returns:
+        ``(report path, every file written, summaries by metric)``.
+    """
+    stats = statistics(data, settings)
+    figures_rel, files = write_figures(data, stats, settings, out)
+    files.append(write_text(out / SUMMARY_FILE, summary_csv(stats.summaries.values())))
     environments = run_environments(data)
     known = out / KNOWN_FILE
     note = known.read_text(encoding="utf-8") if known.is_file() else None
     files.append(write_text(out / ENVIRONMENT_FILE, environment_text(environments, note)))
     text = render_report(
         data,
-        summaries,
-        scores,
+        stats.summaries,
+        stats.scores,
         figures_rel,
         settings,
-        references=references,
-        rates=rates,
+        measured=measure(stats.summaries, stats.rates, settings),
+        references=stats.references,
+        rates=stats.rates,
         tuning=tuning,
         environments=environments,
         environment_note=note,
         headline=next(iter(figures_rel), None),
     )
     report = write_text(out / "report.md", text)
-    return report, [report, *files], summaries
+    return report, [report, *files], stats.summaries
 
 
 def _tuning_round_trip(tuning: pd.DataFrame | None, out: Path) -> tuple[pd.DataFrame | None, list[Path]]:

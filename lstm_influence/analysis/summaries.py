@@ -3,7 +3,7 @@
 Every function here is pure: tidy frames in, tidy frames out. Nothing reads MLflow or writes files.
 
 Data contract. A *scores* frame (see :func:`metric_scores`) has one row per training run and the columns
-``run_id, dataset, strategy, seed, pair, value, status, diverged, budget``; ``strategy`` is the run's arm (its
+``run_id, dataset, arm, seed, pair, value, status, diverged, budget``; ``arm`` is the run's arm (its
 ``arm`` tag, else its ``strategy`` tag), ``pair`` the key that pairs runs of different arms (seed, budget and
 ``dataset.data_seed``: the same data, initial-weight seed and epochs), and ``status`` is one of
 
@@ -26,6 +26,7 @@ within each dataset × seed block (complete blocks only) are reported beside the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ SUMMARY_COLUMNS = [
     "family",
     "lower_is_better",
     "dataset",
-    "strategy",
+    "arm",
     "n_runs",
     "n_finite",
     "n_worst",
@@ -125,7 +126,7 @@ SUMMARY_COLUMNS = [
 ]
 RATE_COLUMNS = [
     "dataset",
-    "strategy",
+    "arm",
     "n_runs",
     "n_solved",
     "rate",
@@ -139,10 +140,10 @@ RATE_COLUMNS = [
     "p_min",
     "p_holm",
 ]
-SCORE_COLUMNS = ["run_id", "dataset", "strategy", "seed", "pair", "value", "status", "diverged", "budget"]
+SCORE_COLUMNS = ["run_id", "dataset", "arm", "seed", "pair", "value", "status", "diverged", "budget"]
 
 
-def strategy_order(arms: Sequence[str], control: str = names.CONTROL_ARM, order: Sequence[str] = ()) -> list[str]:
+def arm_order(arms: Sequence[str], control: str = names.CONTROL_ARM, order: Sequence[str] = ()) -> list[str]:
     """The control first, then the arms in ``order`` (the order they were swept, :attr:`SweepData.arms`), then
     any others in the order given; no list of arms is fixed in advance."""
     present = list(dict.fromkeys(a for a in arms if isinstance(a, str)))
@@ -161,7 +162,7 @@ def metric_scores(
     """One row per included training run with its score on ``metric`` and how that score was obtained.
 
     Args:
-        runs: the runs frame (columns ``run_id, dataset, strategy, seed, data_seed, diverged, budget`` and
+        runs: the runs frame (columns ``run_id, dataset, arm, seed, data_seed, diverged, budget`` and
             ``included``; see :mod:`lstm_influence.analysis.load`); only rows with ``included`` are used.
         metrics: tidy summary metrics, columns ``run_id, metric, value``.
         metric: the metric to score.
@@ -171,7 +172,7 @@ def metric_scores(
         :data:`SCORE_COLUMNS` (see the module docstring), sorted by dataset, arm and seed.
     """
     used = runs[runs["included"]] if "included" in runs else runs
-    frame = used[["run_id", "dataset", "strategy", "seed", "diverged", "budget"]].copy()
+    frame = used[["run_id", "dataset", "arm", "seed", "diverged", "budget"]].copy()
     frame["diverged"] = frame["diverged"].fillna(False).astype(bool)
     data_seed = used["data_seed"] if "data_seed" in used else pd.Series(np.nan, index=used.index)
     frame["pair"] = [f"seed={s}|epochs={b}|data_seed={d}" for s, b, d in zip(used["seed"], used["budget"], data_seed)]
@@ -198,7 +199,7 @@ def metric_scores(
     frame["value"] = np.where(worst, worst_value, value)
     frame["status"] = status
     # a fixed order (by seed) makes every resample independent of the order the runs were read in
-    frame = frame.sort_values(["dataset", "strategy", "seed", "run_id"], kind="stable")
+    frame = frame.sort_values(["dataset", "arm", "seed", "run_id"], kind="stable")
     return frame[SCORE_COLUMNS].reset_index(drop=True)
 
 
@@ -261,7 +262,7 @@ def compare_with_control(
 
 def _blocks(d: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
     """Seed blocks of one dataset where every arm has a score: index pair key, one column per arm."""
-    wide = d.drop_duplicates(["strategy", "pair"], keep="last").pivot(index="pair", columns="strategy", values="value")
+    wide = d.drop_duplicates(["arm", "pair"], keep="last").pivot(index="pair", columns="arm", values="value")
     return wide.reindex(columns=arms).dropna()
 
 
@@ -303,7 +304,7 @@ def summarize(
             control within ±m (:func:`compare_with_control`); None: no equivalence test, ``margin`` and
             ``p_equiv`` stay empty.
         equivalence_arms: the arms that get the equivalence test; None: every arm.
-        order: the arms' order after the control (:func:`strategy_order`); others follow as they appear.
+        order: the arms' order after the control (:func:`arm_order`); others follow as they appear.
 
     Returns:
         One row per (dataset, arm) with :data:`SUMMARY_COLUMNS`; ``p_holm`` is Holm-adjusted over the metric's
@@ -312,69 +313,115 @@ def summarize(
         datasets (each dataset weighted equally), both with Newcombe's square-and-add interval, and the pooled
         divergence rate; never a pooled location.
     """
-    lower = lower_is_better(metric, higher_is_better)
+    spec = _Spec(
+        metric=metric,
+        family=family,
+        lower=lower_is_better(metric, higher_is_better),
+        control=control,
+        confidence=confidence,
+        margin=margin,
+        equivalence_arms=equivalence_arms,
+    )
     used = scores[scores["status"] != "missing"]
-    datasets = sorted(used["dataset"].unique())
-    arms = strategy_order(used["strategy"].unique(), control, order)
+    arms = arm_order(used["arm"].unique(), control, order)
     rows, blocks = [], {}
-    for dataset in datasets:
+    for dataset in sorted(used["dataset"].unique()):
         d = used[used["dataset"] == dataset]
-        base = d[d["strategy"] == control]
-        present = [a for a in arms if a in set(d["strategy"])]
+        present = [a for a in arms if a in set(d["arm"])]
         blocks[dataset] = _blocks(d, present)
-        ranks = _mean_ranks({dataset: blocks[dataset]}, present, lower, confidence)
-        for arm in present:
-            cell = d[d["strategy"] == arm]
-            values = cell["value"].to_numpy(dtype=float)
-            located = values[(cell["status"] != "worst").to_numpy()]
-            row = {
-                "metric": metric,
-                "family": family,
-                "lower_is_better": lower,
-                "dataset": dataset,
-                "strategy": arm,
-                "n_runs": len(cell),
-                "n_finite": int(located.size),
-                "n_worst": int((cell["status"] == "worst").sum()),
-                "n_censored": int((cell["status"] == "censored").sum()),
-                "seeds": ",".join(str(s) for s in sorted(cell["seed"].dropna().astype(int))),
-                "mean": float(np.mean(located)) if located.size else np.nan,
-                "median": float(np.median(located)) if located.size else np.nan,
-                "iqm": float(iqm(located)) if located.size else np.nan,
-            }
-            low, high = (float(v) for v in iqm_interval(located, confidence=confidence))
-            # A t interval of a skewed, non-negative metric can reach below 0; clipping there cannot lose coverage.
-            row["iqm_low"], row["iqm_high"] = (max(low, 0.0) if non_negative(metric) else low), high
-            if arm in ranks:
-                row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]
-            n_div = int(cell["diverged"].sum())
-            row["n_diverged"] = n_div
-            row["divergence_rate"], row["divergence_low"], row["divergence_high"] = proportion_ci(
-                n_div, len(cell), confidence=confidence
-            )
-            if arm != control and not base.empty:
-                base_values = base["value"].to_numpy(dtype=float)
-                poi = float(probability_of_improvement(values, base_values, lower_is_better=lower))
-                low, high = newcombe_interval(poi, values.size, base_values.size, confidence=confidence)
-                row.update(poi=poi, poi_low=float(low), poi_high=float(high))
-                tested = margin is not None and (equivalence_arms is None or arm in equivalence_arms)
-                row.update(compare_with_control(cell, base, confidence=confidence, margin=margin if tested else None))
-            if metric in CENSORED_METRICS:
-                event = (cell["status"] == "ok").to_numpy()
-                times = np.where(event, values, cell["budget"].to_numpy(dtype=float))
-                km = kaplan_meier_median(times, event, confidence=confidence)
-                row.update(km_median=km.median, km_low=km.low, km_high=km.high, n_reached=km.n_events)
-                budgets = cell["budget"].dropna().unique()
-                row["budget"] = float(budgets.max()) if budgets.size else np.nan
-            rows.append(row)
+        ranks = _mean_ranks({dataset: blocks[dataset]}, present, spec.lower, confidence)
+        rows += [_cell_row(d, dataset, arm, ranks.get(arm), spec) for arm in present]
     out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     if not out.empty:
         out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
         out["p_equiv_holm"] = holm(out["p_equiv"].to_numpy(dtype=float))
-    aggregate = _aggregate_rows(used, out, blocks, metric, family, arms, control, lower, confidence)
+    aggregate = _aggregate_rows(used, out, blocks, metric, family, arms, control, spec.lower, confidence)
     if aggregate:
         out = pd.concat([out, pd.DataFrame(aggregate, columns=SUMMARY_COLUMNS)], ignore_index=True)
     return out
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What :func:`summarize` computes for every cell of one metric (its arguments, the direction resolved)."""
+
+    metric: str
+    family: str
+    lower: bool
+    control: str
+    confidence: float
+    margin: float | None
+    equivalence_arms: Sequence[str] | None
+
+
+def _cell_row(d: pd.DataFrame, dataset: str, arm: str, rank: tuple | None, spec: _Spec) -> dict:
+    """One dataset × arm row of the summary: location, mean rank, divergence, the comparison with the control and,
+    for a censored metric, the Kaplan–Meier median. ``d``: the dataset's scores; ``rank``: the arm's mean rank
+    ``(mean, low, high, n_blocks)``, None where the dataset has no complete block."""
+    cell = d[d["arm"] == arm]
+    row = {"metric": spec.metric, "family": spec.family, "lower_is_better": spec.lower, "dataset": dataset, "arm": arm}
+    row.update(_location(cell, spec.metric, spec.confidence))
+    if rank is not None:
+        row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = rank
+    n_div = int(cell["diverged"].sum())
+    row["n_diverged"] = n_div
+    row["divergence_rate"], row["divergence_low"], row["divergence_high"] = proportion_ci(
+        n_div, len(cell), confidence=spec.confidence
+    )
+    base = d[d["arm"] == spec.control]
+    if arm != spec.control and not base.empty:
+        tested = spec.margin is not None and (spec.equivalence_arms is None or arm in spec.equivalence_arms)
+        row.update(_against_control(cell, base, spec, margin=spec.margin if tested else None))
+    if spec.metric in CENSORED_METRICS:
+        row.update(_time_to_target(cell, spec.confidence))
+    return row
+
+
+def _location(cell: pd.DataFrame, metric: str, confidence: float) -> dict:
+    """Counts, seeds and the location of the runs that did not take the worst value: mean, median, IQM with its
+    interval."""
+    located = cell["value"].to_numpy(dtype=float)[(cell["status"] != "worst").to_numpy()]
+    row = {
+        "n_runs": len(cell),
+        "n_finite": int(located.size),
+        "n_worst": int((cell["status"] == "worst").sum()),
+        "n_censored": int((cell["status"] == "censored").sum()),
+        "seeds": ",".join(str(s) for s in sorted(cell["seed"].dropna().astype(int))),
+        "mean": float(np.mean(located)) if located.size else np.nan,
+        "median": float(np.median(located)) if located.size else np.nan,
+        "iqm": float(iqm(located)) if located.size else np.nan,
+    }
+    low, high = (float(v) for v in iqm_interval(located, confidence=confidence))
+    # A t interval of a skewed, non-negative metric can reach below 0; clipping there cannot lose coverage.
+    row["iqm_low"], row["iqm_high"] = (max(low, 0.0) if non_negative(metric) else low), high
+    return row
+
+
+def _against_control(cell: pd.DataFrame, base: pd.DataFrame, spec: _Spec, *, margin: float | None) -> dict:
+    """P(improvement) over the control with Newcombe's interval, and the test and difference
+    (:func:`compare_with_control`)."""
+    values, base_values = cell["value"].to_numpy(dtype=float), base["value"].to_numpy(dtype=float)
+    poi = float(probability_of_improvement(values, base_values, lower_is_better=spec.lower))
+    low, high = newcombe_interval(poi, values.size, base_values.size, confidence=spec.confidence)
+    row = {"poi": poi, "poi_low": float(low), "poi_high": float(high)}
+    row.update(compare_with_control(cell, base, confidence=spec.confidence, margin=margin))
+    return row
+
+
+def _time_to_target(cell: pd.DataFrame, confidence: float) -> dict:
+    """The Kaplan–Meier median of a censored metric (runs not ``ok`` censored at the budget) and the budget."""
+    values = cell["value"].to_numpy(dtype=float)
+    event = (cell["status"] == "ok").to_numpy()
+    times = np.where(event, values, cell["budget"].to_numpy(dtype=float))
+    km = kaplan_meier_median(times, event, confidence=confidence)
+    budgets = cell["budget"].dropna().unique()
+    return {
+        "km_median": km.median,
+        "km_low": km.low,
+        "km_high": km.high,
+        "n_reached": km.n_events,
+        "budget": float(budgets.max()) if budgets.size else np.nan,
+    }
 
 
 def _aggregate_rows(
@@ -388,23 +435,23 @@ def _aggregate_rows(
     lower: bool,
     confidence: float,
 ) -> list[dict]:
-    by_arm = {a: set(used.loc[used["strategy"] == a, "dataset"]) for a in arms}
+    by_arm = {a: set(used.loc[used["arm"] == a, "dataset"]) for a in arms}
     shared = sorted(set.intersection(*by_arm.values())) if by_arm else []
     if len(shared) < 2:
         return []
     ranks = _mean_ranks({d: blocks[d][arms] for d in shared}, arms, lower, confidence)
     rows = []
     for arm in arms:
-        cells = used[used["dataset"].isin(shared) & (used["strategy"] == arm)]
+        cells = used[used["dataset"].isin(shared) & (used["arm"] == arm)]
         row: dict = {"metric": metric, "family": family, "lower_is_better": lower, "dataset": ALL_DATASETS}
-        row.update(strategy=arm, n_runs=len(cells), n_diverged=int(cells["diverged"].sum()))
+        row.update(arm=arm, n_runs=len(cells), n_diverged=int(cells["diverged"].sum()))
         row["divergence_rate"], row["divergence_low"], row["divergence_high"] = proportion_ci(
             row["n_diverged"], row["n_runs"], confidence=confidence
         )
         if arm in ranks:
             row["mean_rank"], row["mean_rank_low"], row["mean_rank_high"], row["n_blocks"] = ranks[arm]
         if arm != control and control in by_arm:
-            cell = per_dataset[per_dataset["dataset"].isin(shared) & (per_dataset["strategy"] == arm)]
+            cell = per_dataset[per_dataset["dataset"].isin(shared) & (per_dataset["arm"] == arm)]
             row["poi"], row["poi_low"], row["poi_high"] = mover_mean_interval(
                 cell["poi"], cell["poi_low"], cell["poi_high"]
             )
@@ -428,25 +475,25 @@ def solved_rates(
         scores: :func:`metric_scores` of ``conv/epochs_to_target``.
         control: the reference arm.
         confidence: the rate intervals' two-sided level.
-        order: the arms' order after the control (:func:`strategy_order`); others follow as they appear.
+        order: the arms' order after the control (:func:`arm_order`); others follow as they appear.
 
     Returns:
-        :data:`RATE_COLUMNS`, one row per dataset × arm in :func:`strategy_order`: ``n_solved`` of ``n_runs`` with
+        :data:`RATE_COLUMNS`, one row per dataset × arm in :func:`arm_order`: ``n_solved`` of ``n_runs`` with
         the Clopper–Pearson interval; against the control, paired by seed: the exact McNemar test on the pairs
         only one of the two solved (``arm_only``, ``control_only``), or Fisher's exact test where some run has no
         partner; ``p_min`` the smallest p the design allows, ``p_holm`` Holm-adjusted over every comparison here.
     """
     used = scores[scores["status"] != "missing"]
-    arms = strategy_order(used["strategy"].unique(), control, order)
+    arms = arm_order(used["arm"].unique(), control, order)
     rows = []
     for dataset in sorted(used["dataset"].unique()):
         d = used[used["dataset"] == dataset]
-        base = d[d["strategy"] == control]
-        for arm in (a for a in arms if a in set(d["strategy"])):
-            cell = d[d["strategy"] == arm]
+        base = d[d["arm"] == control]
+        for arm in (a for a in arms if a in set(d["arm"])):
+            cell = d[d["arm"] == arm]
             solved = int((cell["status"] == "ok").sum())
             rate, low, high = proportion_ci(solved, len(cell), confidence=confidence)
-            row = {"dataset": dataset, "strategy": arm, "n_runs": len(cell), "n_solved": solved}
+            row = {"dataset": dataset, "arm": arm, "n_runs": len(cell), "n_solved": solved}
             row.update(rate=rate, rate_low=low, rate_high=high)
             if arm != control and not base.empty:
                 row.update(_compare_rates(cell, base))
@@ -532,16 +579,16 @@ def convergence_bands(
     checked in :mod:`~lstm_influence.analysis.coverage`), clipped at 0 for a metric declared non-negative.
 
     Args:
-        history: tidy per-epoch metrics, columns ``run_id, dataset, strategy, seed, metric, step, value``.
+        history: tidy per-epoch metrics, columns ``run_id, dataset, arm, seed, metric, step, value``.
         metric: the per-epoch metric to summarise.
         confidence: the band's two-sided level.
 
     Returns:
-        Columns ``dataset, strategy, step, n, iqm, low, high``. At each epoch only the runs that logged a finite
+        Columns ``dataset, arm, step, n, iqm, low, high``. At each epoch only the runs that logged a finite
         value count, so a run that diverged (or stopped early) leaves the curve after its last finite epoch; the
         band is NaN where fewer than two runs remain.
     """
-    columns = ["dataset", "strategy", "step", "n", "iqm", "low", "high"]
+    columns = ["dataset", "arm", "step", "n", "iqm", "low", "high"]
     h = history[history["metric"] == metric].copy()
     if h.empty:
         return pd.DataFrame(columns=columns)
@@ -549,7 +596,7 @@ def convergence_bands(
     h = h[np.isfinite(h["value"])]
     floor = 0.0 if non_negative(metric) else -np.inf
     parts = []
-    for (dataset, arm), cell in h.groupby(["dataset", "strategy"], sort=True):
+    for (dataset, arm), cell in h.groupby(["dataset", "arm"], sort=True):
         grid = cell.pivot_table(index="step", columns="run_id", values="value", aggfunc="last").sort_index()
         values = grid.to_numpy(dtype=float)
         present = ~np.isnan(values)
@@ -564,7 +611,7 @@ def convergence_bands(
             pd.DataFrame(
                 {
                     "dataset": dataset,
-                    "strategy": arm,
+                    "arm": arm,
                     "step": grid.index.to_numpy(),
                     "n": present.sum(axis=1),
                     "iqm": point,

@@ -104,43 +104,48 @@ def tuning_table(runs: pd.DataFrame, *, latest_only: bool = True) -> pd.DataFram
         return empty
     if latest_only:
         studies = studies.sort_values("start_time").groupby([tag(names.DATASET), tag(names.STRATEGY)]).tail(1)
-
-    def column(frame: pd.DataFrame, name: str) -> pd.Series:
-        return frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
-
-    table = pd.DataFrame(
-        {
-            "dataset": column(studies, tag(names.DATASET)),
-            "strategy": column(studies, tag(names.STRATEGY)),
-            "budget": column(studies, tag(names.STUDY_BUDGET)).map(_integer),
-            "trials": column(studies, tag(names.TRIALS_DONE)).map(_integer),
-            "pruned": column(studies, tag(names.TRIALS_PRUNED)).map(_integer),
-            "failed": column(studies, tag(names.TRIALS_FAILED)).map(_integer),
-            "metric": column(studies, tag(names.STUDY_OBJECTIVE)),
-            "best_value": column(studies, metric(TUNE_BEST_VALUE)).map(_number),
-            "default_value": column(studies, metric(TUNE_DEFAULT_VALUE)).map(_number),
-            "best_trial": column(studies, tag(names.BEST_TRIAL)).map(_integer),
-            "best_is_default": column(studies, tag(names.BEST_IS_DEFAULT)).map(lambda v: v == "True"),
-            "sampler": column(studies, tag(names.STUDY_SAMPLER)).fillna("unrecorded"),
-            "search_trials": column(studies, tag(names.SEARCH_TRIALS)).map(_integer),
-            "searched": column(studies, tag(names.STUDY_SEARCHED)).map(lambda v: v == "True"),
-        }
-    )
+    table = _study_summary(studies)
     table["improvement"] = table["default_value"] - table["best_value"]
     table["relative_improvement"] = table["improvement"] / table["default_value"].where(table["default_value"] != 0)
-    best_columns = sorted(name for name in studies.columns if name.startswith(BEST_PREFIX))
-    for name in best_columns:
+    for name in sorted(name for name in studies.columns if name.startswith(BEST_PREFIX)):
         table["best." + name[len(BEST_PREFIX) :]] = studies[name].map(_decode)
     for name in sorted(name for name in studies.columns if name.startswith(TRIED_PREFIX)):
         table["tried." + name[len(TRIED_PREFIX) :]] = studies[name].map(_integer)
-    table["tuned_label"] = column(studies, tag(names.TUNED_LABEL))
-    table["study"] = column(studies, tag(names.OPTUNA_STUDY))
+    table["tuned_label"] = _column(studies, tag(names.TUNED_LABEL))
+    table["study"] = _column(studies, tag(names.OPTUNA_STUDY))
     table["parent_run_id"] = studies["run_id"]
-    table["status"] = column(studies, "status")
-    table["start_time"] = column(studies, "start_time")
+    table["status"] = _column(studies, "status")
+    table["start_time"] = _column(studies, "start_time")
     per_param = [c for c in table.columns if c.startswith(("best.", "tried."))]
     ordered = COLUMNS + per_param + TRAILING
     return table[ordered].sort_values(["dataset", "strategy", "start_time"]).reset_index(drop=True)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """``frame[name]``, or NaN where no study logged it."""
+    return frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
+
+
+def _study_summary(studies: pd.DataFrame) -> pd.DataFrame:
+    """Each study's strategy, dataset, trial counts, objective, best and default scores and sampler, typed."""
+    return pd.DataFrame(
+        {
+            "dataset": _column(studies, tag(names.DATASET)),
+            "strategy": _column(studies, tag(names.STRATEGY)),
+            "budget": _column(studies, tag(names.STUDY_BUDGET)).map(_integer),
+            "trials": _column(studies, tag(names.TRIALS_DONE)).map(_integer),
+            "pruned": _column(studies, tag(names.TRIALS_PRUNED)).map(_integer),
+            "failed": _column(studies, tag(names.TRIALS_FAILED)).map(_integer),
+            "metric": _column(studies, tag(names.STUDY_OBJECTIVE)),
+            "best_value": _column(studies, metric(TUNE_BEST_VALUE)).map(_number),
+            "default_value": _column(studies, metric(TUNE_DEFAULT_VALUE)).map(_number),
+            "best_trial": _column(studies, tag(names.BEST_TRIAL)).map(_integer),
+            "best_is_default": _column(studies, tag(names.BEST_IS_DEFAULT)).map(lambda v: v == "True"),
+            "sampler": _column(studies, tag(names.STUDY_SAMPLER)).fillna("unrecorded"),
+            "search_trials": _column(studies, tag(names.SEARCH_TRIALS)).map(_integer),
+            "searched": _column(studies, tag(names.STUDY_SEARCHED)).map(lambda v: v == "True"),
+        }
+    )
 
 
 def runs_frame(runs: list[tracking.Run]) -> pd.DataFrame:

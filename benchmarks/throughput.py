@@ -190,11 +190,12 @@ def _timer(function, part: str, seconds: dict[str, float]):
 def first_epoch_extra(uri: str) -> float:
     """The latest run's first epoch minus its median later epoch (``time/epoch_s``): compiling the train step."""
     from lstm_influence import tracking
+    from lstm_influence.metrics import EPOCH_TIME
 
     client = tracking.make_client(uri)
     experiment = client.get_experiment_by_name("benchmark")
     (latest,) = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
-    epochs = sorted(client.get_metric_history(latest.info.run_id, "time/epoch_s"), key=lambda point: point.step)
+    epochs = sorted(client.get_metric_history(latest.info.run_id, EPOCH_TIME), key=lambda point: point.step)
     return epochs[0].value - statistics.median(point.value for point in epochs[1:])
 
 

@@ -2,10 +2,10 @@
 
 :func:`run` reads top to bottom:
 
-1. :func:`prepare` checks the config's values, loads the data, sizes the strategy to it, sets the backend's threads
-   and builds the model. Everything a user's mistake can break happens here, before an MLflow run exists, so a
-   typo leaves no FAILED run behind. A child of a sweep or a tuning study is the exception: its parent counts its
-   children, so a child that cannot start is still recorded FAILED.
+1. :func:`prepare` checks the config once (:func:`lstm_influence.config.validate`), loads the data, sizes the
+   strategy to it, sets the backend's threads and builds the model. Everything a user's mistake can break happens
+   here, before an MLflow run exists, so a typo leaves no FAILED run behind. A child of a sweep or a tuning study
+   is the exception: its parent counts its children, so a child that cannot start is still recorded FAILED.
 2. :func:`train`, inside the open run, proves the influence landed, logs the reference losses, trains with the
    epoch monitor (:mod:`lstm_influence.training.monitoring`), tests, and logs the summary metrics of the contract.
 3. The run ends with its key numbers in words, then the MLflow link.
@@ -24,18 +24,21 @@ from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
 from lstm_influence import names, tracking
-from lstm_influence.config.schema import ConfigError, check_keys, flatten, run_name
-from lstm_influence.datasets import load_dataset
+from lstm_influence.config.identity import flatten, run_name
+from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.validation import validate
+from lstm_influence.datasets import load_valid
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset, DatasetError
 from lstm_influence.metrics import INIT_VAL_LOSS, INIT_VAL_NORM_LOSS, TEST_BPC, TEST_LOSS, TEST_NORM_LOSS
-from lstm_influence.model import MonitoredModel, build_model, check_run_values, evaluation_batch_size
-from lstm_influence.strategies import Strategy, make_strategy
+from lstm_influence.strategies import Strategy, strategy_for_data
 from lstm_influence.tracking.provenance import dataset_label
 from lstm_influence.training import curves as metrics
 from lstm_influence.training import monitoring
 from lstm_influence.training.backend import apply_threads
 from lstm_influence.training.context import STANDALONE, RunContext
+from lstm_influence.training.performance import evaluation_batch_size
 from lstm_influence.training.threads import ALONE, JobShare, resolve_threads
+from lstm_influence.training.trainable import MonitoredModel, build_model
 
 # A user's mistake in the config or the data: reported in one line, without a traceback.
 USER_ERRORS = (ConfigError, DatasetError)
@@ -67,11 +70,10 @@ def prepare(cfg: DictConfig, share: JobShare = ALONE) -> Prepared:
         ConfigError: a key no schema declares, a value that cannot work, or a strategy that does not fit the data.
         DatasetError: data that cannot be read or used.
     """
-    check_keys(cfg)
-    check_run_values(cfg)
-    data = load_dataset(cfg)
+    valid = validate(cfg)
+    data = load_valid(valid)
     units, batch_size = int(cfg.model.units), int(cfg.train.batch_size)
-    strategy = make_strategy(cfg, input_dim=data.n_features, units=units, seq_len=data.seq_len)
+    strategy = strategy_for_data(valid, data)  # the strategy's own validate(), the one check that needs the data
     # Before the backend's first computation: TensorFlow and XLA read their thread counts once.
     threads = resolve_threads(
         cfg.train.threads, units=units, input_dim=data.n_features, batch_size=batch_size, share=share

@@ -133,11 +133,7 @@ def load(
     Raises:
         DatasetError: naming the bad value and what would be valid.
     """
-    if target is None:
-        raise DatasetError("dataset.target=null: dataset=csv needs the target column (dataset.target=<column>)")
-    for key, value in (("seq_len", seq_len), ("horizon", horizon)):
-        if value < 1:
-            raise DatasetError(f"dataset.{key}={value}: expected a positive integer")
+    _check_arguments(target, seq_len, horizon)
     fractions = check_fractions(
         SimpleNamespace(train_frac=train_frac, val_frac=val_frac, test_frac=test_frac), "dataset=csv"
     )
@@ -169,6 +165,14 @@ def load(
     if task == "regression":
         return _regression(name, frame, target, source, x, ends, blocks, horizon, metadata, spans, list(features))
     return _classification(name, frame, target, source, x, ends, horizon, metadata, spans, list(features))
+
+
+def _check_arguments(target: str | None, seq_len: int, horizon: int) -> None:
+    if target is None:
+        raise DatasetError("dataset.target=null: dataset=csv needs the target column (dataset.target=<column>)")
+    for key, value in (("seq_len", seq_len), ("horizon", horizon)):
+        if value < 1:
+            raise DatasetError(f"dataset.{key}={value}: expected a positive integer")
 
 
 def _scaling_note(feature_mean: np.ndarray, feature_std: np.ndarray) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from lstm_influence.datasets.base import (
     cross_entropy,
     unigram_probs,
 )
-from lstm_influence.datasets.reference import fit_kneser_ney, ngram_cross_entropy, window_positions
+from lstm_influence.datasets.reference import KneserNeyModel, fit_kneser_ney, ngram_cross_entropy, window_positions
 
 SPLITS = ("train", "val", "test")
 UNK = 0
@@ -155,10 +155,7 @@ def load_config(cfg: DictConfig) -> Dataset:
     parts = {split: ids[start:stop] for split, (start, stop) in zip(SPLITS, bounds)}
     arrays, spans = _windows(parts, bounds, seq_len, int(cfg.stride))
     baseline, smooth = _unigram_losses(parts["train"], arrays, n_classes)
-    ngram = fit_kneser_ney(parts["train"], n_classes)
-    reference = {
-        split: ngram_cross_entropy(ngram, *window_positions(*arrays[split], ngram.order)) for split in ("val", "test")
-    }
+    ngram, reference = _ngram_reference(parts["train"], arrays, n_classes)
     metadata = {
         "source": BUNDLED_SOURCE if cfg.path is None else f"user text file {source}",
         "file": source,
@@ -210,6 +207,17 @@ def _unigram_losses(
     smooth = bool(np.any(counts == 0))
     probs = unigram_probs(train, n_classes, smooth=smooth)
     return {split: cross_entropy(probs, y) for split, (_, y) in arrays.items()}, smooth
+
+
+def _ngram_reference(
+    train: np.ndarray, arrays: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int
+) -> tuple[KneserNeyModel, dict[str, float]]:
+    """The Kneser-Ney n-gram fitted on ``train``, and its cross-entropy on the val and test windows."""
+    ngram = fit_kneser_ney(train, n_classes)
+    reference = {
+        split: ngram_cross_entropy(ngram, *window_positions(*arrays[split], ngram.order)) for split in ("val", "test")
+    }
+    return ngram, reference
 
 
 def _check(cfg: DictConfig) -> None:

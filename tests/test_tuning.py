@@ -257,8 +257,8 @@ class PoisonedSplit:
 def _poison(monkeypatch):
     import lstm_influence.training.runner as runner
 
-    load = runner.load_dataset
-    monkeypatch.setattr(runner, "load_dataset", lambda cfg: dataclasses.replace(load(cfg), test=PoisonedSplit()))
+    load = runner.load_valid
+    monkeypatch.setattr(runner, "load_valid", lambda valid: dataclasses.replace(load(valid), test=PoisonedSplit()))
 
 
 class TinyStudy(NamedTuple):

@@ -22,12 +22,14 @@ from lstm_influence.analysis.plots.style import (
 
 
 def new_axes(ax: Axes | None, size: tuple[float, float] = (4.2, 3.3)) -> Axes:
+    """``ax``, or the axes of a new figure of ``size`` inches."""
     if ax is not None:
         return ax
     return Figure(figsize=size, layout="constrained").add_subplot()
 
 
 def no_data(ax: Axes, text: str = "no data") -> Axes:
+    """``ax`` emptied of ticks, with ``text`` in its middle."""
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#666666")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -40,12 +42,14 @@ def finite_mask(values: pd.Series) -> np.ndarray:
 
 
 def wants_log(values: np.ndarray, ratio: float = 30.0) -> bool:
+    """Whether the positive finite ``values`` span more than ``ratio`` (a log axis shows them better)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return bool(v.size and v.min() > 0 and v.max() / v.min() > ratio)
 
 
 def despine(ax: Axes) -> None:
+    """No top or right spine."""
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 

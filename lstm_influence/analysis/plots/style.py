@@ -22,39 +22,19 @@ TOL_MUTED = (
     "#88CCEE",  # cyan: the two pale ones last, where a line is faintest on white
     "#DDCC77",  # sand
 )
-
-
 CONTROL_STYLE = {"color": "#000000", "marker": "o", "linestyle": "-"}
-
-
 #: Fourteen filled shapes, none the control's circle; with four line styles, (marker, line style) pairs repeat only
 #: after 28 arms, so arms stay distinct where colour is lost (greyscale print, colour-vision deficiency). No dotted
 #: style: a dotted line next to its seeds' faint lines is the hardest to follow.
 MARKERS = ("s", "^", "D", "v", "P", "X", "*", "p", "h", "<", ">", "d", "H", "8")
-
-
 LINESTYLES = ("--", "-.", (0, (5, 1.5, 1, 1.5, 1, 1.5)), "-")
-
-
 GRID = {"color": "#dddddd", "linewidth": 0.6}
-
-
 ROW_SHADE = "#f2f2f2"
-
-
 REFERENCE_GREY = "#666666"
-
-
 #: Inches per arm row on categorical axes for a one-line name, and per further line of a wrapped one.
 ROW_HEIGHT = 0.27
-
-
 LINE_HEIGHT = 0.19
-
-
 LABEL_WIDTH = 24
-
-
 SEED_ALPHA = 0.45
 
 

@@ -175,6 +175,7 @@ EXTRA_NORM_RATIO = _declare("influence/extra_norm_ratio", _NONE, _NN, _SUMMARY, 
 
 # --- tuning metrics: a score is val/norm_loss after the objective (final, best or aulc), or the divergence penalty --
 TRIAL_OBJECTIVE = _declare("tune/objective", _LOWER, _NN, _TUNING, "on a trial's run: its score")
+TRIAL_PRUNED = _declare("tune/pruned", _NONE, _UNIT, _TUNING, "on a trial's run: 1 when the pruner stopped it early")
 TUNE_BEST_VALUE = _declare("tune/best_value", _LOWER, _NN, _TUNING, "on a study's parent: the best score")
 TUNE_DEFAULT_VALUE = _declare("tune/default_value", _LOWER, _NN, _TUNING, "on a study's parent: the default's score")
 TUNE_IMPROVEMENT = _declare("tune/improvement", _HIGHER, UNBOUNDED, _TUNING, "on a study's parent: default - best")
@@ -197,7 +198,7 @@ def of_kind(kind: Kind) -> tuple[str, ...]:
     """The declared metrics of one kind, in the order declared.
 
     >>> of_kind(Kind.TUNING)[:2]
-    ('tune/objective', 'tune/best_value')
+    ('tune/objective', 'tune/pruned')
     """
     return tuple(name for name, metric in CATALOG.items() if metric.kind is kind)
 

@@ -28,6 +28,7 @@ SWEEP_ATTEMPT = "sweep_attempt"
 TF_THREADS = "tf_threads"
 ERROR = "error"  # why a run ended FAILED
 DIVERGED = "diverged"  # why a run diverged (the metric stab/diverged says whether)
+STOPPED_EARLY = "stopped_early"  # what stopped a run before its budget (the metric tune/pruned says whether)
 SUPERSEDED_BY = "superseded_by"  # on a soft-deleted run: the run that re-ran its config
 
 # --- provenance: on every run (see tracking/provenance.py) ---------------------------------------------------------

@@ -552,7 +552,7 @@ def test_aggregate_rows_are_scale_free(analysed):
 
 
 def test_reference_predictors_are_reported_and_disagreement_flagged(analysed):
-    from lstm_influence.analysis.summaries import reference_predictors
+    from lstm_influence.analysis.bands import reference_predictors
 
     data = analysed.result.data
     refs = reference_predictors(data.metrics, data.runs).set_index(["dataset", "predictor", "split"])
@@ -566,7 +566,7 @@ def test_reference_predictors_are_reported_and_disagreement_flagged(analysed):
 
 
 def test_convergence_bands_are_per_epoch_iqm(analysed):
-    from lstm_influence.analysis.summaries import convergence_bands
+    from lstm_influence.analysis.bands import convergence_bands
 
     data = analysed.result.data
     bands = convergence_bands(data.history)

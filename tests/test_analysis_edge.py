@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from lstm_influence import tracking
 from lstm_influence.analysis import analyse, plots
+from lstm_influence.analysis.bands import convergence_bands
 from lstm_influence.analysis.estimators import (
     hodges_lehmann_paired,
     iqm_interval,
@@ -24,7 +25,7 @@ from lstm_influence.analysis.estimators import (
     signed_rank_test,
 )
 from lstm_influence.analysis.load import RunRecord, runs_frame, select_runs
-from lstm_influence.analysis.summaries import arm_order, convergence_bands, metric_scores, summarize
+from lstm_influence.analysis.summaries import arm_order, metric_scores, summarize
 from tests.helpers import Store
 
 

@@ -15,9 +15,9 @@ from lstm_influence.analysis import plots
 from lstm_influence.analysis.coverage import rate_coverage, wilson_ci
 from lstm_influence.analysis.estimators import mcnemar_exact, min_p_mcnemar, proportion_ci
 from lstm_influence.analysis.measured import measure
+from lstm_influence.analysis.rates import PAIRED_RATE_TEST, UNPAIRED_RATE_TEST, solved_rates
 from lstm_influence.analysis.result_sections import solved_section
 from lstm_influence.analysis.settings import ReportSettings
-from lstm_influence.analysis.summaries import PAIRED_RATE_TEST, UNPAIRED_RATE_TEST, solved_rates
 
 
 def _scores(cells: dict[tuple[str, str], list[str]], *, drop: tuple[str, str, int] | None = None) -> pd.DataFrame:

@@ -21,10 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from lstm_influence.analysis import pipeline, plots
+from lstm_influence.analysis.bands import convergence_bands
 from lstm_influence.analysis.coverage import clipped_band_coverage
 from lstm_influence.analysis.estimators import iqm_interval
 from lstm_influence.analysis.pipeline import analyse_files
-from lstm_influence.analysis.summaries import convergence_bands, solved_rates
+from lstm_influence.analysis.rates import solved_rates
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"

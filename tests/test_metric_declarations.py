@@ -50,6 +50,7 @@ CONTRACT = {
     },
     Kind.TUNING: {
         "tune/objective",
+        "tune/pruned",
         "tune/best_value",
         "tune/default_value",
         "tune/improvement",
@@ -101,6 +102,7 @@ def test_the_constants_keep_their_names():
         "LOSS_SPIKES": "stab/loss_spikes",
         "GRAD_SPIKES": "stab/grad_spikes",
         "DIVERGED_METRIC": "stab/diverged",
+        "TRIAL_PRUNED": "tune/pruned",
         "RETENTION": "influence/retention",
         "EXTRA_NORM_RATIO": "influence/extra_norm_ratio",
         "TRIAL_OBJECTIVE": "tune/objective",
@@ -147,6 +149,7 @@ def test_directions_and_bounds_agree_with_what_the_metrics_are():
         "gates/saturated_frac",
         "final/epoch",
         "best/epoch",
+        "tune/pruned",
         "influence/retention",
         "influence/extra_norm_ratio",
     }

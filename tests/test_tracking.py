@@ -15,8 +15,8 @@ from filelock import FileLock
 
 from lstm_influence import names, tracking
 from lstm_influence.metrics import TRAIN_LOSS, VAL_LOSS
-from lstm_influence.tracking import store
-from lstm_influence.tracking.store import StoreError
+from lstm_influence.tracking import sqlite_store, store
+from lstm_influence.tracking.sqlite_store import StoreError
 from tests.helpers import experiment_script, start_together, store_uri
 
 
@@ -34,7 +34,7 @@ def revisions(database: Path) -> list[str]:
 def template_cache(tmp_path, monkeypatch) -> Path:
     """A private, empty template cache: the test sees a machine that never created a store."""
     cache = tmp_path / "cache"
-    monkeypatch.setenv(store.TEMPLATE_DIR_ENV, str(cache))
+    monkeypatch.setenv(sqlite_store.TEMPLATE_DIR_ENV, str(cache))
     return cache
 
 
@@ -129,12 +129,12 @@ def test_a_new_store_is_a_copy_of_the_migrated_template(tmp_path, template_cache
     first = tmp_path / "first.db"
     tracking.make_client(f"sqlite:///{first}")
     (template,) = template_cache.glob("mlflow-*.db")
-    assert store.is_template_copy(template) and store.is_template_copy(first)
-    assert revisions(first) == revisions(template) == [store.schema_head()]
+    assert sqlite_store.is_template_copy(template) and sqlite_store.is_template_copy(first)
+    assert revisions(first) == revisions(template) == [sqlite_store.schema_head()]
     built = template.stat().st_mtime_ns
     second = tmp_path / "second.db"
     client = tracking.make_client(f"sqlite:///{second}")
-    assert store.is_template_copy(second)  # copied: a schema MLflow created itself has user_version 0
+    assert sqlite_store.is_template_copy(second)  # copied: a schema MLflow created itself has user_version 0
     assert template.stat().st_mtime_ns == built  # the template is made once per MLflow version, then reused
     assert set(tables(second)) == set(tables(first))
     default = client.get_experiment("0")  # MLflow finished its own set-up on the copy, not in the template's folder
@@ -145,23 +145,23 @@ def test_a_new_store_is_a_copy_of_the_migrated_template(tmp_path, template_cache
 def test_without_a_template_mlflow_creates_the_schema_itself(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would go")
-    monkeypatch.setenv(store.TEMPLATE_DIR_ENV, str(blocker / "cache"))
+    monkeypatch.setenv(sqlite_store.TEMPLATE_DIR_ENV, str(blocker / "cache"))
     database = tmp_path / "fallback.db"
     client = tracking.make_client(f"sqlite:///{database}")
-    assert not store.is_template_copy(database)  # the public path: MLflow's own schema creation
-    assert revisions(database) == [store.schema_head()]
+    assert not sqlite_store.is_template_copy(database)  # the public path: MLflow's own schema creation
+    assert revisions(database) == [sqlite_store.schema_head()]
     experiment_id = tracking.get_or_create_experiment(client, "fallback")
     run_id = tracking.create_run(client, experiment_id, "r", {})
     assert client.get_run(run_id).info.run_name == "r"
 
 
 def test_without_readable_migrations_the_store_still_opens_and_skips_the_version_check(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "_migrations", lambda: None)  # an MLflow that lays out its migrations differently
-    monkeypatch.setenv(store.TEMPLATE_DIR_ENV, str(tmp_path / "cache"))
-    assert store.schema_head() is None
+    monkeypatch.setattr(sqlite_store, "_migrations", lambda: None)  # an MLflow that lays out its migrations differently
+    monkeypatch.setenv(sqlite_store.TEMPLATE_DIR_ENV, str(tmp_path / "cache"))
+    assert sqlite_store.schema_head() is None
     database = tmp_path / "store.db"
     tracking.make_client(f"sqlite:///{database}")
-    assert store.is_template_copy(database) and len(revisions(database)) == 1
+    assert sqlite_store.is_template_copy(database) and len(revisions(database)) == 1
     store._opened.clear()
     tracking.make_client(f"sqlite:///{database}")  # reopened: the schema checks that need no migrations still run
 
@@ -436,15 +436,15 @@ def test_four_commands_started_at_once_on_a_new_store_all_succeed_and_leave_it_i
         cache = tmp_path / "blocker" / "cache"
     started = time.monotonic()
     # Started together once all have imported MLflow (seconds on a loaded machine), not after a guessed delay.
-    results = start_together(FIRST_COMMAND, uri, tmp_path, 4, env={store.TEMPLATE_DIR_ENV: str(cache)})
+    results = start_together(FIRST_COMMAND, uri, tmp_path, 4, env={sqlite_store.TEMPLATE_DIR_ENV: str(cache)})
     wall = time.monotonic() - started
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
     print(f"4 processes: {wall:.1f} s wall; store opened in", [result.stdout.split()[-1] for result in results])
 
-    assert not [name for name in tables(database) if name.startswith(store.LEFTOVER_PREFIX)]
-    assert revisions(database) == [store.schema_head()]
-    assert store.is_template_copy(database) == template  # each path really ran
+    assert not [name for name in tables(database) if name.startswith(sqlite_store.LEFTOVER_PREFIX)]
+    assert revisions(database) == [sqlite_store.schema_head()]
+    assert sqlite_store.is_template_copy(database) == template  # each path really ran
     client = tracking.make_client(uri)
     (experiment,) = [e for e in client.search_experiments() if e.name == "together"]
     runs = tracking.search_all_runs(client, experiment.experiment_id)

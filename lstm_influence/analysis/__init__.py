@@ -4,8 +4,9 @@ Modules:
     estimators: array estimators, pure numpy (IQM and its Tukey–McLaughlin interval, P(improvement) with
         Newcombe's interval, exact signed-rank and rank-sum tests, Hodges–Lehmann differences, Holm, mean ranks,
         Clopper–Pearson rates, the exact McNemar test, Kaplan–Meier medians).
-    summaries: the estimators per dataset × arm over tidy frames (scores, summaries, solved rates, reference
-        predictors, curves).
+    summaries: the estimators per dataset × arm over tidy frames (scores, each metric's summary against the control).
+    rates: the solved rates per dataset × arm (Clopper–Pearson, exact McNemar or Fisher).
+    bands: learning-curve bands across seeds and the reference predictors' losses.
     coverage: the intervals' coverage, by simulation at a given number of seeds (exactly for rates).
     load: read a sweep from any MLflow tracking URI into tidy frames. Runs carry ``strategy`` and ``arm`` tags;
         from here on every frame has an ``arm`` column (the ``arm`` tag, else the ``strategy`` tag).
@@ -28,6 +29,7 @@ Modules:
 Nothing here imports TensorFlow or Keras.
 """
 
+from lstm_influence.analysis.bands import convergence_bands, reference_predictors
 from lstm_influence.analysis.estimators import (
     hodges_lehmann_paired,
     holm,
@@ -43,14 +45,9 @@ from lstm_influence.analysis.estimators import (
 )
 from lstm_influence.analysis.load import SweepData, load_sweep
 from lstm_influence.analysis.pipeline import AnalysisResult, analyse, analyse_files
+from lstm_influence.analysis.rates import solved_rates
 from lstm_influence.analysis.raw import read_raw, write_raw
-from lstm_influence.analysis.summaries import (
-    convergence_bands,
-    metric_scores,
-    reference_predictors,
-    solved_rates,
-    summarize,
-)
+from lstm_influence.analysis.summaries import metric_scores, summarize
 
 __all__ = [
     "AnalysisResult",

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from lstm_influence import names
 from lstm_influence.analysis import plots
+from lstm_influence.analysis.bands import convergence_bands, reference_predictors
 from lstm_influence.analysis.declaration import Declaration
 from lstm_influence.analysis.environment import ENVIRONMENT_FILE, KNOWN_FILE, environment_text, run_environments
 from lstm_influence.analysis.estimators import CONFIDENCE
@@ -32,6 +33,7 @@ from lstm_influence.analysis.files import (
 )
 from lstm_influence.analysis.load import DEFAULT_TRACKING_URI, SweepData, load_sweep
 from lstm_influence.analysis.measured import measure
+from lstm_influence.analysis.rates import solved_rates
 from lstm_influence.analysis.raw import HISTORY_FILE, RUNS_FILE, read_raw, write_raw
 from lstm_influence.analysis.report import render_report
 from lstm_influence.analysis.settings import SIGNIFICANCE, ReportSettings
@@ -40,10 +42,7 @@ from lstm_influence.analysis.summaries import (
     CONFIRMATORY,
     EXPLORATORY,
     arm_order,
-    convergence_bands,
     metric_scores,
-    reference_predictors,
-    solved_rates,
     summarize,
 )
 from lstm_influence.metrics import EPOCHS_TO_TARGET, PRIMARY_METRIC, TEST_NORM_LOSS, VAL_NORM_LOSS

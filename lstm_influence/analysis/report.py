@@ -112,8 +112,8 @@ def render_report(
         figures: ``{caption: relative path of the PNG}`` (an SVG beside it is linked).
         settings: the statistics settings.
         measured: the simulations the sections quote (:func:`~lstm_influence.analysis.measured.measure`).
-        references: from :func:`~lstm_influence.analysis.summaries.reference_predictors`.
-        rates: from :func:`~lstm_influence.analysis.summaries.solved_rates` (the solved-rate section).
+        references: from :func:`~lstm_influence.analysis.bands.reference_predictors`.
+        rates: from :func:`~lstm_influence.analysis.rates.solved_rates` (the solved-rate section).
         tuning: optional tuning results (see :func:`~lstm_influence.analysis.run_sections.tuning_section`).
         environments: the used runs' provenance
             (:func:`~lstm_influence.analysis.environment.run_environments`; the environment section).

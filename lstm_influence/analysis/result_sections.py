@@ -303,7 +303,7 @@ def _equivalence_intro(settings: ReportSettings, sizes: str) -> str:
 
 
 def solved_section(rates: pd.DataFrame | None, settings: ReportSettings, measured: Measured) -> str:
-    """The runs that reached the target per dataset × arm (:func:`~lstm_influence.analysis.summaries.solved_rates`).
+    """The runs that reached the target per dataset × arm (:func:`~lstm_influence.analysis.rates.solved_rates`).
 
     Datasets where every run of every arm solved the task, or none did, are listed in one line instead of a table.
     ``measured``: the rate interval's smallest coverage at the cells' numbers of runs.

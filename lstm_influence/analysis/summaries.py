@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from lstm_influence import names
 from lstm_influence.analysis.estimators import (
@@ -43,9 +42,7 @@ from lstm_influence.analysis.estimators import (
     iqm,
     iqm_interval,
     kaplan_meier_median,
-    mcnemar_exact,
     mean_rank_interval,
-    min_p_mcnemar,
     min_p_rank_sum,
     min_p_signed_rank,
     mover_mean_interval,
@@ -61,8 +58,6 @@ from lstm_influence.analysis.estimators import (
 from lstm_influence.metrics import (
     EPOCHS_TO_TARGET,
     REACHED_TARGET,
-    REFERENCE_NORM_PATTERN,
-    VAL_NORM_LOSS,
     lower_is_better,
     non_negative,
 )
@@ -72,8 +67,6 @@ CENSORED_METRICS = {EPOCHS_TO_TARGET: REACHED_TARGET}
 #: What the ``test`` column says produced ``p_value``.
 PAIRED_TEST = "signed-rank exact"
 UNPAIRED_TEST = "rank-sum exact"
-PAIRED_RATE_TEST = "McNemar exact"
-UNPAIRED_RATE_TEST = "Fisher exact"
 CONFIRMATORY = "confirmatory"
 EXPLORATORY = "exploratory"
 #: Aggregate rows across datasets carry this in the ``dataset`` column.
@@ -123,22 +116,6 @@ SUMMARY_COLUMNS = [
     "km_high",
     "n_reached",
     "budget",
-]
-RATE_COLUMNS = [
-    "dataset",
-    "arm",
-    "n_runs",
-    "n_solved",
-    "rate",
-    "rate_low",
-    "rate_high",
-    "test",
-    "n_pairs",
-    "arm_only",
-    "control_only",
-    "p_value",
-    "p_min",
-    "p_holm",
 ]
 SCORE_COLUMNS = ["run_id", "dataset", "arm", "seed", "pair", "value", "status", "diverged", "budget"]
 
@@ -206,7 +183,7 @@ def metric_scores(
 # --------------------------------------------------------------------------------------------- comparisons
 
 
-def _paired_values(arm: pd.DataFrame, control: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+def paired_values(arm: pd.DataFrame, control: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     """Arm and control values aligned by pair key, or None when some run has no partner (or keys repeat)."""
     keys_arm, keys_control = arm["pair"], control["pair"]
     if keys_arm.duplicated().any() or keys_control.duplicated().any():
@@ -233,7 +210,7 @@ def compare_with_control(
         margin also ``margin`` and ``p_equiv``, the exact TOST p-value of equivalence within ±m (signed-rank
         where paired, rank-sum otherwise, as the difference test).
     """
-    paired = _paired_values(arm, control)
+    paired = paired_values(arm, control)
     n_pairs = len(set(arm["pair"]) & set(control["pair"]))
     if paired is not None:
         differences = paired_difference(*paired)
@@ -457,167 +434,3 @@ def _aggregate_rows(
             )
         rows.append(row)
     return rows
-
-
-def solved_rates(
-    scores: pd.DataFrame,
-    *,
-    control: str = names.CONTROL_ARM,
-    confidence: float = CONFIDENCE,
-    order: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Per dataset × arm: how many runs solved the task (reached the target), and each arm against the control.
-
-    A run solved the task when its ``conv/epochs_to_target`` is a number (status ``ok``); a run that never reached
-    the target (``censored``) or diverged (``worst``) did not. Runs that logged neither are left out.
-
-    Args:
-        scores: :func:`metric_scores` of ``conv/epochs_to_target``.
-        control: the reference arm.
-        confidence: the rate intervals' two-sided level.
-        order: the arms' order after the control (:func:`arm_order`); others follow as they appear.
-
-    Returns:
-        :data:`RATE_COLUMNS`, one row per dataset × arm in :func:`arm_order`: ``n_solved`` of ``n_runs`` with
-        the Clopper–Pearson interval; against the control, paired by seed: the exact McNemar test on the pairs
-        only one of the two solved (``arm_only``, ``control_only``), or Fisher's exact test where some run has no
-        partner; ``p_min`` the smallest p the design allows, ``p_holm`` Holm-adjusted over every comparison here.
-    """
-    used = scores[scores["status"] != "missing"]
-    arms = arm_order(used["arm"].unique(), control, order)
-    rows = []
-    for dataset in sorted(used["dataset"].unique()):
-        d = used[used["dataset"] == dataset]
-        base = d[d["arm"] == control]
-        for arm in (a for a in arms if a in set(d["arm"])):
-            cell = d[d["arm"] == arm]
-            solved = int((cell["status"] == "ok").sum())
-            rate, low, high = proportion_ci(solved, len(cell), confidence=confidence)
-            row = {"dataset": dataset, "arm": arm, "n_runs": len(cell), "n_solved": solved}
-            row.update(rate=rate, rate_low=low, rate_high=high)
-            if arm != control and not base.empty:
-                row.update(_compare_rates(cell, base))
-            rows.append(row)
-    out = pd.DataFrame(rows, columns=RATE_COLUMNS)
-    if not out.empty:
-        out["p_holm"] = holm(out["p_value"].to_numpy(dtype=float))
-    return out
-
-
-def _compare_rates(arm: pd.DataFrame, control: pd.DataFrame) -> dict:
-    """The exact test of one arm's solved runs against the control's (McNemar when paired, else Fisher)."""
-    solved_arm = arm.assign(value=(arm["status"] == "ok").astype(float))
-    solved_control = control.assign(value=(control["status"] == "ok").astype(float))
-    paired = _paired_values(solved_arm, solved_control)
-    if paired is not None:
-        a, c = paired
-        arm_only, control_only = int(np.sum((a == 1) & (c == 0))), int(np.sum((a == 0) & (c == 1)))
-        n_pairs = a.size
-        return {
-            "test": PAIRED_RATE_TEST,
-            "n_pairs": n_pairs,
-            "arm_only": arm_only,
-            "control_only": control_only,
-            "p_value": mcnemar_exact(arm_only, control_only),
-            "p_min": min_p_mcnemar(n_pairs),
-        }
-    k_arm, k_control = int(solved_arm["value"].sum()), int(solved_control["value"].sum())
-    table = [[k_arm, len(arm) - k_arm], [k_control, len(control) - k_control]]
-    return {
-        "test": UNPAIRED_RATE_TEST,
-        "n_pairs": len(set(arm["pair"]) & set(control["pair"])),
-        "p_value": float(stats.fisher_exact(table).pvalue),
-        # complete separation (every run of one arm solved, none of the other): the rank-sum test's bound
-        "p_min": min_p_rank_sum(len(arm), len(control)),
-    }
-
-
-# --------------------------------------------------------------------------------------------- references
-
-
-def reference_predictors(metrics: pd.DataFrame, runs: pd.DataFrame, *, tolerance: float = 1e-9) -> pd.DataFrame:
-    """Reference predictors' normalised losses per dataset, from the ``baseline/<predictor>/<split>_norm_loss``
-    metrics every run logs (:func:`~lstm_influence.metrics.reference_metric`).
-
-    A reference predictor depends only on the data, so every run on one dataset should log the same value; a spread
-    above ``tolerance`` (relative) means the runs saw different data and is flagged.
-
-    Args:
-        metrics: tidy summary metrics (``run_id, metric, value``).
-        runs: the runs frame; only included runs count.
-
-    Returns:
-        Columns ``dataset, predictor, split, value`` (the median over runs), ``low, high`` (the smallest and largest
-        value), ``n_runs``, ``agree`` (bool), one row per dataset × predictor × split; the trivial predictor (1 by
-        definition) is not listed.
-    """
-    columns = ["dataset", "predictor", "split", "value", "low", "high", "n_runs", "agree"]
-    used = runs.loc[runs["included"], ["run_id", "dataset"]] if "included" in runs else runs[["run_id", "dataset"]]
-    pattern = REFERENCE_NORM_PATTERN
-    parts = metrics["metric"].str.extract(pattern)
-    ref = metrics.assign(predictor=parts["predictor"], split=parts["split"]).dropna(subset=["predictor"])
-    ref = ref[["run_id", "predictor", "split", "value"]].merge(used, on="run_id")
-    if ref.empty:
-        return pd.DataFrame(columns=columns)
-    ref = ref.assign(value=finite_or_inf(ref["value"]))
-    grouped = ref.groupby(["dataset", "predictor", "split"], sort=True)["value"]
-    out = grouped.agg(value="median", low="min", high="max", n_runs="size").reset_index()
-    scale = np.maximum(np.abs(out["value"].to_numpy(dtype=float)), 1e-300)
-    out["agree"] = (out["high"] - out["low"]).to_numpy(dtype=float) <= tolerance * scale
-    return out[columns]
-
-
-# --------------------------------------------------------------------------------------------- curves
-
-
-def convergence_bands(
-    history: pd.DataFrame, metric: str = VAL_NORM_LOSS, *, confidence: float = CONFIDENCE
-) -> pd.DataFrame:
-    """Per-epoch IQM across seeds with its Tukey–McLaughlin interval, per dataset × arm (the learning curves).
-
-    The band at each epoch is the interval the summary tables give the final IQM (:func:`iqm_interval`, coverage
-    checked in :mod:`~lstm_influence.analysis.coverage`), clipped at 0 for a metric declared non-negative.
-
-    Args:
-        history: tidy per-epoch metrics, columns ``run_id, dataset, arm, seed, metric, step, value``.
-        metric: the per-epoch metric to summarise.
-        confidence: the band's two-sided level.
-
-    Returns:
-        Columns ``dataset, arm, step, n, iqm, low, high``. At each epoch only the runs that logged a finite
-        value count, so a run that diverged (or stopped early) leaves the curve after its last finite epoch; the
-        band is NaN where fewer than two runs remain.
-    """
-    columns = ["dataset", "arm", "step", "n", "iqm", "low", "high"]
-    h = history[history["metric"] == metric].copy()
-    if h.empty:
-        return pd.DataFrame(columns=columns)
-    h["value"] = finite_or_inf(h["value"])
-    h = h[np.isfinite(h["value"])]
-    floor = 0.0 if non_negative(metric) else -np.inf
-    parts = []
-    for (dataset, arm), cell in h.groupby(["dataset", "arm"], sort=True):
-        grid = cell.pivot_table(index="step", columns="run_id", values="value", aggfunc="last").sort_index()
-        values = grid.to_numpy(dtype=float)
-        present = ~np.isnan(values)
-        point, low, high = (np.full(len(grid), np.nan) for _ in range(3))
-        for i, (row, mask) in enumerate(zip(values, present)):
-            if mask.any():
-                point[i] = iqm(row[mask])
-            if mask.sum() >= 2:
-                lo, hi = iqm_interval(row[mask], confidence=confidence)
-                low[i], high[i] = max(float(lo), floor), float(hi)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "dataset": dataset,
-                    "arm": arm,
-                    "step": grid.index.to_numpy(),
-                    "n": present.sum(axis=1),
-                    "iqm": point,
-                    "low": low,
-                    "high": high,
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)[columns]

@@ -185,18 +185,21 @@ class BiasInit(Strategy):
         ]
         expected = gates.split_gates(self.expected_bias(), self.units)
         if self.preset not in RANDOM_PRESETS:
-            for gate in gates.GATES:
-                ok, gap = compare(blocks[gate], expected[gate])
-                records.append(
-                    check(
-                        f"bias/{gate} = {self.values[gate]:g}",
-                        ok,
-                        asked={"preset": self.preset, gate: self.values[gate]},
-                        found=summary(blocks[gate]),
-                        max_abs_error=gap,
-                    )
+            return records + [
+                check(
+                    f"bias/{gate} = {self.values[gate]:g}",
+                    ok,
+                    asked={"preset": self.preset, gate: self.values[gate]},
+                    found=summary(blocks[gate]),
+                    max_abs_error=gap,
                 )
-            return records
+                for gate in gates.GATES
+                for ok, gap in [compare(blocks[gate], expected[gate])]
+            ]
+        return records + self._random_checks(blocks, expected)
+
+    def _random_checks(self, blocks: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """A random preset's draw: the forget bias in its range and equal to the seeded draw, b_i = −b_f, the rest 0."""
         low, high = self.forget_range()
         b_f = blocks["forget"]
         in_range = bool(np.all(b_f >= low - 1e-6) and np.all(b_f <= high + 1e-6))
@@ -212,7 +215,7 @@ class BiasInit(Strategy):
         asked: dict[str, Any] = {"range": [low, high], "seed": preset_seed(seed_of, self.seed)}
         if self.preset in HORIZON_PRESETS:
             asked["t_max"] = self.t_max
-        records += [
+        return [
             check(
                 f"bias/forget = {formula}",
                 in_range and ok_draw,
@@ -235,7 +238,6 @@ class BiasInit(Strategy):
                 max_abs_error=gap_rest,
             ),
         ]
-        return records
 
     def influence(self, model: keras.Model) -> dict[str, Influence]:
         bias = to_numpy(self.lstm(model).cell.bias)

@@ -163,12 +163,16 @@ class ExtraVariable(Strategy):
         ]
         if not in_place:
             return records
+        return records + self._wiring_checks(model, cell, names) + self._value_checks(model, layer, name)
+
+    def _wiring_checks(self, model: keras.Model, cell: ExtraVariableLSTMCell, names: tuple[str, ...]) -> list[dict]:
+        """The cell holds the asked settings, and its new variables are trainable weights of the model."""
         keys = ("mode", "matrix", "target_gates", "l2", "trainable_base", "rank", "alpha")
         asked_cfg = {key: self.layer_args()[key] for key in keys}
         found_cfg = {key: list(cell.target_gates) if key == "target_gates" else getattr(cell, key) for key in keys}
         trainable = {w.path for w in model.trainable_weights}
         variables = cell.extra_weights
-        records += [
+        return [
             check("cell configured as asked", asked_cfg == found_cfg, asked=asked_cfg, found=found_cfg),
             check(
                 f"{', '.join(names)}: trainable weights of the model",
@@ -177,6 +181,12 @@ class ExtraVariable(Strategy):
                 found={v.name: {"path": v.path, "trainable": v.path in trainable} for v in variables},
             ),
         ]
+
+    def _value_checks(self, model: keras.Model, layer: ExtraVariableLSTM, name: str) -> list[dict]:
+        """The variable holds its init on the targeted gates and 0 elsewhere, W is the Keras draw, the effective
+        kernel combines them as the mode says, the L2 penalty is in place and the fused path is still eligible."""
+        cell = layer.cell
+        variables = cell.extra_weights
         parts = self._parts(model)
         mask = parts["mask"]
         extra = parts["extra"]
@@ -188,7 +198,7 @@ class ExtraVariable(Strategy):
         base_var = getattr(cell, f"base_{self.matrix}")
         found_l2 = {v.name: float(v.regularizer.l2) if v.regularizer is not None else 0.0 for v in variables}
         conditions = cudnn_conditions(layer)
-        records += [
+        return [
             check(
                 f"{name} = init on the targeted gates",
                 ok_on,
@@ -229,7 +239,6 @@ class ExtraVariable(Strategy):
             ),
             check("fused cuDNN path still eligible", all(conditions.values()), asked="all true", found=conditions),
         ]
-        return records
 
     def influence(self, model: keras.Model) -> dict[str, Influence]:
         parts = self._parts(model)

@@ -4,8 +4,9 @@ The package, one concept a module:
 
 * :mod:`~lstm_influence.names`: the names runs are recorded under (tags, run types, the control arm), and
   :mod:`~lstm_influence.metrics` the metrics they log;
-* :mod:`~lstm_influence.tracking.store`: tracking URIs, a client per store (SQLite stores created under a file
-  lock, so parallel first starts are safe), experiments;
+* :mod:`~lstm_influence.tracking.store`: tracking URIs, a client per store, experiments, shippable stores;
+* :mod:`~lstm_influence.tracking.sqlite_store`: SQLite stores created under a file lock from a cached template, so
+  parallel first starts are safe;
 * :mod:`~lstm_influence.tracking.runs`: creating, reopening, renaming and closing runs (a training run in one
   ``with``), logging to them, finding runs by tags (paged), stale-run closing, metric histories, artifact files;
 * :mod:`~lstm_influence.tracking.sweep_runs`: a sweep's parent and children, closing its stale children, supersede;
@@ -46,9 +47,8 @@ from lstm_influence.tracking.runs import (
     tag_filter,
     training_run,
 )
+from lstm_influence.tracking.sqlite_store import SQLITE_PREFIX, StoreError, sqlite_uri, store_lock
 from lstm_influence.tracking.store import (
-    SQLITE_PREFIX,
-    StoreError,
     absolute_uri,
     default_artifact_location,
     experiment_names,
@@ -59,8 +59,6 @@ from lstm_influence.tracking.store import (
     make_client,
     relative_artifact_locations,
     sqlite_path,
-    sqlite_uri,
-    store_lock,
 )
 from lstm_influence.tracking.studies import close_stale_trial_runs, study_parents, trial_runs
 from lstm_influence.tracking.sweep_runs import (

@@ -29,7 +29,14 @@ from lstm_influence.config.schema import ConfigError
 from lstm_influence.config.validation import validate
 from lstm_influence.datasets import load_valid
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset, DatasetError
-from lstm_influence.metrics import INIT_VAL_LOSS, INIT_VAL_NORM_LOSS, TEST_BPC, TEST_LOSS, TEST_NORM_LOSS
+from lstm_influence.metrics import (
+    INIT_VAL_LOSS,
+    INIT_VAL_NORM_LOSS,
+    TEST_BPC,
+    TEST_LOSS,
+    TEST_NORM_LOSS,
+    TRIAL_PRUNED,
+)
 from lstm_influence.strategies import Strategy, strategy_for_data
 from lstm_influence.tracking.provenance import dataset_label
 from lstm_influence.training import curves as metrics
@@ -100,30 +107,12 @@ def train(
         evaluate_test: false never touches the test split (tuning must not see it).
     """
     data, strategy, model = prepared.data, prepared.strategy, prepared.model
-    logger.log_params({f"data.{k}": v for k, v in flatten(data.metadata).items()})
-    logger.log_json(data.metadata, "dataset.json")
-    splits = {"train": data.train, "val": data.val, **({"test": data.test} if evaluate_test else {})}
-    logger.log_dataset(dataset_label(data.name, cfg.dataset.get("task")), splits, data.metadata.get("file"))
-    logger.set_tags({names.TF_THREADS: prepared.threads})
-    before = strategy.verify(model)
-    logger.log_json({"before": before}, "influence_report.json")
-    if not before.get("passed", False):
-        failed = [check.get("name", "?") for check in before.get("checks", []) if not check.get("passed", False)]
-        raise InfluenceError(
-            f"strategy {cfg.strategy.name!r}: the influence did not land in the weights (failed checks: "
-            f"{', '.join(failed) or 'unknown'}); see influence_report.json"
-        )
-
+    before = _log_inputs(cfg, prepared, logger, evaluate_test)
     splits = [data.val, data.test] if evaluate_test else [data.val]
     eval_batch = evaluation_batch_size(
         [len(x) for x, _ in splits], data.seq_len, int(cfg.model.units), int(cfg.train.batch_size)
     )
-    init_val = _evaluate(model, data.val, eval_batch)
-    references = metrics.reference_metrics(
-        data.baseline_loss, getattr(data, "reference_losses", {}), ["val", "test"] if evaluate_test else ["val"]
-    )
-    references.update({INIT_VAL_LOSS: init_val, INIT_VAL_NORM_LOSS: data.norm_loss(init_val, "val")})
-    logger.log_metrics(references)
+    _log_references(model, data, logger, eval_batch, evaluate_test)
 
     monitor = monitoring.monitor_training(model, cfg, data, logger, epoch_hook)
     if monitor.gate_note:
@@ -140,12 +129,7 @@ def train(
     )
     summary = monitor.summary()
     if evaluate_test:
-        test_loss = _evaluate(model, data.test, eval_batch)
-        summary[TEST_LOSS] = test_loss
-        summary[TEST_NORM_LOSS] = data.norm_loss(test_loss, "test")
-        if data.is_classification:
-            summary[TEST_BPC] = test_loss / NATS_PER_BIT
-
+        summary.update(_test_metrics(model, data, eval_batch))
     report, influence_metrics = strategy.after_training(model, before)
     summary.update(influence_metrics)
     logger.log_json({"before": before, "after": report}, "influence_report.json")
@@ -153,10 +137,50 @@ def train(
     if record.diverged:
         logger.set_tags({names.DIVERGED: record.divergence_reason})
     if record.stopped_by_hook:
-        logger.set_tags({"stopped_early": "epoch hook"})
-        summary["stopped_early"] = 1.0
+        logger.set_tags({names.STOPPED_EARLY: "epoch hook"})
+        summary[TRIAL_PRUNED] = 1.0
     logger.log_metrics(summary)
     return summary, record
+
+
+def _log_inputs(cfg: DictConfig, prepared: Prepared, logger: tracking.RunLogger, evaluate_test: bool) -> dict:
+    """Log what the run starts from (the data's description and splits, the threads, the influence as built) and
+    return the influence report; raise when the influence is not in the weights, so no such run is trained."""
+    data, strategy, model = prepared.data, prepared.strategy, prepared.model
+    logger.log_params({f"data.{k}": v for k, v in flatten(data.metadata).items()})
+    logger.log_json(data.metadata, "dataset.json")
+    splits = {"train": data.train, "val": data.val, **({"test": data.test} if evaluate_test else {})}
+    logger.log_dataset(dataset_label(data.name, cfg.dataset.get("task")), splits, data.metadata.get("file"))
+    logger.set_tags({names.TF_THREADS: prepared.threads})
+    before = strategy.verify(model)
+    logger.log_json({"before": before}, "influence_report.json")
+    if not before.get("passed", False):
+        failed = [check.get("name", "?") for check in before.get("checks", []) if not check.get("passed", False)]
+        raise InfluenceError(
+            f"strategy {cfg.strategy.name!r}: the influence did not land in the weights (failed checks: "
+            f"{', '.join(failed) or 'unknown'}); see influence_report.json"
+        )
+    return before
+
+
+def _log_references(
+    model: keras.Model, data: Dataset, logger: tracking.RunLogger, eval_batch: int, evaluate_test: bool
+) -> None:
+    """Log the reference predictors' losses and the untrained model's validation loss, before any step."""
+    init_val = _evaluate(model, data.val, eval_batch)
+    references = metrics.reference_metrics(
+        data.baseline_loss, getattr(data, "reference_losses", {}), ["val", "test"] if evaluate_test else ["val"]
+    )
+    references.update({INIT_VAL_LOSS: init_val, INIT_VAL_NORM_LOSS: data.norm_loss(init_val, "val")})
+    logger.log_metrics(references)
+
+
+def _test_metrics(model: keras.Model, data: Dataset, eval_batch: int) -> dict[str, float]:
+    test_loss = _evaluate(model, data.test, eval_batch)
+    scores = {TEST_LOSS: test_loss, TEST_NORM_LOSS: data.norm_loss(test_loss, "test")}
+    if data.is_classification:
+        scores[TEST_BPC] = test_loss / NATS_PER_BIT
+    return scores
 
 
 def _evaluate(model: keras.Model, split: tuple[Any, Any], batch_size: int) -> float:

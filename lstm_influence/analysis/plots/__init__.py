@@ -10,9 +10,9 @@ black) and ``control``; the report passes the same styles to all of them, so an 
 Arms are drawn in the order of ``styles`` (the report's order: the control first). Categorical axes are arms, one
 row each, labelled with the arm's name; a legend is only a key to marks, never the only way to tell arms apart.
 
-Inputs are the tidy frames of :mod:`lstm_influence.analysis.summaries` (``convergence_bands``,
-``metric_scores``, ``summarize``, ``solved_rates``, ``reference_predictors``; each has an ``arm`` column) and the
-long metric frames of :mod:`lstm_influence.analysis.load`.
+Inputs are the analysis's tidy frames (``metric_scores`` and ``summarize`` from :mod:`~.analysis.summaries`,
+``solved_rates`` from :mod:`~.analysis.rates`, ``convergence_bands`` and ``reference_predictors`` from
+:mod:`~.analysis.bands`; each has an ``arm`` column) and the long metric frames of :mod:`~.analysis.load`.
 
 One module per figure family, every name importable from here (``lstm_influence.analysis.plots.arm_styles``):
 ``style`` (:func:`arm_styles`, :func:`arm_label`, the palette), ``layout`` (rows of arms, panels, titles, keys),

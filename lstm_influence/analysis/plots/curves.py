@@ -37,7 +37,7 @@ def seed_curves(history: pd.DataFrame, dataset: str, arm: str, metric: str = VAL
     """One column per run of ``arm`` on ``dataset``, one row per step: the finite values of ``metric`` (else NaN).
 
     A run that diverged is NaN from its first non-finite step, as in the bands of
-    :func:`~lstm_influence.analysis.summaries.convergence_bands`.
+    :func:`~lstm_influence.analysis.bands.convergence_bands`.
     """
     h = history[(history["metric"] == metric) & (history["dataset"] == dataset) & (history["arm"] == arm)].copy()
     if h.empty:
@@ -81,7 +81,7 @@ def plot_arm_curves(
     to the seeds' range), with the control's IQM in thin black for comparison.
 
     Args:
-        bands: from :func:`~lstm_influence.analysis.summaries.convergence_bands`.
+        bands: from :func:`~lstm_influence.analysis.bands.convergence_bands`.
         dataset, arm: which cell to draw.
         history: per-epoch metrics (``run_id, dataset, arm, metric, step, value``): the seeds' own curves.
         styles: from :func:`arm_styles`.

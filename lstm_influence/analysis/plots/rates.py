@@ -95,7 +95,7 @@ def solved_figure(
 ) -> Figure:
     """Share of runs that reached the target per arm, one panel per dataset, with Clopper–Pearson 95 % intervals.
 
-    ``rates``: from :func:`~lstm_influence.analysis.summaries.solved_rates`.
+    ``rates``: from :func:`~lstm_influence.analysis.rates.solved_rates`.
     """
     datasets = datasets_of(rates)
     styles = styles_for(styles, rates["arm"].unique() if not rates.empty else [], control)

@@ -85,7 +85,7 @@ def plot_score_distribution(
     """One dataset's final scores: a row per arm with each seed (hollow marks) and the IQM with its 95 % CI (bar).
 
     Runs that diverged are counted at the right edge (``n = …, k div.``). ``references`` (rows ``dataset,
-    predictor, value`` of :func:`~lstm_influence.analysis.summaries.reference_predictors`) are dashed lines.
+    predictor, value`` of :func:`~lstm_influence.analysis.bands.reference_predictors`) are dashed lines.
     ``labels``: write the arm names on the left (off for a panel beside another with the same rows).
     """
     ax = new_axes(ax)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from lstm_influence.config.compose import compose
-    from lstm_influence.config.schema import ConfigError
+    from lstm_influence.config.errors import ConfigError
     from lstm_influence.datasets.base import Dataset, DatasetError
     from lstm_influence.strategies.base import Strategy
 
@@ -82,7 +82,7 @@ _LAZY = {
     "Strategy": "lstm_influence.strategies.base",
     "Dataset": "lstm_influence.datasets.base",
     "DatasetError": "lstm_influence.datasets.base",
-    "ConfigError": "lstm_influence.config.schema",
+    "ConfigError": "lstm_influence.config.errors",
 }
 
 

@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lstm_influence.config.compose import CONFIG_MODULE
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.orchestration.tuning.study import TUNING_CONFIG_NAME, tune
 
 

@@ -1,7 +1,8 @@
 """The config stage: compose the Hydra configs, type them, check them once, and name and hash a run.
 
-* :mod:`~lstm_influence.config.schema`: the structured schemas of the framework's own groups, the one
-  ``ConfigError`` and the check that a config has no key its schemas do not declare;
+* :mod:`~lstm_influence.config.errors`: ``ConfigError``, the one error a configuration mistake raises (no Hydra);
+* :mod:`~lstm_influence.config.schema`: the structured schemas of the framework's own groups and the check that a
+  config has no key its schemas do not declare;
 * :mod:`~lstm_influence.config.compose`: the packaged configs composed from Python, as the command line would;
 * :mod:`~lstm_influence.config.plugins`: strategies and datasets found by ``_target_``, their signatures the schema;
 * :mod:`~lstm_influence.config.validation`: :func:`validate`, the one check a run's config gets before anything is

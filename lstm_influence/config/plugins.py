@@ -26,7 +26,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 
 TARGET = "_target_"
 

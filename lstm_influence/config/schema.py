@@ -27,6 +27,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from lstm_influence.config.errors import ConfigError
+
 # ---------------------------------------------------------------------------------------------------------------
 # model/, train/, tracking/
 
@@ -285,10 +287,6 @@ register_configs()
 
 # ---------------------------------------------------------------------------------------------------------------
 # checks of a composed config
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; raised before anything is trained."""
 
 
 def check_keys(cfg: DictConfig) -> None:

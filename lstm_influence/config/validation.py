@@ -29,8 +29,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.config.plugins import dataset_settings, strategy_settings
-from lstm_influence.config.schema import ConfigError, check_keys
+from lstm_influence.config.schema import check_keys
 
 # ``train.jit_compile``: a tri-state (auto or a boolean) rather than a closed set of strings, because YAML and the
 # command line give booleans.

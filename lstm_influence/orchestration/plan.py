@@ -19,9 +19,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.config.identity import config_hash
 from lstm_influence.config.plugins import dataset_settings, strategy_settings
-from lstm_influence.config.schema import ConfigError, check_keys
+from lstm_influence.config.schema import check_keys
 from lstm_influence.training.threads import JobShare, available_cores
 
 # The basic sweeper's option of Hydra's ``hydra/sweeper`` group: the one sweeper whose grid plan_jobs can expand.

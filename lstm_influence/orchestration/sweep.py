@@ -44,8 +44,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from lstm_influence import tracking
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.config.identity import config_hash, run_name
-from lstm_influence.config.schema import ConfigError
 from lstm_influence.metrics import BEST_VAL_LOSS
 from lstm_influence.names import SWEEP_ATTEMPT, SWEEP_ID
 from lstm_influence.orchestration import jobs

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.layers.extra_variable import check_initializer
 from lstm_influence.metrics import RETENTION
 

@@ -38,7 +38,7 @@ import keras
 import numpy as np
 
 from lstm_influence import gates
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.layers import ChronoBias, GateConstantBias, UniformGateBias
 from lstm_influence.strategies.base import (
     Influence,

@@ -25,7 +25,7 @@ import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lstm_influence import gates
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.layers import GateTargetInitializer
 from lstm_influence.layers.extra_variable import seeded_initializer
 from lstm_influence.strategies.base import (

@@ -24,8 +24,8 @@ from omegaconf import DictConfig
 from threadpoolctl import threadpool_limits
 
 from lstm_influence import names, tracking
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.config.identity import flatten, run_name
-from lstm_influence.config.schema import ConfigError
 from lstm_influence.config.validation import validate
 from lstm_influence.datasets import load_valid
 from lstm_influence.datasets.base import NATS_PER_BIT, Dataset, DatasetError

@@ -19,7 +19,7 @@ import dataclasses
 import os
 from typing import Any
 
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 
 AUTO = "auto"
 # Multiply-adds of one time step's gate pre-activations above which more than one intra-op thread pays.

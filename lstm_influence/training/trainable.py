@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import keras
 from omegaconf import DictConfig
 
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.datasets.base import Dataset
 from lstm_influence.model import network
 from lstm_influence.strategies import Strategy

@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import Trial
 
-from lstm_influence.config.schema import ConfigError
+from lstm_influence.config.errors import ConfigError
 
 # Top-level keys a study never samples and a tuned file never sets: the comparison draws fresh seeds, logs where it
 # likes and sweeps as it likes.

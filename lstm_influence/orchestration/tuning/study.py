@@ -19,8 +19,9 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from lstm_influence import tracking
 from lstm_influence.config.compose import compose
+from lstm_influence.config.errors import ConfigError
 from lstm_influence.config.identity import UNHASHED_KEYS, flatten, to_container
-from lstm_influence.config.schema import ConfigError, check_keys
+from lstm_influence.config.schema import check_keys
 from lstm_influence.metrics import (
     DIVERGED_METRIC,
     STUDY_BEST_SO_FAR,
